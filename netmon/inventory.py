@@ -1,0 +1,599 @@
+"""The inventory: what netmon polls, how, and what each link was contracted for.
+
+One strict model (pydantic, unknown keys are errors) loaded from YAML. Every problem is
+reported at once as ``file:line: field.path: message`` so an operator fixing the file
+sees the whole list, not one error per run. Secrets are never written inline: they are
+references (``{env: NAME}`` or ``{file: PATH}``) resolved at load time and held as
+`SecretStr`, so that no repr, log line or error message can show them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from netmon.errors import ConfigError
+from netmon.units import format_bandwidth, parse_bandwidth, parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Bandwidth = Annotated[int, BeforeValidator(parse_bandwidth)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
+LabelWord = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=32)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(_Strict):
+    """A reference to a secret: exactly one of `env` (variable name) or `file` (path).
+
+    Relative files are resolved against the inventory file's folder. The value is read
+    once at load; a missing variable or unreadable file is a configuration error that
+    names the reference, never the value.
+    """
+
+    env: str | None = None
+    file: str | None = None
+    _value: SecretStr = PrivateAttr(default=SecretStr(""))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(
+                "secrets are not written inline: use {env: VARIABLE} or {file: /path/to/file}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: or file:")
+        context = info.context or {}
+        if self.env is not None:
+            environ = context.get("environ", os.environ)
+            if self.env not in environ:
+                raise ValueError(f"environment variable {self.env} is not set")
+            value = environ[self.env]
+        else:
+            path = Path(self.file or "")
+            if not path.is_absolute():
+                path = Path(context.get("base_dir", ".")) / path
+            try:
+                value = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+        if not value:
+            raise ValueError(f"secret {self.describe()} is empty")
+        self._value = SecretStr(value)
+        return self
+
+    def describe(self) -> str:
+        return f"env:{self.env}" if self.env is not None else f"file:{self.file}"
+
+    def get(self) -> str:
+        """The secret itself; only protocol clients call this."""
+        return self._value.get_secret_value()
+
+    def __repr__(self) -> str:
+        return f"Secret({self.describe()})"
+
+    __str__ = __repr__
+
+
+def _version_str(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) else value
+
+
+class SnmpV2c(_Strict):
+    version: Annotated[Literal["2c"], BeforeValidator(_version_str)]
+    community: Secret
+
+
+class SnmpV3(_Strict):
+    version: Annotated[Literal["3"], BeforeValidator(_version_str)]
+    user: str = Field(min_length=1, max_length=32)
+    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "sha"
+    auth_key: Secret
+    priv_protocol: Literal["des", "aes", "aes192", "aes256"] | None = "aes"
+    priv_key: Secret | None = None
+    context: str = ""
+
+    @model_validator(mode="after")
+    def _priv_needs_key(self) -> SnmpV3:
+        if self.priv_protocol is not None and self.priv_key is None:
+            raise ValueError("priv_key is required when priv_protocol is set (authPriv)")
+        return self
+
+
+def _snmp_version(value: Any) -> str | None:
+    raw = value.get("version") if isinstance(value, dict) else getattr(value, "version", None)
+    return None if raw is None else str(raw)
+
+
+SnmpCredential = Annotated[
+    Annotated[SnmpV2c, Tag("2c")] | Annotated[SnmpV3, Tag("3")],
+    Discriminator(
+        _snmp_version,
+        custom_error_type="snmp_version",
+        custom_error_message="version must be 2c or 3",
+    ),
+]
+
+
+class Credentials(_Strict):
+    snmp: dict[Name, SnmpCredential] = Field(default_factory=dict)
+
+
+class SnmpTarget(_Strict):
+    """How a device is polled by SNMP. A bare string is shorthand for `credentials`."""
+
+    credentials: Name | None = None
+    port: int = Field(default=161, ge=1, le=65535)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"credentials": data} if isinstance(data, str) else data
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
+
+
+def _check_address(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("address must be an IP address or host name")
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if re.fullmatch(r"[\d.]+", value) or not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a valid IP address or host name")
+    return value
+
+
+class Device(_Strict):
+    name: Name
+    address: Annotated[str, BeforeValidator(_check_address)]
+    site: str = Field(min_length=1)
+    kecamatan: str = Field(min_length=1)
+    role: LabelWord
+    parent: Name | None = None
+    description: str = ""
+    snmp: SnmpTarget | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=0, le=10)
+
+
+class InterfaceEnd(_Strict):
+    """A link end on a device netmon knows (it may or may not be polled)."""
+
+    device: Name
+    interface: str = Field(min_length=1)
+
+
+class ExternalEnd(_Strict):
+    """A link end netmon cannot poll: the ISP's side of the uplink, a leased line."""
+
+    external: str = Field(min_length=1)
+
+
+LinkEnd = Annotated[
+    Annotated[InterfaceEnd, Tag("device")] | Annotated[ExternalEnd, Tag("external")],
+    Discriminator(lambda v: "external" if isinstance(v, dict) and "external" in v else (
+        "external" if isinstance(v, ExternalEnd) else "device")),
+]
+
+
+class DirectionalCapacity(_Strict):
+    downstream: Bandwidth
+    upstream: Bandwidth
+
+
+def _symmetric(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    return {"downstream": value, "upstream": value}
+
+
+class Link(_Strict):
+    """A contracted link. `a` is the upstream end (core or ISP side), `b` downstream.
+
+    Directions are named from the network's point of view: `downstream` flows a→b
+    (towards the kecamatan, the users), `upstream` flows b→a.
+    """
+
+    name: str = Field(min_length=1, max_length=80)
+    a: LinkEnd
+    b: LinkEnd
+    medium: Literal["fibre", "radio", "copper", "isp"]
+    capacity: Annotated[DirectionalCapacity, BeforeValidator(_symmetric)]
+    kecamatan: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_polled_end(self) -> Link:
+        if isinstance(self.a, ExternalEnd) and isinstance(self.b, ExternalEnd):
+            raise ValueError("at least one end of a link must be a device interface")
+        return self
+
+
+class Defaults(_Strict):
+    interval: Duration = 60.0
+    timeout: Duration = 2.0
+    retries: int = Field(default=2, ge=0, le=10)
+    snmp: Name | None = None
+
+
+class DaemonSettings(_Strict):
+    listen: str = "127.0.0.1:9708"
+    max_concurrent_polls: int = Field(default=16, ge=1, le=1024)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+class InventoryModel(_Strict):
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    defaults: Defaults = Field(default_factory=Defaults)
+    credentials: Credentials = Field(default_factory=Credentials)
+    devices: list[Device] = Field(min_length=1)
+    links: list[Link] = Field(default_factory=list)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+# --- the loaded inventory -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval: float
+    timeout: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The validated inventory with the look-ups the daemon needs."""
+
+    model: InventoryModel
+    path: Path
+    devices: dict[str, Device] = field(init=False)
+    links: tuple[Link, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "devices", {d.name: d for d in self.model.devices})
+        object.__setattr__(self, "links", tuple(self.model.links))
+
+    @property
+    def daemon(self) -> DaemonSettings:
+        return self.model.daemon
+
+    def poll_settings(self, device: Device) -> PollSettings:
+        d = self.model.defaults
+        return PollSettings(
+            interval=device.interval or d.interval,
+            timeout=device.timeout or d.timeout,
+            retries=d.retries if device.retries is None else device.retries,
+        )
+
+    def snmp_credential(self, device: Device) -> SnmpV2c | SnmpV3 | None:
+        name = device.snmp.credentials if device.snmp else None
+        name = name or self.model.defaults.snmp
+        if device.snmp is None or name is None:
+            return None
+        return self.model.credentials.snmp[name]
+
+    def snmp_devices(self) -> list[Device]:
+        return [d for d in self.model.devices if self.snmp_credential(d) is not None]
+
+    def ancestors(self, name: str) -> list[str]:
+        """Parent chain, nearest first (validated acyclic at load)."""
+        chain: list[str] = []
+        parent = self.devices[name].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.devices[parent].parent
+        return chain
+
+    def link_kecamatan(self, link: Link) -> str:
+        if link.kecamatan:
+            return link.kecamatan
+        for end in (link.b, link.a):
+            if isinstance(end, InterfaceEnd):
+                return self.devices[end.device].kecamatan
+        return ""  # unreachable: validation requires one device end
+
+    def links_of(self, device: str) -> Iterator[tuple[Link, InterfaceEnd]]:
+        """Links measured on `device`: the upstream end `a` when polled, else `b`."""
+        for link in self.links:
+            end = measured_end(link, self)
+            if end is not None and end.device == device:
+                yield link, end
+
+
+def measured_end(link: Link, inventory: Inventory) -> InterfaceEnd | None:
+    """The end whose interface counters stand for the link (prefer the upstream end)."""
+    for end in (link.a, link.b):
+        if isinstance(end, InterfaceEnd) and inventory.snmp_credential(
+            inventory.devices[end.device]
+        ):
+            return end
+    return None
+
+
+def describe_capacity(link: Link) -> str:
+    c = link.capacity
+    if c.downstream == c.upstream:
+        return format_bandwidth(c.downstream)
+    return f"{format_bandwidth(c.downstream)} down / {format_bandwidth(c.upstream)} up"
+
+
+# --- loading with file:line errors ------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    """Map every data path to the 1-based line where it is written."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*path, key), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*path, i), lines)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
+    """Keep only the parts of a pydantic `loc` that exist in the data (drop union tags)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict | list):
+            # a missing key: name it, so the message says which field is absent
+            if isinstance(part, str) and not part.startswith(("function-", "union[")) and (
+                part not in {"2c", "3", "device", "external"}
+            ):
+                path.append(part)
+                node = None
+        else:
+            break
+    return tuple(path)
+
+
+def _render_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_for(path: Path_, lines: dict[Path_, int]) -> int:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return 1
+
+
+def _message(error: Any) -> str:
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see the README's inventory reference)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def load_inventory(path: str | Path, *, environ: dict[str, str] | None = None) -> Inventory:
+    """Load and validate; raises `ConfigError` listing every problem as file:line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read inventory: {exc.strerror}"]) from None
+    return parse_inventory(text, path, environ=environ)
+
+
+def parse_inventory(
+    text: str, path: Path, *, environ: dict[str, str] | None = None
+) -> Inventory:
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{path}:{line}: YAML syntax error: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: YAML error: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: the inventory must be a mapping with a devices: list"])
+
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+
+    problems: list[tuple[int, str]] = []
+
+    def add(p: Path_, message: str) -> None:
+        problems.append((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
+                         f"{_render_path(p)}: {message}"))
+
+    context = {"base_dir": path.parent, "environ": os.environ if environ is None else environ}
+    model: InventoryModel | None = None
+    try:
+        model = InventoryModel.model_validate(data, context=context)
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            add(_data_path(error["loc"], data), _message(error))
+
+    for p, message in _cross_check(data):
+        add(p, message)
+
+    if problems:
+        seen: set[str] = set()
+        ordered = [m for _, m in sorted(problems) if not (m in seen or seen.add(m))]
+        raise ConfigError(ordered)
+    assert model is not None
+    return Inventory(model=model, path=path)
+
+
+def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """Checks across entries, on the raw data so they run even when fields are invalid."""
+    devices: dict[str, int] = {}
+    for i, dev in _items(data, "devices"):
+        name = dev.get("name")
+        if isinstance(name, str):
+            if name in devices:
+                yield ("devices", i, "name"), (
+                    f"duplicate device name {name!r} (also devices[{devices[name]}])"
+                )
+            else:
+                devices[name] = i
+
+    creds = data.get("credentials")
+    snmp_creds = creds.get("snmp") if isinstance(creds, dict) else None
+    snmp_names = set(snmp_creds) if isinstance(snmp_creds, dict) else set()
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    default_snmp = defaults.get("snmp")
+    if isinstance(default_snmp, str) and default_snmp not in snmp_names:
+        yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
+
+    for i, dev in _items(data, "devices"):
+        parent = dev.get("parent")
+        if isinstance(parent, str) and parent not in devices:
+            yield ("devices", i, "parent"), f"unknown parent device {parent!r}"
+        snmp = dev.get("snmp")
+        cred = snmp if isinstance(snmp, str) else (
+            snmp.get("credentials") if isinstance(snmp, dict) else None
+        )
+        if isinstance(cred, str) and cred not in snmp_names:
+            yield ("devices", i, "snmp"), f"unknown SNMP credentials {cred!r}"
+        elif isinstance(snmp, dict) and cred is None and default_snmp is None:
+            yield ("devices", i, "snmp"), (
+                "no SNMP credentials: name them here or set defaults.snmp"
+            )
+
+    # parent cycles
+    parents = {
+        dev["name"]: dev.get("parent")
+        for _, dev in _items(data, "devices")
+        if isinstance(dev.get("name"), str)
+    }
+    reported: set[str] = set()
+    for start in parents:
+        seen: list[str] = []
+        node: Any = start
+        while isinstance(node, str) and node in parents and node not in seen:
+            seen.append(node)
+            node = parents[node]
+        if node in seen and start == node and start not in reported:
+            reported.update(seen)
+            yield ("devices", devices[start], "parent"), (
+                "parent chain loops: " + " → ".join([*seen, start])
+            )
+
+    link_names: dict[str, int] = {}
+    ends: dict[tuple[str, str], str] = {}
+    for i, link in _items(data, "links"):
+        name = link.get("name")
+        if isinstance(name, str):
+            if name in link_names:
+                yield ("links", i, "name"), (
+                    f"duplicate link name {name!r} (also links[{link_names[name]}])"
+                )
+            else:
+                link_names[name] = i
+        for side in ("a", "b"):
+            end = link.get(side)
+            if not isinstance(end, dict) or "device" not in end:
+                continue
+            dev = end.get("device")
+            if isinstance(dev, str) and dev not in devices:
+                yield ("links", i, side, "device"), f"unknown device {dev!r}"
+            iface = end.get("interface")
+            if isinstance(dev, str) and isinstance(iface, str):
+                key = (dev, iface)
+                if key in ends and ends[key] != name:
+                    yield ("links", i, side, "interface"), (
+                        f"{dev} {iface} is already an end of link {ends[key]!r}"
+                    )
+                ends.setdefault(key, str(name))
+
+
+def format_problems(error: ConfigError) -> str:
+    count = len(error.problems)
+    head = f"{count} problem{'s' if count != 1 else ''} in the inventory:"
+    return "\n".join([head, *(f"  {p}" for p in error.problems)])

@@ -1,0 +1,69 @@
+"""Human units in the inventory: durations ("30s", "1m") and bandwidth ("130M", "1G").
+
+Contracts are written the way they are bought ("130 Mbps"), so the parser accepts the
+forms people write and rejects the ones that are ambiguous (bytes vs bits).
+Bandwidth is decimal (SI): 1M = 1,000,000 bits per second, as ISPs bill.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_FACTOR = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+_BANDWIDTH = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)\s*(bps|bit/s|bits/s|b/s|bit|bits|b)?\s*$"
+)
+_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from `30`, `30s`, `500ms`, `1m`, `1h`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 1m or 500ms")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _DURATION_FACTOR[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {value!r}")
+    if seconds <= 0:
+        raise ValueError("duration must be greater than zero")
+    return seconds
+
+
+def parse_bandwidth(value: object) -> int:
+    """Bits per second from `130M`, `1G`, `100Mbps`, `1.5 Gbit/s` or a plain number.
+
+    A capital `B` means bytes to most people (`MB/s`), so it is refused rather than
+    guessed: a contract read 8× too large would hide every saturation alert.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a bandwidth such as 100M, 1G or 130Mbps")
+    if isinstance(value, int | float):
+        bps = float(value)
+    elif isinstance(value, str):
+        if re.search(r"\dB|[kKmMgGtT]B|Bps|B/s", value.replace(" ", "")):
+            raise ValueError(
+                f"{value!r} looks like bytes; write bandwidth in bits per second "
+                "(e.g. 100M, 1G, 130Mbps)"
+            )
+        m = _BANDWIDTH.match(value)
+        if not m:
+            raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+        bps = float(m.group(1)) * _PREFIX[m.group(2).lower()]
+    else:
+        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+    if bps <= 0:
+        raise ValueError("bandwidth must be greater than zero")
+    return round(bps)
+
+
+def format_bandwidth(bps: float) -> str:
+    """`130 Mbps` style, for alerts, logs and reports."""
+    for factor, unit in ((10**12, "Tbps"), (10**9, "Gbps"), (10**6, "Mbps"), (10**3, "kbps")):
+        if abs(bps) >= factor:
+            text = f"{bps / factor:.1f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    return f"{bps:.0f} bps"
