@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,8 +38,16 @@ from netmon.units import format_bandwidth, parse_bandwidth, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Bandwidth = Annotated[int, BeforeValidator(parse_bandwidth)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
-LabelWord = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=32)]
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_LABEL_WORD_PATTERN = r"^[a-z][a-z0-9_-]*$"
+Name = Annotated[str, Field(pattern=_NAME_PATTERN, max_length=64)]
+LabelWord = Annotated[str, Field(pattern=_LABEL_WORD_PATTERN, max_length=32)]
+_PATTERN_HELP = {
+    _NAME_PATTERN: "names use letters, digits, '.', '_' and '-', starting with a letter or digit",
+    _LABEL_WORD_PATTERN: (
+        "use one lowercase word: a-z, digits, '_' and '-', starting with a letter"
+    ),
+}
 
 
 class _Strict(BaseModel):
@@ -72,6 +80,8 @@ class Secret(_Strict):
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env: or file:")
         context = info.context or {}
+        if not context.get("resolve_secrets", True):
+            return self  # the lab replaces every credential; it must not need them
         if self.env is not None:
             environ = context.get("environ", os.environ)
             if self.env not in environ:
@@ -85,6 +95,9 @@ class Secret(_Strict):
                 value = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                # the codec's message would quote a byte of the secret
+                raise ValueError(f"secret file {path} is not UTF-8 text") from None
         if not value:
             raise ValueError(f"secret {self.describe()} is empty")
         self._value = SecretStr(value)
@@ -129,7 +142,9 @@ class SnmpV3(_Strict):
 
 
 def _snmp_version(value: Any) -> str | None:
-    raw = value.get("version") if isinstance(value, dict) else getattr(value, "version", None)
+    if not isinstance(value, dict | SnmpV2c | SnmpV3):
+        return "2c"  # not a mapping (an inline community?): say so, not "version must be"
+    raw = value.get("version") if isinstance(value, dict) else value.version
     return None if raw is None else str(raw)
 
 
@@ -143,8 +158,24 @@ SnmpCredential = Annotated[
 ]
 
 
+class SshCredential(_Strict):
+    """SSH login for CLI collection: a password or a private key file (or both)."""
+
+    username: str = Field(min_length=1)
+    password: Secret | None = None
+    key_file: str | None = None
+    passphrase: Secret | None = None
+
+    @model_validator(mode="after")
+    def _something_to_log_in_with(self) -> SshCredential:
+        if self.password is None and self.key_file is None:
+            raise ValueError("give a password: or a key_file: to log in with")
+        return self
+
+
 class Credentials(_Strict):
     snmp: dict[Name, SnmpCredential] = Field(default_factory=dict)
+    ssh: dict[Name, SshCredential] = Field(default_factory=dict)
 
 
 class SnmpTarget(_Strict):
@@ -157,6 +188,15 @@ class SnmpTarget(_Strict):
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         return {"credentials": data} if isinstance(data, str) else data
+
+
+class SshTarget(_Strict):
+    """How a device is polled over SSH (optics, radio, CPU: what SNMP does not give)."""
+
+    credentials: Name
+    device_type: Literal["mikrotik_routeros", "cisco_ios", "cisco_xe", "linux"]
+    port: int = Field(default=22, ge=1, le=65535)
+    interval: Duration | None = None
 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
@@ -184,6 +224,7 @@ class Device(_Strict):
     parent: Name | None = None
     description: str = ""
     snmp: SnmpTarget | None = None
+    ssh: SshTarget | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0, le=10)
@@ -252,6 +293,7 @@ class Defaults(_Strict):
 class DaemonSettings(_Strict):
     listen: str = "127.0.0.1:9708"
     max_concurrent_polls: int = Field(default=16, ge=1, le=1024)
+    ssh_known_hosts: str = "/etc/netmon/known_hosts"
 
     @field_validator("listen")
     @classmethod
@@ -260,8 +302,23 @@ class DaemonSettings(_Strict):
         return value
 
 
+class InfluxSettings(_Strict):
+    """InfluxDB export (off unless this section is present)."""
+
+    url: str = Field(pattern=r"^https?://")
+    org: str = "-"
+    bucket: str = Field(min_length=1)
+    token: Secret | None = None
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval: Duration = 5.0
+    timeout: Duration = 10.0
+    spool_dir: str = "/var/lib/netmon/spool"
+    spool_max_bytes: int = Field(default=512 * 2**20, ge=2**20)
+
+
 class InventoryModel(_Strict):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    influx: InfluxSettings | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     credentials: Credentials = Field(default_factory=Credentials)
     devices: list[Device] = Field(min_length=1)
@@ -376,6 +433,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            continue  # construct_mapping reports "found unhashable key" with its line
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -407,18 +466,24 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     """Keep only the parts of a pydantic `loc` that exist in the data (drop union tags)."""
     path: list[str | int] = []
     node = data
+    tag_skipped = False  # a union tag comes once, right after the union's own field
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if present:
             node = node[part]
             path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
+            tag_skipped = False
         elif isinstance(node, dict | list):
+            if part == "[key]" or (isinstance(part, str) and part.startswith(
+                    ("function-", "union["))):
+                continue
+            if part in {"2c", "3", "device", "external"} and not tag_skipped:
+                tag_skipped = True
+                continue
             # a missing key: name it, so the message says which field is absent
-            if isinstance(part, str) and not part.startswith(("function-", "union[")) and (
-                part not in {"2c", "3", "device", "external"}
-            ):
+            if isinstance(part, str):
                 path.append(part)
                 node = None
         else:
@@ -446,21 +511,41 @@ def _message(error: Any) -> str:
         return "unknown key (check the spelling; see the README's inventory reference)"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] in {"model_type", "dict_type"}:
+        # pydantic says "instance of InterfaceEnd": name the YAML shape instead
+        return "expected a mapping (key: value entries)"
+    if error["type"] == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern in _PATTERN_HELP:
+            return _PATTERN_HELP[pattern]
     return msg.removeprefix("Value error, ")
 
 
-def load_inventory(path: str | Path, *, environ: dict[str, str] | None = None) -> Inventory:
-    """Load and validate; raises `ConfigError` listing every problem as file:line."""
+def load_inventory(
+    path: str | Path,
+    *,
+    environ: dict[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> Inventory:
+    """Load and validate; raises `ConfigError` listing every problem as file:line.
+
+    `resolve_secrets=False` checks the references' shape but reads no secret: the lab
+    builds its own credentials from the real inventory and must not need the real ones.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read inventory: {exc.strerror}"]) from None
-    return parse_inventory(text, path, environ=environ)
+    return parse_inventory(text, path, environ=environ, resolve_secrets=resolve_secrets)
 
 
 def parse_inventory(
-    text: str, path: Path, *, environ: dict[str, str] | None = None
+    text: str,
+    path: Path,
+    *,
+    environ: dict[str, str] | None = None,
+    resolve_secrets: bool = True,
 ) -> Inventory:
     try:
         node = yaml.compose(text, Loader=_LineLoader)
@@ -484,7 +569,11 @@ def parse_inventory(
         problems.append((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
                          f"{_render_path(p)}: {message}"))
 
-    context = {"base_dir": path.parent, "environ": os.environ if environ is None else environ}
+    context = {
+        "base_dir": path.parent,
+        "environ": os.environ if environ is None else environ,
+        "resolve_secrets": resolve_secrets,
+    }
     model: InventoryModel | None = None
     try:
         model = InventoryModel.model_validate(data, context=context)
@@ -546,12 +635,12 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
                 "no SNMP credentials: name them here or set defaults.snmp"
             )
 
-    # parent cycles
-    parents = {
-        dev["name"]: dev.get("parent")
-        for _, dev in _items(data, "devices")
-        if isinstance(dev.get("name"), str)
-    }
+    # parent cycles (a duplicated name counts once, by its first entry: the duplicate
+    # is reported above and must not also show up as a loop)
+    parents: dict[str, Any] = {}
+    for _, dev in _items(data, "devices"):
+        if isinstance(dev.get("name"), str):
+            parents.setdefault(dev["name"], dev.get("parent"))
     reported: set[str] = set()
     for start in parents:
         seen: list[str] = []

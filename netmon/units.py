@@ -7,6 +7,7 @@ Bandwidth is decimal (SI): 1M = 1,000,000 bits per second, as ISPs bill.
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -27,6 +28,8 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _DURATION_FACTOR[m.group(2)]
     else:
+        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {value!r}")
+    if not math.isfinite(seconds):
         raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {value!r}")
     if seconds <= 0:
         raise ValueError("duration must be greater than zero")
@@ -55,15 +58,29 @@ def parse_bandwidth(value: object) -> int:
         bps = float(m.group(1)) * _PREFIX[m.group(2).lower()]
     else:
         raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+    if not math.isfinite(bps):
+        # YAML's .inf/.nan: round() would raise OverflowError, which pydantic does not
+        # turn into a validation error.
+        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
     if bps <= 0:
         raise ValueError("bandwidth must be greater than zero")
+    if round(bps) < 1:
+        # a capacity that rounds to 0 bps would divide utilisation by zero
+        raise ValueError(f"bandwidth must be at least 1 bps, got {value!r}")
     return round(bps)
 
 
 def format_bandwidth(bps: float) -> str:
     """`130 Mbps` style, for alerts, logs and reports."""
-    for factor, unit in ((10**12, "Tbps"), (10**9, "Gbps"), (10**6, "Mbps"), (10**3, "kbps")):
-        if abs(bps) >= factor:
-            text = f"{bps / factor:.1f}".rstrip("0").rstrip(".")
-            return f"{text} {unit}"
-    return f"{bps:.0f} bps"
+    units = ((10**12, "Tbps"), (10**9, "Gbps"), (10**6, "Mbps"), (10**3, "kbps"), (1, "bps"))
+    size = abs(bps)
+    for i, (factor, unit) in enumerate(units):
+        if size >= factor or factor == 1:
+            text = f"{size / factor:.1f}" if factor > 1 else f"{size:.0f}"
+            if i > 0 and float(text) >= 1000:
+                # 999,999 bps rounds to "1000 kbps": say "1 Mbps" instead
+                factor, unit = units[i - 1]
+                text = f"{size / factor:.1f}"
+            text = text.rstrip("0").rstrip(".") if "." in text else text
+            return f"{'-' if bps < 0 and text != '0' else ''}{text} {unit}"
+    raise AssertionError("unreachable")  # the last unit's factor is 1

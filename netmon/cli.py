@@ -1,0 +1,248 @@
+"""The `netmon` command.
+
+User mistakes (a broken inventory, a bad --listen, an unknown device) end with a clear
+message and exit code 2, never a traceback; a failed poll exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from netmon import __version__
+from netmon.errors import ConfigError, NetmonError
+from netmon.inventory import Inventory, format_problems, load_inventory, parse_listen
+from netmon.units import format_bandwidth, parse_duration
+
+DEFAULT_INVENTORY = "inventory.yaml"
+DEFAULT_LAB_DIR = "/tmp/netmon-lab"
+
+log = logging.getLogger("netmon")
+
+
+class UsageError(Exception):
+    """A mistake on the command line; printed without a traceback, exit 2."""
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    # Library chatter is not for the NOC; our own lines say what matters.
+    for noisy in ("apscheduler", "pysnmp", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def _inventory_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-i", "--inventory", default=os.environ.get("NETMON_INVENTORY", DEFAULT_INVENTORY),
+        help="inventory file (default: $NETMON_INVENTORY or ./inventory.yaml)",
+    )
+
+
+def _listen(value: str) -> tuple[str, int]:
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netmon",
+        description="Network monitoring for a regency NOC: polls routers, fibre backbone "
+        "and tower links by SNMP, computes traffic against contracted capacity, and "
+        "exports it for Prometheus.",
+    )
+    parser.add_argument("--version", action="version", version=f"netmon {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate the inventory and report every problem",
+                       description="Validate the inventory: every problem is reported at "
+                       "once as file:line: field: message. Exit 0 when valid, 2 when not.")
+    _inventory_arg(p)
+
+    p = sub.add_parser("poll", help="poll one device once and print what it returned",
+                       description="Poll one device once (SNMP) and print its interfaces. "
+                       "Two polls a few seconds apart are needed for rates, so this prints "
+                       "counters, status and speeds. Exit 1 when the poll fails.")
+    _inventory_arg(p)
+    p.add_argument("device", help="device name from the inventory")
+    p.add_argument("--json", action="store_true", help="print the poll result as JSON")
+
+    p = sub.add_parser("run", help="run the daemon: poll on schedule, serve /metrics",
+                       description="Run the polling daemon until SIGTERM or Ctrl-C.")
+    _inventory_arg(p)
+    p.add_argument("--listen", type=_listen, default=None, metavar="HOST:PORT",
+                   help="address for /metrics (default: daemon.listen in the inventory)")
+
+    p = sub.add_parser("lab", help="run the simulated network on 127.0.0.1 (and inject faults)",
+                       description="Run the simulated Bojonegoro network: one SNMP agent per "
+                       "inventory device on 127.0.0.1, with day/night traffic. It writes a "
+                       "lab inventory pointing at the agents (lab-inventory.yaml in --dir). "
+                       "`netmon lab fault ...` changes a running lab.")
+    _inventory_arg(p)
+    p.add_argument("--dir", default=DEFAULT_LAB_DIR, help=f"lab work dir (default {DEFAULT_LAB_DIR})")
+    lab_sub = p.add_subparsers(dest="lab_command", metavar="fault")
+    f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
+                           description="Inject or clear a fault in the running lab.")
+    f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
+                                    "reboot", "degrade", "restore", "clear"])
+    f.add_argument("target", nargs="?", default=None,
+                   help="link name (link-down/link-up/degrade/restore) or device name")
+    f.add_argument("--dir", dest="fault_dir", default=None, help="lab work dir")
+
+    p = sub.add_parser("demo", help="the lab plus the daemon polling it: /metrics live",
+                       description="Start the simulated network and the daemon polling it. "
+                       "Ctrl-C stops everything.")
+    _inventory_arg(p)
+    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 9708), metavar="HOST:PORT",
+                   help="address for /metrics (default 127.0.0.1:9708)")
+    p.add_argument("--dir", default=DEFAULT_LAB_DIR, help=f"lab work dir (default {DEFAULT_LAB_DIR})")
+    p.add_argument("--interval", type=_duration, default=10.0,
+                   help="poll interval in the demo (default 10s, so rates show up quickly)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(format_problems(exc), file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return _check(args.inventory)
+    if args.command == "poll":
+        return asyncio.run(_poll(load_inventory(args.inventory), args.device, args.json))
+    if args.command == "run":
+        inventory = load_inventory(args.inventory)
+        return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen))
+    if args.command == "lab":
+        return _lab(args)
+    if args.command == "demo":
+        return _demo(args)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _check(path: str) -> int:
+    inventory = load_inventory(path)
+    snmp = inventory.snmp_devices()
+    kecamatan = {d.kecamatan for d in inventory.devices.values()}
+    contracted = sum(link.capacity.downstream for link in inventory.links)
+    print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP), "
+          f"{len(inventory.links)} links in {len(kecamatan)} kecamatan, "
+          f"{format_bandwidth(contracted)} contracted downstream in total")
+    return 0
+
+
+async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
+    from collectors.snmp.client import SnmpClient
+    from collectors.snmp.poller import poll_device
+
+    device = inventory.devices.get(name)
+    if device is None:
+        raise UsageError(f"no device {name!r} in {inventory.path}")
+    if inventory.snmp_credential(device) is None:
+        raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+    client = SnmpClient()
+    try:
+        result = await poll_device(client, inventory, device)
+    except NetmonError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+        return 0
+    uptime = f"{result.uptime_s / 86400:.1f} days" if result.uptime_s is not None else "?"
+    print(f"{name} ({result.sys_name}), up {uptime}, polled in {result.duration_s * 1000:.0f} ms")
+    print(f"{'interface':<20} {'oper':>4} {'admin':>5} {'speed':>10} {'in bytes':>16} "
+          f"{'out bytes':>16} {'bits':>4}  alias")
+    for i in result.interfaces:
+        speed = format_bandwidth(i.speed_bps) if i.speed_bps else "-"
+        print(f"{i.name:<20} {_status(i.oper_status):>4} {_status(i.admin_status):>5} "
+              f"{speed:>10} {i.in_octets if i.in_octets is not None else '-':>16} "
+              f"{i.out_octets if i.out_octets is not None else '-':>16} {i.counter_bits:>4}  "
+              f"{i.alias}")
+    return 0
+
+
+def _status(value: int | None) -> str:
+    return {1: "up", 2: "down", 3: "test"}.get(value or 0, str(value) if value else "-")
+
+
+def _serve(inventory: Inventory, listen: tuple[str, int]) -> int:
+    from netmon.daemon import Daemon, install_signal_handlers
+
+    async def main() -> None:
+        daemon = Daemon(inventory, listen)
+        install_signal_handlers(daemon)
+        await daemon.run()
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc.strerror}") from None
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from netmon.lab import apply_fault, run_lab
+
+    if args.lab_command == "fault":
+        workdir = Path(args.fault_dir or args.dir)
+        try:
+            print(apply_fault(workdir, args.kind, args.target))
+        except (ValueError, FileNotFoundError) as exc:
+            raise UsageError(str(exc)) from None
+        return 0
+    run_lab(Path(args.inventory), Path(args.dir))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from netmon.lab import Lab
+
+    real = load_inventory(args.inventory, resolve_secrets=False)
+    with Lab(real, Path(args.dir), interval=args.interval) as lab:
+        lab.start()
+        inventory = load_inventory(lab.lab_inventory_path)
+        log.info("demo: simulated network of %d devices running on 127.0.0.1; inject faults "
+                 "with `netmon lab fault KIND TARGET --dir %s`", len(inventory.devices),
+                 args.dir)
+        return _serve(inventory, args.listen)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Scheduling polls: one APScheduler job per device, and `run_poll`, the one broad except.
+
+Habits from Telegraf and NAV: one bad agent never stops or delays the others; every
+poll ends as a `PollResult` (never an exception); a poll that is still running when the
+next is due is counted as an overrun and skipped, not stacked (`max_instances=1`,
+`coalesce=True`); a concurrency cap keeps many replies from overflowing the shared UDP
+socket; first polls are spread over the first seconds so that 5,000 devices do not all
+fire in the same millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from netmon.engine import Engine
+from netmon.errors import NetmonError
+from netmon.inventory import Device, Inventory
+from netmon.model import PollResult
+
+log = logging.getLogger("netmon.poll")
+
+PollFunc = Callable[[Inventory, Device], Awaitable[PollResult]]
+
+# First polls are spread over this many seconds (or the interval, if shorter).
+FIRST_POLL_SPREAD_S = 10.0
+
+
+def _fraction(name: str) -> float:
+    """A stable number in [0, 1) per device, so restarts keep the same poll phase."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass
+class _LogState:
+    failing_reason: str | None = None
+    failures: int = 0
+    since: float = 0.0
+    missing: tuple[str, ...] = ()
+
+
+def _where(device: Device) -> str:
+    return f"{device.name} [{device.kecamatan}, {device.site}]"
+
+
+class Poller:
+    """Runs polls for the scheduler and the CLI; owns logging of poll state changes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        poll: PollFunc,
+        *,
+        collector: str = "snmp",
+        max_concurrent: int = 16,
+    ) -> None:
+        self._engine = engine
+        self._poll = poll
+        self._collector = collector
+        self._sem = asyncio.Semaphore(max_concurrent)
+        self._log: dict[str, _LogState] = {}
+
+    async def run_poll(self, name: str) -> PollResult | None:
+        """Poll one device and hand the result to the engine. Never raises."""
+        inventory = self._engine.inventory
+        device = inventory.devices.get(name)
+        if device is None:
+            return None
+        settings = inventory.poll_settings(device)
+        budget = settings.interval * 0.9
+        async with self._sem:
+            wall, mono = time.time(), time.monotonic()
+            try:
+                result = await asyncio.wait_for(self._poll(inventory, device), budget)
+            except NetmonError as exc:
+                result = self._failed(name, wall, mono, exc.reason, str(exc))
+            except TimeoutError:
+                result = self._failed(
+                    name, wall, mono, "timeout",
+                    f"{name}: poll did not finish within {budget:.1f} s (90% of its interval)",
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the one broad except: a bug must not stop polling
+                log.exception("%s: internal error while polling", _where(device))
+                result = self._failed(name, wall, mono, "error",
+                                      f"{name}: internal error ({type(exc).__name__})")
+        snap = self._engine.ingest(result)
+        self._log_change(device, result, snap.missing_interfaces if snap else ())
+        return result
+
+    def _failed(self, name: str, wall: float, mono: float, reason: str, msg: str) -> PollResult:
+        return PollResult(device=name, collector=self._collector, timestamp=wall,
+                          monotonic=mono, duration_s=time.monotonic() - mono,
+                          error_reason=reason, error_message=msg)
+
+    def _log_change(self, device: Device, result: PollResult, missing: tuple[str, ...]) -> None:
+        """Log a failure when it starts or changes, and the recovery: no log storms."""
+        st = self._log.setdefault(device.name, _LogState())
+        where = _where(device)
+        if not result.ok:
+            st.failures += 1
+            if st.failing_reason != result.error_reason:
+                if st.failing_reason is None:
+                    st.since = result.timestamp
+                st.failing_reason = result.error_reason
+                log.warning("%s: %s poll failed (%s): %s", where, self._collector,
+                            result.error_reason, _strip_name(result.error_message, device))
+        else:
+            if st.failing_reason is not None:
+                minutes = (result.timestamp - st.since) / 60
+                log.info("%s: %s poll OK again after %d failed polls over %.0f min",
+                         where, self._collector, st.failures, minutes)
+            st.failing_reason, st.failures = None, 0
+            if missing != st.missing:
+                if missing:
+                    log.warning("%s: device has no interface named %s, but the inventory "
+                                "links use it; check the interface names in the inventory",
+                                where, ", ".join(repr(m) for m in missing))
+                st.missing = missing
+
+    def note_overrun(self, name: str) -> None:
+        self._engine.note_overrun(name, self._collector)
+        device = self._engine.inventory.devices.get(name)
+        if device is not None:
+            interval = self._engine.inventory.poll_settings(device).interval
+            log.warning("%s: previous %s poll still running when the next was due "
+                        "(interval %.0f s); skipped it", _where(device), self._collector,
+                        interval)
+
+
+def _strip_name(message: str | None, device: Device) -> str:
+    text = message or ""
+    return text.removeprefix(f"{device.name}: ")
+
+
+class Schedule:
+    """One interval job per device in an AsyncIOScheduler."""
+
+    def __init__(self, poller: Poller, *, job_prefix: str = "snmp:") -> None:
+        self._poller = poller
+        self._prefix = job_prefix
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+
+    def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        if event.job_id.startswith(self._prefix):
+            self._poller.note_overrun(event.job_id.removeprefix(self._prefix))
+
+    def sync(self, inventory: Inventory, devices: list[Device]) -> None:
+        """Make the jobs match `devices`: add new ones, drop removed, re-time changed."""
+        wanted = {f"{self._prefix}{d.name}": d for d in devices}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(self._prefix) and job.id not in wanted:
+                job.remove()
+        now = datetime.now().astimezone()
+        for job_id, device in wanted.items():
+            interval = inventory.poll_settings(device).interval
+            existing = self.scheduler.get_job(job_id)
+            if existing is not None and existing.trigger.interval_length == interval:
+                continue
+            if existing is not None:
+                existing.remove()
+            offset = _fraction(device.name) * min(interval, FIRST_POLL_SPREAD_S)
+            self.scheduler.add_job(
+                self._poller.run_poll,
+                "interval",
+                args=[device.name],
+                id=job_id,
+                name=job_id,
+                seconds=interval,
+                start_date=now + timedelta(seconds=offset),
+                jitter=min(2.0, interval * 0.05),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+            )
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

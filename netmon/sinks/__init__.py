@@ -1,0 +1,1 @@
+"""Metric sinks: the only modules that import prometheus-client and influxdb-client."""

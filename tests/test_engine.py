@@ -1,0 +1,193 @@
+"""Engine + Prometheus collector on recorded poll results (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from netmon.engine import Engine
+from netmon.inventory import parse_inventory
+from netmon.model import InterfaceReading, PollResult
+from netmon.sinks.prometheus import build_registry
+
+INVENTORY = """
+defaults: {interval: 60s, snmp: lab}
+credentials:
+  snmp:
+    lab: {version: 2c, community: {env: COMMUNITY}}
+devices:
+  - {name: core-1, address: 127.0.0.1, site: NOC, kecamatan: Bojonegoro, role: core,
+     snmp: lab}
+  - {name: kec-balen, address: 127.0.0.2, site: Kantor Kecamatan Balen, kecamatan: Balen,
+     role: kecamatan, parent: core-1, snmp: lab}
+links:
+  - name: FO Balen
+    a: {device: core-1, interface: Gi0/1}
+    b: {device: kec-balen, interface: sfp1}
+    medium: fibre
+    capacity: 100M
+  - name: Internet uplink
+    a: {external: ISP}
+    b: {device: core-1, interface: Gi0/0}
+    medium: isp
+    capacity: {downstream: 130M, upstream: 50M}
+"""
+
+
+@pytest.fixture
+def engine() -> Engine:
+    inv = parse_inventory(INVENTORY, Path("test.yaml"), environ={"COMMUNITY": "s3cret"})
+    return Engine(inv)
+
+
+def _iface(name: str, idx: int, inb: int, outb: int, *, oper: int = 1, bits: int = 64,
+           speed: int = 1_000_000_000) -> InterfaceReading:
+    return InterfaceReading(name=name, if_index=idx, alias=f"{name} alias", oper_status=oper,
+                            admin_status=1, speed_bps=speed, in_octets=inb, out_octets=outb,
+                            counter_bits=bits, in_errors=0, out_errors=0, in_discards=0,
+                            out_discards=0)
+
+
+def _poll(device: str, t: float, uptime: float, ifaces: list[InterfaceReading]) -> PollResult:
+    return PollResult(device=device, collector="snmp", timestamp=1_700_000_000 + t,
+                      monotonic=t, duration_s=0.05, uptime_s=uptime, sys_name=device,
+                      interfaces=tuple(ifaces))
+
+
+def _scrape(engine: Engine) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(build_registry(engine)).decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _find(metrics: dict, name: str, **labels: str) -> float:
+    hits = [v for (n, lab), v in metrics.items()
+            if n == name and all(dict(lab).get(k) == v2 for k, v2 in labels.items())]
+    assert len(hits) == 1, f"{name} {labels}: {len(hits)} matches"
+    return hits[0]
+
+
+def test_link_rates_and_utilisation_against_contract(engine: Engine) -> None:
+    mb = 1_000_000 // 8
+    engine.ingest(_poll("core-1", 0, 1000, [_iface("Gi0/0", 1, 0, 0), _iface("Gi0/1", 2, 0, 0)]))
+    # 60 s later: uplink received 120 Mbit/s (downstream from ISP) and sent 20 Mbit/s;
+    # the Balen port sent 80 Mbit/s towards the kecamatan and received 10.
+    engine.ingest(_poll("core-1", 60, 1060, [
+        _iface("Gi0/0", 1, 120 * mb * 60, 20 * mb * 60),
+        _iface("Gi0/1", 2, 10 * mb * 60, 80 * mb * 60),
+    ]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_link_traffic_bps", link="FO Balen",
+                 direction="downstream") == pytest.approx(80e6)
+    assert _find(m, "netmon_link_traffic_bps", link="FO Balen",
+                 direction="upstream") == pytest.approx(10e6)
+    assert _find(m, "netmon_link_utilisation_ratio", link="FO Balen",
+                 direction="downstream") == pytest.approx(0.8)
+    assert _find(m, "netmon_link_port_utilisation_ratio", link="FO Balen",
+                 direction="downstream") == pytest.approx(0.08)
+    # Measured on the b end (core side of the ISP uplink): in = downstream.
+    assert _find(m, "netmon_link_utilisation_ratio", link="Internet uplink",
+                 direction="downstream") == pytest.approx(120 / 130)
+    assert _find(m, "netmon_link_utilisation_ratio", link="Internet uplink",
+                 direction="upstream") == pytest.approx(20 / 50)
+    assert _find(m, "netmon_link_capacity_bps", link="Internet uplink",
+                 direction="upstream") == 50e6
+    assert _find(m, "netmon_link_up", link="FO Balen") == 1
+    assert _find(m, "netmon_link_info", link="FO Balen", kecamatan="Balen",
+                 a_device="core-1", b_device="kec-balen") == 1
+    assert _find(m, "netmon_interface_in_bytes_total", device="core-1",
+                 interface="Gi0/0") == 120 * mb * 60
+    assert _find(m, "netmon_device_up", device="core-1", kecamatan="Bojonegoro") == 1
+
+
+def test_reboot_gives_gap_not_spike_and_is_counted(engine: Engine) -> None:
+    big = 10**12
+    engine.ingest(_poll("core-1", 0, 86_400, [_iface("Gi0/1", 2, big, big)]))
+    engine.ingest(_poll("core-1", 60, 86_460, [_iface("Gi0/1", 2, big + 60, big + 60)]))
+    engine.ingest(_poll("core-1", 120, 20, [_iface("Gi0/1", 7, 500, 500)]))  # rebooted
+    m = _scrape(engine)
+    assert not [k for k in m if k[0] == "netmon_interface_in_bps"]
+    assert not [k for k in m if k[0] == "netmon_link_traffic_bps"]
+    assert _find(m, "netmon_device_reboots_total", device="core-1") == 1
+    assert _find(m, "netmon_rate_gaps_total", device="core-1",
+                 reason="device_reset") == 2
+    # Next poll: rates again, from the new baseline, and ifIndex renumbering did not matter.
+    engine.ingest(_poll("core-1", 180, 80, [_iface("Gi0/1", 7, 500 + 60 * 1000, 500)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_in_bps", device="core-1",
+                 interface="Gi0/1") == pytest.approx(8000)
+
+
+def test_failed_poll_keeps_counter_state_and_drops_stale_rates(engine: Engine) -> None:
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    engine.ingest(PollResult(device="kec-balen", collector="snmp", timestamp=1_700_000_060,
+                             monotonic=60, duration_s=6.0, error_reason="timeout",
+                             error_message="kec-balen: SNMP timeout after 2 retries"))
+    m = _scrape(engine)
+    assert _find(m, "netmon_device_up", device="kec-balen") == 0
+    assert _find(m, "netmon_poll_success", device="kec-balen", collector="snmp") == 0
+    assert _find(m, "netmon_poll_errors_total", device="kec-balen", reason="timeout") == 1
+    assert _find(m, "netmon_poll_duration_seconds", device="kec-balen") == 6.0
+    assert not [k for k in m if k[0] == "netmon_interface_oper_status"
+                and dict(k[1])["device"] == "kec-balen"]
+    # After the outage the average over the whole gap is reported (nothing lost).
+    engine.ingest(_poll("kec-balen", 120, 220, [_iface("sfp1", 1, 120 * 1000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_in_bps", device="kec-balen") == 8000
+    assert _find(m, "netmon_poll_last_success_timestamp_seconds",
+                 device="kec-balen") == 1_700_000_120
+
+
+def test_link_down_when_either_end_is_down(engine: Engine) -> None:
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0)]))
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0, oper=2)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_link_up", link="FO Balen") == 0
+
+
+def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
+    ten_m = 10_000_000
+    engine.ingest(_poll("kec-balen", 0, 100,
+                        [_iface("sfp1", 1, 2**32 - 1000, 0, bits=32, speed=ten_m)]))
+    engine.ingest(_poll("kec-balen", 10, 110,
+                        [_iface("sfp1", 1, 9000, 0, bits=32, speed=ten_m)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_wraps_total", device="kec-balen") == 1
+    assert _find(m, "netmon_interface_in_bps", device="kec-balen") == 8000
+    engine.ingest(_poll("kec-balen", 20, 120,
+                        [_iface("sfp1", 1, 9000 + 10 * ten_m, 0, bits=32, speed=ten_m)]))
+    m = _scrape(engine)  # 80 Mbit/s through a 10 Mbit/s radio: rejected
+    assert _find(m, "netmon_rate_gaps_total", device="kec-balen",
+                 reason="over_speed") == 1
+    assert not [k for k in m if k[0] == "netmon_interface_in_bps"
+                and dict(k[1])["device"] == "kec-balen"]
+
+
+def test_missing_link_interface_is_reported(engine: Engine) -> None:
+    snap = engine.ingest(_poll("kec-balen", 0, 100, [_iface("ether1", 1, 0, 0)]))
+    assert snap is not None and snap.missing_interfaces == ("sfp1",)
+
+
+def test_removed_device_vanishes_and_unchanged_keeps_state(engine: Engine) -> None:
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0)]))
+    smaller = INVENTORY.split("links:")[0].replace(
+        "  - {name: kec-balen, address: 127.0.0.2, site: Kantor Kecamatan Balen, "
+        "kecamatan: Balen,\n     role: kecamatan, parent: core-1, snmp: lab}\n", "")
+    assert "kec-balen" not in smaller
+    engine.replace_inventory(parse_inventory(smaller, Path("t.yaml"),
+                                             environ={"COMMUNITY": "x"}))
+    engine.ingest(_poll("core-1", 60, 160, [_iface("Gi0/1", 2, 60 * 1000, 0)]))
+    m = _scrape(engine)
+    assert not [k for k in m if dict(k[1]).get("device") == "kec-balen"]
+    assert _find(m, "netmon_interface_in_bps", device="core-1") == 8000
+
+
+def test_no_secret_in_metrics(engine: Engine) -> None:
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0)]))
+    assert "s3cret" not in generate_latest(build_registry(engine)).decode()
