@@ -9,7 +9,7 @@ custom-collector pattern). This is the only module that imports prometheus_clien
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -56,11 +56,17 @@ def _bool(value: bool | None) -> float | None:
     return None if value is None else float(value)
 
 
+# Other parts of netmon (the Influx sink, the trap receiver...) report their own health
+# as (catalogue name, label values, value) triples; they never import prometheus_client.
+StatsSource = Callable[[], Iterable[tuple[str, tuple[str, ...], float | None]]]
+
+
 class NetmonCollector(Collector):
     """Renders the engine's snapshots; safe to call from the HTTP server's threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sources: Iterable[StatsSource] = ()) -> None:
         self._engine = engine
+        self._sources = list(sources)
 
     def collect(self) -> Iterator[Metric]:
         fams = _Families()
@@ -72,6 +78,9 @@ class NetmonCollector(Collector):
             _device(fams, snap)
         for view in self._engine.links():
             _link(fams, view)
+        for source in self._sources:
+            for name, labels, value in source():
+                fams.add(name, labels, value)
         yield from fams
 
 
@@ -134,9 +143,9 @@ def _link(fams: _Families, view: LinkView) -> None:
         fams.add("link_port_utilisation_ratio", dl, vs_port)
 
 
-def build_registry(engine: Engine) -> CollectorRegistry:
+def build_registry(engine: Engine, sources: Iterable[StatsSource] = ()) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NetmonCollector(engine))
+    registry.register(NetmonCollector(engine, sources))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry
