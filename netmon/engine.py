@@ -98,7 +98,7 @@ class _DeviceState:
     wraps: int = 0
     reboots: int = 0
     interfaces: dict[str, InterfaceView] = field(default_factory=dict)
-    samples: tuple[Sample, ...] = ()
+    samples: dict[str, tuple[Sample, ...]] = field(default_factory=dict)
     up: bool | None = None
     sys_name: str = ""
 
@@ -172,6 +172,9 @@ class Engine:
             cs = st.collector(result.collector)
             cs.polls += 1
             cs.last = result
+            # Gauge samples are only as fresh as the last poll of their collector:
+            # a failed poll removes them rather than repeating stale values.
+            st.samples[result.collector] = result.samples if result.ok else ()
             if not result.ok:
                 cs.errors[result.error_reason or "error"] += 1
                 if result.collector == "snmp":
@@ -183,8 +186,6 @@ class Engine:
                 st.up = True
                 st.sys_name = result.sys_name or st.sys_name
                 self._ingest_snmp(st, result)
-            if result.samples:
-                st.samples = result.samples
             return self._publish(device, st)
 
     def _ingest_snmp(self, st: _DeviceState, result: PollResult) -> None:
@@ -224,7 +225,7 @@ class Engine:
             uptime_s=st.uptime.uptime_s if st.uptime and st.up else None,
             sys_name=st.sys_name,
             interfaces=dict(st.interfaces),
-            samples=st.samples,
+            samples=tuple(s for c in sorted(st.samples) for s in st.samples[c]),
             polls=tuple(cs.freeze(name) for name, cs in sorted(st.collectors.items())),
             discontinuities=tuple(sorted(st.discontinuities.items())),
             wraps=st.wraps,
