@@ -1,3 +1,6 @@
-"""netmon: network monitoring for a regency NOC (SNMP/SSH → rates vs contract → Prometheus/Influx)."""
+"""netmon: network monitoring for a regency NOC.
+
+SNMP/SSH polls → rates vs contracted capacity → Prometheus and InfluxDB.
+"""
 
 __version__ = "0.1.0"

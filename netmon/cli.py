@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "lab inventory pointing at the agents (lab-inventory.yaml in --dir). "
                        "`netmon lab fault ...` changes a running lab.")
     _inventory_arg(p)
-    p.add_argument("--dir", default=DEFAULT_LAB_DIR, help=f"lab work dir (default {DEFAULT_LAB_DIR})")
+    p.add_argument("--dir", default=DEFAULT_LAB_DIR,
+                   help=f"lab work dir (default {DEFAULT_LAB_DIR})")
     lab_sub = p.add_subparsers(dest="lab_command", metavar="fault")
     f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
                            description="Inject or clear a fault in the running lab.")
@@ -118,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 9708), metavar="HOST:PORT",
                    help="address for /metrics (default 127.0.0.1:9708)")
-    p.add_argument("--dir", default=DEFAULT_LAB_DIR, help=f"lab work dir (default {DEFAULT_LAB_DIR})")
+    p.add_argument("--dir", default=DEFAULT_LAB_DIR,
+                   help=f"lab work dir (default {DEFAULT_LAB_DIR})")
     p.add_argument("--interval", type=_duration, default=10.0,
                    help="poll interval in the demo (default 10s, so rates show up quickly)")
     return parser
@@ -158,10 +160,11 @@ def _check(path: str) -> int:
     inventory = load_inventory(path)
     snmp = inventory.snmp_devices()
     kecamatan = {d.kecamatan for d in inventory.devices.values()}
-    contracted = sum(link.capacity.downstream for link in inventory.links)
     print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP), "
-          f"{len(inventory.links)} links in {len(kecamatan)} kecamatan, "
-          f"{format_bandwidth(contracted)} contracted downstream in total")
+          f"{len(inventory.links)} links, {len(kecamatan)} kecamatan")
+    unpolled = sorted(set(inventory.devices) - {d.name for d in snmp})
+    if unpolled:
+        print(f"  not polled (no snmp: credentials): {', '.join(unpolled)}")
     return 0
 
 

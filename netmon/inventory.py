@@ -79,12 +79,20 @@ class Secret(_Strict):
     def _resolve(self, info: ValidationInfo) -> Secret:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env: or file:")
+        if self._value.get_secret_value():
+            # already resolved: pydantic re-runs this validator when a Secret instance is
+            # passed into another model, which must not re-read (or fail to re-read) it
+            return self
         context = info.context or {}
         if not context.get("resolve_secrets", True):
             return self  # the lab replaces every credential; it must not need them
         if self.env is not None:
             environ = context.get("environ", os.environ)
             if self.env not in environ:
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.env):
+                    # Probably the secret itself pasted in: never echo it.
+                    raise ValueError("env: must name an environment variable "
+                                     "(letters, digits and _), not hold the secret")
                 raise ValueError(f"environment variable {self.env} is not set")
             value = environ[self.env]
         else:
@@ -182,7 +190,7 @@ class SnmpTarget(_Strict):
     """How a device is polled by SNMP. A bare string is shorthand for `credentials`."""
 
     credentials: Name | None = None
-    port: int = Field(default=161, ge=1, le=65535)
+    port: int = Field(strict=True, default=161, ge=1, le=65535)
 
     @model_validator(mode="before")
     @classmethod
@@ -195,7 +203,7 @@ class SshTarget(_Strict):
 
     credentials: Name
     device_type: Literal["mikrotik_routeros", "cisco_ios", "cisco_xe", "linux"]
-    port: int = Field(default=22, ge=1, le=65535)
+    port: int = Field(strict=True, default=22, ge=1, le=65535)
     interval: Duration | None = None
 
 
@@ -227,7 +235,7 @@ class Device(_Strict):
     ssh: SshTarget | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0, le=10)
+    retries: int | None = Field(strict=True, default=None, ge=0, le=10)
 
 
 class InterfaceEnd(_Strict):
@@ -286,13 +294,13 @@ class Link(_Strict):
 class Defaults(_Strict):
     interval: Duration = 60.0
     timeout: Duration = 2.0
-    retries: int = Field(default=2, ge=0, le=10)
+    retries: int = Field(strict=True, default=2, ge=0, le=10)
     snmp: Name | None = None
 
 
 class DaemonSettings(_Strict):
     listen: str = "127.0.0.1:9708"
-    max_concurrent_polls: int = Field(default=16, ge=1, le=1024)
+    max_concurrent_polls: int = Field(strict=True, default=16, ge=1, le=1024)
     ssh_known_hosts: str = "/etc/netmon/known_hosts"
 
     @field_validator("listen")
@@ -309,7 +317,7 @@ class InfluxSettings(_Strict):
     org: str = "-"
     bucket: str = Field(min_length=1)
     token: Secret | None = None
-    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    batch_size: int = Field(strict=True, default=5000, ge=1, le=100_000)
     flush_interval: Duration = 5.0
     timeout: Duration = 10.0
     spool_dir: str = "/var/lib/netmon/spool"
@@ -549,7 +557,7 @@ def parse_inventory(
 ) -> Inventory:
     try:
         node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

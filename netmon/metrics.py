@@ -60,8 +60,9 @@ _DEFS = [
     MetricDef("interface_out_bytes", "counter", INTERFACE_LABELS, "bytes",
               "Raw transmitted-octets counter as read (ifHCOutOctets, else ifOutOctets)."),
     MetricDef("interface_in_bps", "gauge", INTERFACE_LABELS, "bits/s",
-              "Receive rate in bits per second over the last poll interval, computed by netmon with wraps, "
-              "resets and impossible rates handled (absent when no honest rate exists)."),
+              "Receive rate in bits per second over the last poll interval, computed by "
+              "netmon with wraps, resets and impossible rates handled (absent when no "
+              "honest rate exists)."),
     MetricDef("interface_out_bps", "gauge", INTERFACE_LABELS, "bits/s",
               "Transmit rate in bits per second over the last poll interval (see in_bps)."),
     MetricDef("interface_in_errors", "counter", INTERFACE_LABELS, "packets",
@@ -118,3 +119,17 @@ _DEFS = [
 ]
 
 CATALOGUE: dict[str, MetricDef] = {d.name: d for d in _DEFS}
+
+
+def markdown_table() -> str:
+    """The README's metric reference, generated so it cannot drift from the code."""
+    rows = ["| metric | type | labels | unit | meaning |", "|---|---|---|---|---|"]
+    for d in CATALOGUE.values():
+        kind = "gauge" if d.kind == "info" else d.kind
+        labels = ", ".join(d.labels) or "–"
+        rows.append(f"| `{d.full_name}` | {kind} | {labels} | {d.unit or '–'} | {d.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m netmon.metrics > table, pasted into the README
+    print(markdown_table())

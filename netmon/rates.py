@@ -67,11 +67,8 @@ def device_reset(prev: CounterPoint, cur: CounterPoint) -> bool:
         # sysUpTime's own 497-day wrap is not a reboot: the old value sat near the top
         # and the new one is about as far past zero as wall time says.
         wrapped = prev.uptime_s + elapsed >= UPTIME_WRAP_S - UPTIME_SKEW_S
-        if wrapped and abs((cur.uptime_s + UPTIME_WRAP_S - prev.uptime_s) - elapsed) <= max(
-            UPTIME_SKEW_S, UPTIME_SKEW_RATIO * elapsed
-        ):
-            return False
-        return True
+        skew = abs((cur.uptime_s + UPTIME_WRAP_S - prev.uptime_s) - elapsed)
+        return not (wrapped and skew <= max(UPTIME_SKEW_S, UPTIME_SKEW_RATIO * elapsed))
     # Uptime moved forward, but by less than the wall clock: it rebooted in between
     # and has been up for a while again.
     return advanced + max(UPTIME_SKEW_S, UPTIME_SKEW_RATIO * elapsed) < elapsed
@@ -105,7 +102,6 @@ def counter_rate(
         delta += COUNTER32_MODULUS
         wrapped = True
     per_second = delta / elapsed
-    if max_per_second is not None and max_per_second > 0:
-        if per_second > max_per_second * OVER_SPEED_TOLERANCE:
-            return Rate(None, Gap.OVER_SPEED, wrapped)
+    if max_per_second and per_second > max_per_second * OVER_SPEED_TOLERANCE:
+        return Rate(None, Gap.OVER_SPEED, wrapped)
     return Rate(per_second, None, wrapped)

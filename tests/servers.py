@@ -48,7 +48,7 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str,
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
         return resp.read().decode()
 
 
