@@ -18,7 +18,13 @@ from pathlib import Path
 
 from netmon import __version__
 from netmon.errors import ConfigError, NetmonError
-from netmon.inventory import Inventory, format_problems, load_inventory, parse_listen
+from netmon.inventory import (
+    Inventory,
+    format_problems,
+    load_inventory,
+    parse_listen,
+    with_interval,
+)
 from netmon.units import format_bandwidth, parse_duration
 
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -108,10 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
                            description="Inject or clear a fault in the running lab.")
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
-                                    "reboot", "degrade", "restore", "clear"])
+                                    "reboot", "degrade", "restore", "clear", "list"],
+                   help="what to do; `list` shows the faults in force")
     f.add_argument("target", nargs="?", default=None,
                    help="link name (link-down/link-up/degrade/restore) or device name")
     f.add_argument("--dir", dest="fault_dir", default=None, help="lab work dir")
+    f.add_argument("--factor", type=float, default=0.3,
+                   help="degrade: fraction of normal traffic left (default 0.3)")
 
     p = sub.add_parser("demo", help="the lab plus the daemon polling it: /metrics live",
                        description="Start the simulated network and the daemon polling it. "
@@ -221,26 +230,31 @@ def _serve(inventory: Inventory, listen: tuple[str, int]) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from netmon.lab import apply_fault, run_lab
+    from netmon.lab import LabError, apply_fault, run_lab, show_faults
 
-    if args.lab_command == "fault":
-        workdir = Path(args.fault_dir or args.dir)
-        try:
-            print(apply_fault(workdir, args.kind, args.target))
-        except (ValueError, FileNotFoundError) as exc:
-            raise UsageError(str(exc)) from None
-        return 0
-    run_lab(Path(args.inventory), Path(args.dir))
-    return 0
+    try:
+        if args.lab_command == "fault":
+            workdir = Path(args.fault_dir or args.dir)
+            if args.kind == "list":
+                print(show_faults(workdir))
+            else:
+                print(apply_fault(workdir, args.kind, args.target, factor=args.factor))
+            return 0
+        return run_lab(Path(args.inventory), Path(args.dir))
+    except LabError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from netmon.lab import Lab
+    from netmon.lab import Lab, LabError
 
     real = load_inventory(args.inventory, resolve_secrets=False)
-    with Lab(real, Path(args.dir), interval=args.interval) as lab:
-        lab.start()
-        inventory = load_inventory(lab.lab_inventory_path)
+    try:
+        lab = Lab(real, Path(args.dir)).start()
+    except LabError as exc:
+        raise UsageError(str(exc)) from None
+    with lab:
+        inventory = with_interval(load_inventory(lab.lab_inventory_path), args.interval)
         log.info("demo: simulated network of %d devices running on 127.0.0.1; inject faults "
                  "with `netmon lab fault KIND TARGET --dir %s`", len(inventory.devices),
                  args.dir)

@@ -19,6 +19,10 @@ from netmon.sinks.prometheus import MetricsServer, build_registry
 
 log = logging.getLogger("netmon")
 
+# How long SIGTERM waits for polls already on the wire (systemd's default stop timeout
+# is 90 s; this stays far inside it).
+SHUTDOWN_GRACE_S = 5.0
+
 
 class Daemon:
     """Owns every long-lived part; `run()` returns after a clean shutdown."""
@@ -57,9 +61,13 @@ class Daemon:
             if on_ready is not None:
                 on_ready(self)
             await self._stop.wait()
-            log.info("netmon: stopping")
+            log.info("netmon: stopping; letting in-flight polls finish (up to %.0f s)",
+                     SHUTDOWN_GRACE_S)
         finally:
             schedule.shutdown()
+            cancelled = await poller.drain(SHUTDOWN_GRACE_S)
+            if cancelled:
+                log.warning("netmon: cancelled %d polls still running at shutdown", cancelled)
             server.stop()
             with contextlib.suppress(Exception):
                 client.close()

@@ -205,6 +205,10 @@ class SshTarget(_Strict):
     device_type: Literal["mikrotik_routeros", "cisco_ios", "cisco_xe", "linux"]
     port: int = Field(strict=True, default=22, ge=1, le=65535)
     interval: Duration | None = None
+    # SSH needs its own bounds: a login over a slow radio hop takes seconds, far more
+    # than the SNMP request `timeout`. None = the collector's defaults (10 s each).
+    connect_timeout: Duration | None = Field(default=None, gt=0)
+    command_timeout: Duration | None = Field(default=None, gt=0)
 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
@@ -311,17 +315,64 @@ class DaemonSettings(_Strict):
 
 
 class InfluxSettings(_Strict):
-    """InfluxDB export (off unless this section is present)."""
+    """InfluxDB export (off unless this section is present); see docs/influx.md.
 
-    url: str = Field(pattern=r"^https?://")
-    org: str = "-"
+    InfluxDB 2.x: `url`, `org`, `bucket`, `token`. InfluxDB 1.8+ through its 2.x
+    compatibility API: `bucket: database/retention-policy` (or just `database`),
+    `token` a secret holding `username:password`, `org` left at "-".
+    VictoriaMetrics accepts the same writes with any org/bucket/token.
+    """
+
+    url: str = Field(pattern=r"^https?://[^/\s]+")
+    org: str = Field(default="-", min_length=1)
     bucket: str = Field(min_length=1)
     token: Secret | None = None
-    batch_size: int = Field(strict=True, default=5000, ge=1, le=100_000)
+    # a batch is written when it holds batch_size points or is flush_interval old
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval: Duration = 5.0
     timeout: Duration = 10.0
-    spool_dir: str = "/var/lib/netmon/spool"
+    # failed writes are retried from the spool after retry_delay, doubling up to
+    # retry_max_delay (with jitter)
+    retry_delay: Duration = 1.0
+    retry_max_delay: Duration = 60.0
+    # polls waiting to be formatted and written; beyond this, new polls are dropped
+    # (counted) rather than let memory grow without bound
+    queue_max_points: int = Field(default=100_000, ge=1000, le=10_000_000)
+    gzip: bool = False
+    spool_dir: str = Field(default="/var/lib/netmon/spool", min_length=1)
     spool_max_bytes: int = Field(default=512 * 2**20, ge=2**20)
+    spool_fsync: bool = True
+
+    @field_validator("spool_max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        """Accept 512MiB / 2GiB / 100MB as well as a plain number of bytes."""
+        if not isinstance(value, str):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", value, re.IGNORECASE)
+        if match is None:
+            raise ValueError(f"expected a size such as 512MiB or 2GiB, got {value!r}")
+        unit = (match.group(2) or "B").upper()
+        power = " KMGT".index(unit[0]) if unit != "B" else 0
+        base = 1024 if "I" in unit else 1000
+        return round(float(match.group(1)) * base**power)
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _spool_dir(cls, value: str, info: ValidationInfo) -> str:
+        """A relative spool_dir is relative to the inventory file's folder, like secrets."""
+        path = Path(value)
+        if not path.is_absolute():
+            path = Path((info.context or {}).get("base_dir", ".")) / path
+        return str(path)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> InfluxSettings:
+        if self.retry_max_delay < self.retry_delay:
+            raise ValueError("retry_max_delay must not be shorter than retry_delay")
+        if self.queue_max_points < self.batch_size:
+            raise ValueError("queue_max_points must be at least batch_size")
+        return self
 
 
 class InventoryModel(_Strict):
@@ -409,6 +460,15 @@ class Inventory:
             end = measured_end(link, self)
             if end is not None and end.device == device:
                 yield link, end
+
+
+def with_interval(inventory: Inventory, seconds: float) -> Inventory:
+    """The same inventory polled every `seconds` (the demo and tests want fast polls)."""
+    model = inventory.model.model_copy(update={
+        "defaults": inventory.model.defaults.model_copy(update={"interval": seconds}),
+        "devices": [d.model_copy(update={"interval": None}) for d in inventory.model.devices],
+    })
+    return Inventory(model=model, path=inventory.path)
 
 
 def measured_end(link: Link, inventory: Inventory) -> InterfaceEnd | None:
@@ -627,6 +687,8 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     default_snmp = defaults.get("snmp")
     if isinstance(default_snmp, str) and default_snmp not in snmp_names:
         yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
+    ssh_creds = creds.get("ssh") if isinstance(creds, dict) else None
+    ssh_names = set(ssh_creds) if isinstance(ssh_creds, dict) else set()
 
     for i, dev in _items(data, "devices"):
         parent = dev.get("parent")
@@ -642,6 +704,10 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
             yield ("devices", i, "snmp"), (
                 "no SNMP credentials: name them here or set defaults.snmp"
             )
+        ssh = dev.get("ssh")
+        ssh_cred = ssh.get("credentials") if isinstance(ssh, dict) else None
+        if isinstance(ssh_cred, str) and ssh_cred not in ssh_names:
+            yield ("devices", i, "ssh", "credentials"), f"unknown SSH credentials {ssh_cred!r}"
 
     # parent cycles (a duplicated name counts once, by its first entry: the duplicate
     # is reported above and must not also show up as a loop)

@@ -93,6 +93,52 @@ _DEFS = [
               "Traffic ÷ port speed of the measuring interface."),
     MetricDef("link_port_speed_bps", "gauge", LINK_LABELS, "bits/s",
               "Port speed of the interface that measures the link."),
+    # --- read over SSH (collectors/ssh): optics, radios, router health ----------------
+    MetricDef("optics_rx_power_dbm", "gauge", (*DEVICE_LABELS, "interface", "link"), "dBm",
+              "Optical receive power of the transceiver on a fibre link end (DOM). A "
+              "dirty connector or bent fibre shows here as a fall days before the link "
+              "drops; absent when the module has no DOM or the port has no module."),
+    MetricDef("optics_tx_power_dbm", "gauge", (*DEVICE_LABELS, "interface", "link"), "dBm",
+              "Optical transmit power of the transceiver on a fibre link end (DOM)."),
+    MetricDef("optics_temperature_celsius", "gauge", (*DEVICE_LABELS, "interface", "link"),
+              "°C", "Transceiver temperature on a fibre link end (DOM)."),
+    MetricDef("radio_signal_dbm", "gauge", (*DEVICE_LABELS, "interface", "link"), "dBm",
+              "Received signal strength from the peer of a radio link end."),
+    MetricDef("radio_signal_to_noise_db", "gauge", (*DEVICE_LABELS, "interface", "link"),
+              "dB", "Signal-to-noise ratio of the radio link end, where the radio reports it."),
+    MetricDef("radio_ccq_ratio", "gauge", (*DEVICE_LABELS, "interface", "link"), "ratio",
+              "Transmit client connection quality (MikroTik CCQ, 0-1): share of airtime "
+              "not lost to retries."),
+    MetricDef("radio_tx_rate_bps", "gauge", (*DEVICE_LABELS, "interface", "link"), "bits/s",
+              "Current transmit data rate (PHY rate) of the radio towards its peer; "
+              "rain fade lowers it."),
+    MetricDef("radio_rx_rate_bps", "gauge", (*DEVICE_LABELS, "interface", "link"), "bits/s",
+              "Current receive data rate (PHY rate) of the radio from its peer."),
+    MetricDef("radio_rate_contract_ratio", "gauge",
+              (*DEVICE_LABELS, "interface", "link", "direction"), "ratio",
+              "Current radio data rate in a direction ÷ the link's contracted capacity in "
+              "that direction (downstream = a→b). Below 1 the radio cannot carry what "
+              "was contracted right now, whatever the traffic."),
+    MetricDef("device_cpu_ratio", "gauge", DEVICE_LABELS, "ratio",
+              "CPU busy share read over SSH (RouterOS cpu-load; IOS one-minute average)."),
+    MetricDef("device_memory_used_ratio", "gauge", DEVICE_LABELS, "ratio",
+              "Used ÷ total memory read over SSH (RouterOS system memory; IOS processor "
+              "pool; Linux MemTotal−MemAvailable)."),
+    MetricDef("device_os_uptime_seconds", "gauge", DEVICE_LABELS, "seconds",
+              "Uptime of the device's operating system as read over SSH (IOS `show "
+              "version` has minute resolution); sysUpTime is device_uptime_seconds."),
+    MetricDef("ssh_workers", "gauge", (), "threads",
+              "Size of the SSH thread pool (sessions run at most this many at once)."),
+    MetricDef("ssh_workers_busy", "gauge", (), "threads",
+              "SSH worker threads running a session now, abandoned ones included."),
+    MetricDef("ssh_sessions_open", "gauge", (), "sessions",
+              "SSH sessions kept open for reuse between polls."),
+    MetricDef("ssh_connects", "counter", (), "sessions",
+              "SSH sessions established (a count that grows with every poll means "
+              "sessions are not being reused)."),
+    MetricDef("ssh_sessions_abandoned", "counter", (), "sessions",
+              "Hung SSH sessions given up on (the poll failed with a timeout, the worker "
+              "thread was left to end on its own and its session closed)."),
     # --- the poller itself -----------------------------------------------------------
     MetricDef("poll_success", "gauge", POLL_LABELS, "boolean",
               "1 when the last poll of this device by this collector succeeded."),
@@ -111,6 +157,37 @@ _DEFS = [
               "over_speed (faster than the port; rejected), no_interval."),
     MetricDef("rate_wraps", "counter", DEVICE_LABELS, "readings",
               "32-bit counter wraps handled (rate kept)."),
+    # --- the Influx sink (netmon.sinks.influx) ---------------------------------------
+    MetricDef("influx_points_written", "counter", (), "points",
+              "Points InfluxDB acknowledged (live writes and spool replays)."),
+    MetricDef("influx_points_spooled", "counter", (), "points",
+              "Points written to the on-disk spool because InfluxDB was failing."),
+    MetricDef("influx_points_dropped", "counter", ("reason",), "points",
+              "Points lost: spool_full (oldest spooled data dropped at the cap), rejected "
+              "(InfluxDB answered 400/422; resending cannot succeed), queue_full (the "
+              "writer fell behind), spool_error (disk refused), closed, error."),
+    MetricDef("influx_write_requests", "counter", ("result",), "requests",
+              "Write requests to InfluxDB by result: ok, error (retried), rejected."),
+    MetricDef("influx_write_seconds", "counter", (), "seconds",
+              "Time spent in write requests; divide its rate by the rate of "
+              "influx_write_requests_total for the mean write latency."),
+    MetricDef("influx_last_write_duration_seconds", "gauge", (), "seconds",
+              "Latency of the last successful write request."),
+    MetricDef("influx_last_error", "info", ("reason", "message"), "",
+              "The last failed write: reason (connection, timeout, server, auth, "
+              "not_found, throttled, rejected, too_large, http) and message; value 1."),
+    MetricDef("influx_last_error_timestamp_seconds", "gauge", (), "Unix seconds",
+              "When the last write failed."),
+    MetricDef("influx_spool_points", "gauge", (), "points",
+              "Points in the on-disk spool waiting to be replayed."),
+    MetricDef("influx_spool_bytes", "gauge", (), "bytes",
+              "Size of the spool's files on disk (compressed)."),
+    MetricDef("influx_spool_oldest_age_seconds", "gauge", (), "seconds",
+              "Age of the oldest spooled point (its poll time); 0 when the spool is empty."),
+    MetricDef("influx_spool_corrupt_records", "counter", (), "records",
+              "Spool records found torn or corrupt (e.g. after a crash) and skipped."),
+    MetricDef("influx_queue_points", "gauge", (), "points",
+              "Points in memory waiting for the next write (bounded by queue_max_points)."),
     # --- process-wide ----------------------------------------------------------------
     MetricDef("build", "info", ("version",), "", "netmon version; value is always 1."),
     MetricDef("inventory_devices", "gauge", (), "devices",

@@ -68,9 +68,41 @@ class Poller:
         self._collector = collector
         self._sem = asyncio.Semaphore(max_concurrent)
         self._log: dict[str, _LogState] = {}
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._stopping = False
+
+    async def drain(self, timeout: float) -> int:
+        """Let in-flight polls finish for up to `timeout` s, then cancel the rest.
+
+        Returns how many had to be cancelled. Their results are lost, but their counter
+        state is not: the next start computes rates over the gap.
+        """
+        self._stopping = True
+        pending = set(self._in_flight)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        return len(pending)
 
     async def run_poll(self, name: str) -> PollResult | None:
         """Poll one device and hand the result to the engine. Never raises."""
+        task = asyncio.current_task()
+        if self._stopping or task is None:
+            return None
+        self._in_flight.add(task)
+        try:
+            return await self._run_poll(name)
+        except asyncio.CancelledError:
+            if self._stopping:
+                return None  # shutting down: cancelled on purpose, nothing to report
+            raise
+        finally:
+            self._in_flight.discard(task)
+
+    async def _run_poll(self, name: str) -> PollResult | None:
         inventory = self._engine.inventory
         device = inventory.devices.get(name)
         if device is None:
@@ -117,9 +149,9 @@ class Poller:
                             result.error_reason, _strip_name(result.error_message, device))
         else:
             if st.failing_reason is not None:
-                minutes = (result.timestamp - st.since) / 60
-                log.info("%s: %s poll OK again after %d failed polls over %.0f min",
-                         where, self._collector, st.failures, minutes)
+                log.info("%s: %s poll OK again after %d failed poll%s over %s", where,
+                         self._collector, st.failures, "" if st.failures == 1 else "s",
+                         _span(result.timestamp - st.since))
             st.failing_reason, st.failures = None, 0
             if missing != st.missing:
                 if missing:
@@ -136,6 +168,14 @@ class Poller:
             log.warning("%s: previous %s poll still running when the next was due "
                         "(interval %.0f s); skipped it", _where(device), self._collector,
                         interval)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _strip_name(message: str | None, device: Device) -> str:

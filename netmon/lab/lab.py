@@ -1,0 +1,426 @@
+"""`Lab`: start, fault and stop the simulated Bojonegoro network on 127.0.0.1.
+
+Processes (all children of the process that called `start()`, all on 127.0.0.1):
+- N snmpsim command responders (`python -m netmon.lab.agent`), ≤ 24 devices each,
+  every device a data file (v2c community / v3 context = data file name);
+- one UDP relay (`python -m netmon.lab.relay`) giving each device its own port and
+  silencing unreachable ones.
+
+Work directory layout (default /tmp/netmon-lab):
+    lab-inventory.yaml  secrets/    the inventory to point the daemon at, and its secrets
+    model.json  faults.json         shared by agents, relay and `apply_fault`
+    data/pK/*.snmprec  cache/pK/    per-agent data files and snmpsim's indexes
+    variation/netmonlab.py          the variation module shim
+    logs/  lab.json                 process logs; pids of the running lab
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from netmon.inventory import Inventory, load_inventory
+from netmon.lab import faults, probe
+from netmon.lab.labinventory import (
+    LAB_INVENTORY_FILE,
+    SECRETS_DIR,
+    LabError,
+    V3User,
+    assert_loopback_only,
+    write_lab_inventory,
+)
+from netmon.lab.network import MAX_DEVICES_PER_AGENT, VARIATION_MODULE, Network, build_network
+from netmon.lab.traffic import LabModel
+from netmon.lab.variation import SHIM_SOURCE
+
+DEFAULT_WORKDIR = Path("/tmp/netmon-lab")
+HOST = "127.0.0.1"
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+STATE_FILE = "lab.json"
+MARKER_FILE = ".netmon-lab"
+_GENERATED = ("data", "cache", "variation", "logs", SECRETS_DIR)
+_GENERATED_FILES = (faults.MODEL_FILE, faults.FAULTS_FILE, LAB_INVENTORY_FILE, STATE_FILE)
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if `pid` is a live lab process (not a zombie, not a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    except OSError:
+        return True
+    return b"netmon.lab" in cmdline and state not in ("Z", "X")
+
+
+def running_pids(workdir: Path) -> list[int]:
+    """Pids of a lab started in `workdir` that are still alive (empty: none running)."""
+    try:
+        state = json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return []
+    return [p for p in state.get("pids", []) if _pid_alive(int(p))]
+
+
+def _reserve_ports(count: int, base: int | None) -> list[socket.socket]:
+    """Bind `count` consecutive UDP ports on 127.0.0.1 so nobody takes them meanwhile.
+
+    `base=None` picks a free block between 20000 and 30000 (below the kernel's ephemeral
+    range), which lets tests and other engineers' labs run side by side.
+    """
+    def try_block(start: int) -> list[socket.socket] | None:
+        held: list[socket.socket] = []
+        for port in range(start, start + count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                s.close()
+                for h in held:
+                    h.close()
+                return None
+            held.append(s)
+        return held
+
+    if base is not None:
+        if not 1024 <= base <= 65535 - count:
+            raise LabError(f"base port {base} leaves no room for {count} ports")
+        held = try_block(base)
+        if held is None:
+            raise LabError(
+                f"a port in 127.0.0.1:{base}-{base + count - 1} is in use "
+                "(another lab?); stop it or choose another base port"
+            )
+        return held
+    rng = random.Random()
+    for _ in range(100):
+        held = try_block(rng.randrange(20000, 30000 - count))
+        if held is not None:
+            return held
+    raise LabError(f"no block of {count} free UDP ports found on 127.0.0.1")
+
+
+class Lab:
+    """The simulated network for `inventory`, run from `workdir`.
+
+    Use as a context manager, or call `start()` and `stop()` (`stop()` is also run at
+    interpreter exit). `base_port=None` picks free ports; a fixed base keeps the lab
+    inventory's ports the same across restarts. Fault methods take effect on the next
+    SNMP request (< 1 ms after they return).
+    """
+
+    def __init__(self, inventory: Inventory, workdir: Path | str = DEFAULT_WORKDIR, *,
+                 base_port: int | None = None, start_timeout: float = 30.0) -> None:
+        self.inventory = inventory
+        self.workdir = Path(workdir).absolute()
+        self.base_port = base_port
+        self.start_timeout = start_timeout
+        self.startup_seconds: float | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._names: list[str] = []
+        self._model: LabModel | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    @property
+    def lab_inventory_path(self) -> Path:
+        return self.workdir / LAB_INVENTORY_FILE
+
+    @property
+    def model(self) -> LabModel:
+        if self._model is None:
+            raise LabError("the lab is not started")
+        return self._model
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> Lab:
+        """Generate everything, start the agents and the relay; return once every device
+        answers an SNMP GET through its relay port. Raises `LabError` (after stopping
+        whatever it started) when a process fails or `start_timeout` passes. Calling it
+        on a running lab does nothing."""
+        if self._procs:
+            return self  # already running (e.g. `with Lab(...) as lab: lab.start()`)
+        t0 = time.monotonic()
+        if "=" in str(self.workdir):
+            raise LabError("the lab directory must not contain '=' (snmpsim splits options on it)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not (self.workdir / MARKER_FILE).exists() and any(self.workdir.iterdir()):
+            # the lab deletes its subfolders (data/, logs/...) on start: never someone else's
+            raise LabError(f"{self.workdir} is not empty and is not a netmon lab directory; "
+                           "choose a new or empty --dir")
+        (self.workdir / MARKER_FILE).write_text("netmon lab work directory\n", encoding="utf-8")
+        others = running_pids(self.workdir)
+        if others:
+            raise LabError(f"a lab is already running in {self.workdir} (pids "
+                           f"{', '.join(map(str, others))}); stop it or use another --dir")
+        self._clean()
+        devices = self.inventory.snmp_devices()
+        if not devices:
+            raise LabError("no device in the inventory has SNMP credentials: nothing to simulate")
+        n_agents = math.ceil(len(devices) / MAX_DEVICES_PER_AGENT)
+        held = _reserve_ports(len(devices) + n_agents, self.base_port)
+        try:
+            ports = [s.getsockname()[1] for s in held]
+            network = build_network(
+                self.inventory, device_ports=ports[:len(devices)],
+                agent_ports=ports[len(devices):], started=time.time(),
+            )
+            users = self._write_files(network)
+        finally:
+            for s in held:
+                s.close()
+        self._model = network.model
+        atexit.register(self.stop)
+        try:
+            self._spawn(network, users)
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        """Stop every process this lab started (SIGTERM, then SIGKILL after 3 s)."""
+        atexit.unregister(self.stop)
+        procs, self._procs, self._names = self._procs, [], []
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        deadline = time.monotonic() + 3.0
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if procs:  # never remove the state of another lab running in this directory
+            (self.workdir / STATE_FILE).unlink(missing_ok=True)
+
+    def check_alive(self) -> None:
+        """Raise `LabError` naming the first lab process that has exited."""
+        for p, name in zip(self._procs, self._names, strict=True):
+            if p.poll() is not None:
+                raise LabError(f"lab process {name} exited with code {p.returncode}; "
+                               f"see {self.workdir / 'logs' / name}.log")
+
+    # --- faults -------------------------------------------------------------------------
+
+    def link_down(self, link: str) -> None:
+        """Both ends ifOperStatus down (2), counters stop."""
+        self._fault("link-down", link)
+
+    def link_up(self, link: str) -> None:
+        """Back to normal (also ends a degrade)."""
+        self._fault("link-up", link)
+
+    def set_unreachable(self, device: str, unreachable: bool = True) -> None:
+        """No SNMP reply at all from the device and every device behind it (parents)."""
+        self._fault("unreachable" if unreachable else "reachable", device)
+
+    def reboot(self, device: str) -> None:
+        """sysUpTime and every counter of the device restart from zero; links stay up."""
+        self._fault("reboot", device)
+
+    def degrade(self, link: str, factor: float = 0.3) -> None:
+        """Traffic falls to `factor` of normal; errors and discards grow on both ends."""
+        self._fault("degrade", link, factor=factor)
+
+    def restore(self, link: str) -> None:
+        """Undo `degrade` (same as `link_up`)."""
+        self._fault("restore", link)
+
+    def clear_faults(self) -> None:
+        """Every link healthy, every device reachable."""
+        self._fault("clear", None)
+
+    def faults(self) -> list[str]:
+        """Active faults, one line each."""
+        return faults.describe(faults.read_doc(self.workdir / faults.FAULTS_FILE), self.model)
+
+    # --- helpers for tests and the demo -------------------------------------------------
+
+    def port(self, device: str) -> int:
+        """The device's relay port on 127.0.0.1."""
+        return self.model.by_name[device].port
+
+    def community(self, device: str) -> str:
+        """The device's v2c community (its data file name)."""
+        return self.model.by_name[device].data_name
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _fault(self, kind: str, target: str | None, factor: float = 0.3) -> None:
+        if not self._procs:
+            raise LabError("the lab is not running")
+        apply_to_model(self.workdir, self.model, kind, target, factor=factor)
+
+    def _clean(self) -> None:
+        for name in _GENERATED:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
+        for name in _GENERATED_FILES:
+            (self.workdir / name).unlink(missing_ok=True)
+
+    def _write_files(self, network: Network) -> list[V3User]:
+        w = self.workdir
+        for d in ("data", "cache", "variation", "logs"):
+            (w / d).mkdir(exist_ok=True)
+        network.model.save(w / faults.MODEL_FILE)
+        faults.write_doc(w / faults.FAULTS_FILE, faults.empty_doc())
+        (w / "variation" / f"{VARIATION_MODULE}.py").write_text(SHIM_SOURCE, encoding="utf-8")
+        by_agent = {d.data_name: d.agent for d in network.model.devices}
+        for k in range(len(network.model.agent_ports)):
+            (w / "data" / f"p{k}").mkdir()
+            (w / "cache" / f"p{k}").mkdir()
+        for data_name, text in network.snmprec().items():
+            path = w / "data" / f"p{by_agent[data_name]}" / f"{data_name}.snmprec"
+            path.write_text(text, encoding="utf-8")
+        path, users = write_lab_inventory(self.inventory, network, w)
+        assert_loopback_only(load_inventory(path))
+        return users
+
+    def _spawn(self, network: Network, users: list[V3User]) -> None:
+        w = self.workdir
+        env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true", "PYTHONUNBUFFERED": "1"}
+        v3_args: list[str] = []
+        for u in users:
+            v3_args += [f"--v3-user={u.user}", f"--v3-auth-key={u.auth_key}",
+                        f"--v3-auth-proto={u.auth_protocol.upper()}"]
+            if u.priv_protocol and u.priv_key:
+                v3_args += [f"--v3-priv-key={u.priv_key}",
+                            f"--v3-priv-proto={u.priv_protocol.upper()}"]
+        for k, port in enumerate(network.model.agent_ports):
+            probe.require_loopback(HOST)
+            args = [
+                sys.executable, "-m", "netmon.lab.agent",
+                f"--data-dir={w / 'data' / f'p{k}'}",
+                f"--cache-dir={w / 'cache' / f'p{k}'}",
+                f"--variation-modules-dir={w / 'variation'}",
+                f"--variation-module-options={VARIATION_MODULE}:{w / faults.MODEL_FILE}",
+                "--log-level=error",
+                f"--agent-udpv4-endpoint={HOST}:{port}",
+                *v3_args,
+            ]
+            self._popen(f"agent-p{k}", args, env)
+        self._popen("relay", [sys.executable, "-m", "netmon.lab.relay", str(w)], env)
+        state = {"pids": [p.pid for p in self._procs], "started": time.time(),
+                 "inventory": str(self.inventory.path)}
+        (w / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+    def _popen(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        # own session: a Ctrl-C in the terminal reaches `netmon lab`, which stops the
+        # children in order, instead of killing them under it
+        with open(self.workdir / "logs" / f"{name}.log", "wb") as out:
+            self._procs.append(subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True))
+        self._names.append(name)
+
+    def _wait_ready(self) -> None:
+        pending = {(d.port, d.data_name) for d in self.model.devices}
+        deadline = time.monotonic() + self.start_timeout
+        while pending:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                names = sorted(d.name for d in self.model.devices if (d.port, d.data_name)
+                               in pending)
+                raise LabError(f"lab agents did not answer within {self.start_timeout:.0f} s: "
+                               f"{', '.join(names[:10])}; see {self.workdir / 'logs'}")
+            answered = probe.get_many(sorted(pending), [SYS_UPTIME], timeout=0.5, resend=0.1)
+            pending -= set(answered)
+
+
+# --- the fault commands, shared by Lab methods and the CLI -----------------------------
+
+FAULT_KINDS = ("link-down", "link-up", "unreachable", "reachable", "reboot", "degrade",
+               "restore", "clear")
+
+
+def _unknown(what: str, name: str, known: list[str]) -> LabError:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return LabError(f"unknown {what} {name!r}{hint}")
+
+
+def apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
+                   factor: float = 0.3) -> str:
+    """Apply one fault to the lab whose model is `model`; returns what was done."""
+    if kind not in FAULT_KINDS:
+        raise LabError(f"unknown fault {kind!r}; one of: {', '.join(FAULT_KINDS)}")
+    if kind == "clear":
+        with faults.locked_doc(workdir) as doc:
+            faults.clear(doc, model)
+        return "all faults cleared"
+    if not target:
+        raise LabError(f"fault {kind} needs a target")
+    if kind in ("link-down", "link-up", "degrade", "restore"):
+        link = model.link_by_name.get(target)
+        if link is None:
+            raise _unknown("link", target, list(model.link_by_name))
+        with faults.locked_doc(workdir) as doc:
+            if kind == "link-down":
+                faults.link_down(doc, model, link)
+                return f"link {target} is down: both ends oper-down, no traffic"
+            if kind == "degrade":
+                try:
+                    faults.degrade(doc, model, link, factor)
+                except ValueError as exc:
+                    raise LabError(str(exc)) from None
+                return (f"link {target} degraded: {factor:.0%} of normal traffic, "
+                        "errors and discards growing")
+            faults.link_normal(doc, model, link)
+            return f"link {target} is up and healthy"
+    if kind in ("unreachable", "reachable"):
+        if target not in model.parents:
+            raise _unknown("device", target, list(model.parents))
+        with faults.locked_doc(workdir) as doc:
+            faults.set_unreachable(doc, target, kind == "unreachable")
+        if kind == "reachable":
+            return f"device {target} answers again"
+        behind = sorted(faults.unreachable(
+            {"devices": {target: {"unreachable": True}}}, model.parents) - {target})
+        if not behind:
+            return f"device {target} no longer answers"
+        return f"device {target} and the {len(behind)} device(s) behind it no longer answer"
+    # reboot
+    if target not in model.by_name:
+        raise _unknown("simulated device", target, list(model.by_name))
+    with faults.locked_doc(workdir) as doc:
+        faults.reboot(doc, model, target)
+    return f"device {target} rebooted: uptime and counters restart from zero"
+
+
+def load_model(workdir: Path) -> LabModel:
+    try:
+        return LabModel.load(workdir / faults.MODEL_FILE)
+    except FileNotFoundError:
+        raise LabError(f"no lab in {workdir}: start one with `netmon lab`") from None
+
+
+def install_stop_signals() -> dict[int, object]:
+    """Turn SIGTERM into KeyboardInterrupt so `run_lab` stops its lab the same way."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM,)}

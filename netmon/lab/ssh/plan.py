@@ -1,0 +1,172 @@
+"""Preparing the SSH side of a lab: ports, host keys, known_hosts, the lab password,
+and the changes to the lab inventory that point the daemon at the emulator.
+
+Written by the process that starts the lab, read by the emulator process
+(`WORKDIR/ssh/plan.json`). Every address is 127.0.0.1; the password and the host keys
+are made fresh for each lab and written 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from netmon.inventory import Inventory
+
+HOST = "127.0.0.1"
+PLAN_FILE = "ssh/plan.json"
+HOSTKEY_DIR = "ssh/hostkeys"
+KNOWN_HOSTS_FILE = "ssh_known_hosts"
+PASSWORD_FILE = "secrets/ssh-lab.password"
+LAB_CREDENTIALS = "lab-ssh"
+LAB_USERNAME = "netmon"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 right now (held together, so they are distinct)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class SshLabPlan:
+    """The SSH devices of a lab: name → (device type, port), plus shared login data."""
+
+    workdir: Path
+    inventory_path: Path
+    devices: dict[str, tuple[str, int]]
+    links: dict[str, str]  # link name → medium (fault commands check the medium)
+    started: float
+    username: str = LAB_USERNAME
+    password: str = field(default="", repr=False)
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / KNOWN_HOSTS_FILE
+
+    def host_key_path(self, device: str) -> Path:
+        return self.workdir / HOSTKEY_DIR / device
+
+    def port(self, device: str) -> int:
+        return self.devices[device][1]
+
+    def patch_inventory(self, data: dict[str, Any]) -> None:
+        """Point the lab inventory's SSH devices at the emulator (call on the dict that
+        is about to be dumped, after its credentials were replaced by lab ones)."""
+        for dev in data.get("devices", []):
+            entry = self.devices.get(dev.get("name"))
+            if entry is None:
+                dev.pop("ssh", None)
+                continue
+            ssh = dict(dev.get("ssh") or {})
+            ssh.update(credentials=LAB_CREDENTIALS, device_type=entry[0], port=entry[1])
+            dev["ssh"] = ssh
+            dev["address"] = HOST
+        data.setdefault("credentials", {})["ssh"] = {
+            LAB_CREDENTIALS: {"username": self.username, "password": {"file": PASSWORD_FILE}},
+        }
+        data.setdefault("daemon", {})["ssh_known_hosts"] = KNOWN_HOSTS_FILE
+
+    def save(self) -> None:
+        doc = {"inventory": str(self.inventory_path), "started": self.started,
+               "username": self.username, "links": self.links,
+               "devices": {n: {"device_type": t, "port": p} for n, (t, p) in self.devices.items()}}
+        path = self.workdir / PLAN_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, workdir: Path | str) -> SshLabPlan:
+        workdir = Path(workdir)
+        try:
+            doc = json.loads((workdir / PLAN_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no SSH lab in {workdir} (no {PLAN_FILE})") from None
+        password = (workdir / PASSWORD_FILE).read_text(encoding="utf-8").strip()
+        return cls(workdir=workdir, inventory_path=Path(doc["inventory"]),
+                   devices={n: (d["device_type"], int(d["port"]))
+                            for n, d in doc["devices"].items()},
+                   links=dict(doc.get("links", {})), started=float(doc["started"]),
+                   username=doc["username"], password=password)
+
+
+def plan_ssh_lab(inventory: Inventory, workdir: Path | str, *,
+                 ports: dict[str, int] | None = None) -> SshLabPlan | None:
+    """Prepare the SSH lab for every inventory device with `ssh:`; None if there is none.
+
+    Cleans what an earlier lab in `workdir` left (its plan, keys, known_hosts, SSH
+    faults), then writes fresh ones. `ports` pins devices to ports (else free ones).
+    """
+    workdir = Path(workdir).absolute()
+    devices = [d for d in inventory.model.devices if d.ssh is not None]
+    shutil.rmtree(workdir / "ssh", ignore_errors=True)
+    for name in (KNOWN_HOSTS_FILE, "ssh-faults.json"):
+        (workdir / name).unlink(missing_ok=True)
+    if not devices:
+        return None
+    workdir.mkdir(parents=True, exist_ok=True)
+    chosen = dict(ports or {})
+    missing = [d.name for d in devices if d.name not in chosen]
+    chosen.update(zip(missing, free_tcp_ports(len(missing)), strict=True))
+    plan = SshLabPlan(
+        workdir=workdir,
+        inventory_path=inventory.path.absolute(),
+        devices={d.name: (d.ssh.device_type, chosen[d.name]) for d in devices if d.ssh},
+        links={lk.name: lk.medium for lk in inventory.links},
+        started=time.time(),
+        password=secrets.token_urlsafe(18),
+    )
+    (workdir / "secrets").mkdir(mode=0o700, exist_ok=True)
+    _write_private(workdir / PASSWORD_FILE, plan.password.encode() + b"\n")
+    lines = []
+    for name, (_, port) in plan.devices.items():
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{name}-lab")
+        _write_private(plan.host_key_path(name), key.export_private_key())
+        public = key.export_public_key().decode().split()
+        lines.append(f"[{HOST}]:{port} {public[0]} {public[1]}\n")
+    plan.known_hosts.write_text("".join(lines), encoding="utf-8")
+    plan.save()
+    _save_own_model(inventory, workdir)
+    return plan
+
+
+def _save_own_model(inventory: Inventory, workdir: Path) -> None:
+    """A lab model for the emulator when no SNMP lab shares the work dir (tests, a
+    standalone emulator): the same pure function the SNMP lab uses, so link speeds and
+    boot times follow the same rules."""
+    from netmon.lab.network import MAX_DEVICES_PER_AGENT, build_network
+
+    snmp = inventory.snmp_devices()
+    if not snmp:
+        return
+    agents = -(-len(snmp) // MAX_DEVICES_PER_AGENT)
+    network = build_network(inventory, device_ports=[0] * len(snmp),
+                            agent_ports=[0] * agents, started=time.time())
+    network.model.save(workdir / "ssh" / "model.json")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's second command: install what the tests need, then run the whole suite.
+# Real peers, not mocks: Prometheus/promtool, Alertmanager, net-snmp, VictoriaMetrics,
+# InfluxDB 1.x and OpenSSH come from Debian; snmpsim and the Python deps from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2)
+missing=()
+for pkg in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "== installing netmon with its test extras"
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== ruff"
+python3 -m ruff check .
+
+echo "== pytest"
+exec python3 -m pytest "$@"
