@@ -446,6 +446,21 @@ class Inventory:
             parent = self.devices[parent].parent
         return chain
 
+    def descendant_count(self, name: str) -> int:
+        """How many devices are reached through `name` (children, grandchildren...)."""
+        counts = self._descendants()
+        return counts.get(name, 0)
+
+    def _descendants(self) -> dict[str, int]:
+        cached = self.__dict__.get("_descendant_cache")
+        if cached is None:
+            cached = {}
+            for name in self.devices:
+                for ancestor in self.ancestors(name):
+                    cached[ancestor] = cached.get(ancestor, 0) + 1
+            object.__setattr__(self, "_descendant_cache", cached)
+        return cached
+
     def link_kecamatan(self, link: Link) -> str:
         if link.kecamatan:
             return link.kecamatan

@@ -40,6 +40,13 @@ _DEFS = [
               "device in the topology (empty for the root)."),
     MetricDef("device_up", "gauge", DEVICE_LABELS, "boolean",
               "1 when the device answered its last SNMP poll, 0 when it did not."),
+    MetricDef("device_upstream_up", "gauge", DEVICE_LABELS, "boolean",
+              "1 when every device on the parent chain (the path from the NOC) answered its "
+              "last poll; 0 when one did not, so this device's own state says nothing "
+              "(alerts for it are suppressed in favour of the upstream device's)."),
+    MetricDef("device_downstream_devices", "gauge", DEVICE_LABELS, "devices",
+              "Devices reached through this one (its children, their children, ...): "
+              "how many sites an outage of this device cuts off."),
     MetricDef("device_uptime_seconds", "gauge", DEVICE_LABELS, "seconds",
               "sysUpTime of the device (time since its SNMP agent started)."),
     MetricDef("device_reboots", "counter", DEVICE_LABELS, "reboots",

@@ -191,3 +191,20 @@ def test_removed_device_vanishes_and_unchanged_keeps_state(engine: Engine) -> No
 def test_no_secret_in_metrics(engine: Engine) -> None:
     engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0)]))
     assert "s3cret" not in generate_latest(build_registry(engine)).decode()
+
+
+def test_topology_metrics_follow_the_parent_chain(engine: Engine) -> None:
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    m = _scrape(engine)
+    # core-1 not polled yet: whether kec-balen's path is up is unknown, so absent.
+    assert not [k for k in m if k[0] == "netmon_device_upstream_up"
+                and dict(k[1])["device"] == "kec-balen"]
+    assert _find(m, "netmon_device_upstream_up", device="core-1") == 1  # the root
+    assert _find(m, "netmon_device_downstream_devices", device="core-1") == 1
+    assert _find(m, "netmon_device_downstream_devices", device="kec-balen") == 0
+    engine.ingest(PollResult(device="core-1", collector="snmp", timestamp=1, monotonic=1,
+                             duration_s=2, error_reason="timeout", error_message="x"))
+    m = _scrape(engine)
+    assert _find(m, "netmon_device_upstream_up", device="kec-balen") == 0
+    engine.ingest(_poll("core-1", 2, 100, [_iface("Gi0/1", 2, 0, 0)]))
+    assert _find(_scrape(engine), "netmon_device_upstream_up", device="kec-balen") == 1

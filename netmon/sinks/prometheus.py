@@ -74,8 +74,18 @@ class NetmonCollector(Collector):
         inventory = self._engine.inventory
         fams.add("inventory_devices", (), len(inventory.devices))
         fams.add("inventory_links", (), len(inventory.links))
-        for snap in self._engine.devices():
+        snaps = self._engine.devices()
+        by_name = {s.device.name: s for s in snaps}
+        for snap in snaps:
             _device(fams, snap)
+            dl = _device_labels(snap)
+            ancestors = inventory.ancestors(snap.device.name)
+            if all(by_name.get(a) is not None and by_name[a].up is not None
+                   for a in ancestors):
+                fams.add("device_upstream_up", dl,
+                         float(all(by_name[a].up for a in ancestors)))
+            fams.add("device_downstream_devices", dl,
+                     inventory.descendant_count(snap.device.name))
         for view in self._engine.links():
             _link(fams, view)
         for source in self._sources:
@@ -84,9 +94,14 @@ class NetmonCollector(Collector):
         yield from fams
 
 
+def _device_labels(snap: DeviceSnapshot) -> tuple[str, str, str, str]:
+    d = snap.device
+    return (d.name, d.site, d.kecamatan, d.role)
+
+
 def _device(fams: _Families, snap: DeviceSnapshot) -> None:
     d = snap.device
-    dl = (d.name, d.site, d.kecamatan, d.role)
+    dl = _device_labels(snap)
     fams.add("device", (*dl, d.address, d.parent or "", snap.sys_name), 1)
     fams.add("device_up", dl, _bool(snap.up))
     fams.add("device_uptime_seconds", dl, snap.uptime_s)
