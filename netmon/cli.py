@@ -122,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--factor", type=float, default=0.3,
                    help="degrade: fraction of normal traffic left (default 0.3)")
 
+    p = sub.add_parser("report", help="reports for planners (capacity vs contract)",
+                       description="Reports read from the Prometheus HTTP API.")
+    report_sub = p.add_subparsers(dest="report_command", required=True, metavar="REPORT")
+    from netmon import report
+
+    report.add_arguments(report_sub.add_parser(
+        "capacity", help="95th percentile, growth and forecast per link vs contract",
+        description="Per link and direction over a period: 95th percentile (raw samples, "
+        "as an ISP bills), max, mean, % of contract, coverage, growth per month and the "
+        "date each link is forecast to reach 80 % and 100 % of its contract."))
+
     p = sub.add_parser("demo", help="the lab plus the daemon polling it: /metrics live",
                        description="Start the simulated network and the daemon polling it. "
                        "Ctrl-C stops everything.")
@@ -162,6 +173,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _lab(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "report":
+        from netmon.report import main_report
+
+        return main_report(args)
     raise UsageError(f"unknown command {args.command}")
 
 

@@ -66,12 +66,14 @@ class Prometheus:
     """A real Prometheus (Debian package) scraping the given targets every second."""
 
     def __init__(self, workdir: Path, targets: list[str], *, scrape_interval: str = "1s",
-                 rule_files: list[Path] | None = None, extra_config: str = "") -> None:
+                 rule_files: list[Path] | None = None, extra_config: str = "",
+                 retention: str = "1d") -> None:
         self.binary = shutil.which("prometheus")
         if self.binary is None:
             raise RuntimeError("prometheus is not installed: run scripts/test.sh "
                                "(it installs the Debian package)")
         self.workdir = workdir
+        self.retention = retention
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ class Prometheus:
             [self.binary, f"--config.file={self.workdir / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}",
-             "--storage.tsdb.retention.time=1d"],
+             f"--storage.tsdb.retention.time={self.retention}"],
             stdout=log, stderr=subprocess.STDOUT,
         )
         wait_for(lambda: "Ready" in http_get(f"{self.url}/-/ready"), 30, "Prometheus ready")

@@ -1,0 +1,810 @@
+"""Prometheus history for tests: synthetic netmon-shaped data, backfill, query runner.
+
+Three things live here, each usable without the others:
+
+- `noc_history()` / `OpenMetricsWriter`: OpenMetrics text shaped like what netmon
+  exports (label names taken from the metric catalogue, label values from a small
+  Bojonegoro topology with all 28 kecamatan), loaded with `promtool tsdb
+  create-blocks-from openmetrics` into a real Prometheus (`HistoryPrometheus`).
+- `run_dashboard()`: runs every PromQL target of a dashboard, template variables
+  resolved the way Grafana resolves them, against any Prometheus URL, and compares the
+  answer with an expectations table. The same runner serves the synthetic history and
+  a Prometheus that scraped `netmon demo`.
+- `metric_names()`: the metric names a PromQL expression selects (for the catalogue check).
+- `report_history()`: months of exactly known traffic for the capacity report's test,
+  returned sample by sample so the test can compute the expected figures itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import random
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from servers import Prometheus
+
+from netmon.metrics import CATALOGUE, MetricDef
+
+KECAMATAN = (
+    "Balen", "Baureno", "Bojonegoro", "Bubulan", "Dander", "Gayam", "Gondang", "Kalitidu",
+    "Kanor", "Kapas", "Kasiman", "Kedewan", "Kedungadem", "Kepohbaru", "Malo", "Margomulyo",
+    "Ngambon", "Ngasem", "Ngraho", "Padangan", "Purwosari", "Sekar", "Sugihwaras",
+    "Sukosewu", "Sumberrejo", "Tambakrejo", "Temayang", "Trucuk",
+)
+DAY = 86400
+
+
+# --- loading history into a real Prometheus -------------------------------------------
+
+
+class HistoryPrometheus(Prometheus):
+    """tests/servers.py's Prometheus, but keeping months of backfilled history.
+
+    The helper starts with a 1-day retention, and Prometheus measures retention from
+    the newest block, so backfilled months would be deleted at start. Same process
+    handling otherwise (127.0.0.1, temporary directory, stopped by `stop`/`with`).
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        # Prometheus measures retention from the newest block: backfilled months would
+        # be deleted at start with the helper's 1-day default.
+        super().__init__(workdir, targets=[], retention="3650d")
+
+    def load_openmetrics(self, openmetrics_file: Path) -> None:
+        """Backfill before `start()`: promtool writes blocks into the data directory."""
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            raise RuntimeError("promtool is not installed (Debian package prometheus)")
+        # --max-block-duration (hidden in 2.42's help): without it promtool cuts 2-hour
+        # blocks and re-reads the whole input for each one (100 days: ~50 s, 1200 blocks).
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                        "--max-block-duration=2400h", str(openmetrics_file),
+                        str(self.workdir / "data")], check=True, capture_output=True)
+
+
+
+def _get_text(url: str, timeout: float = 30.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+class OpenMetricsWriter:
+    """Writes one OpenMetrics family after another (the format wants families whole)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lines = 0
+        self._families: set[str] = set()
+
+    def family(self, name: str, kind: str) -> None:
+        """Start a family: name is the sample name (with _total for counters)."""
+        family = name.removesuffix("_total") if kind == "counter" else name
+        if family in self._families:
+            raise ValueError(f"family {family} written twice")
+        self._families.add(family)
+        self.out.write(f"# TYPE {family} {kind}\n")
+
+    def series(self, name: str, labels: Mapping[str, str],
+               samples: Iterable[tuple[float, float]]) -> None:
+        # Prometheus treats an empty label as no label; scrapes drop them, so do we.
+        text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items() if v != "")
+        head = f"{name}{{{text}}}" if text else name
+        for ts, value in samples:
+            self.out.write(f"{head} {_num(value)} {ts:.3f}\n")
+            self.lines += 1
+
+    def close(self) -> None:
+        self.out.write("# EOF\n")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+# --- a synthetic Bojonegoro network ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthDevice:
+    name: str
+    site: str
+    kecamatan: str
+    role: str
+    address: str
+    parent: str = ""
+
+
+@dataclass(frozen=True)
+class SynthLink:
+    name: str
+    medium: str
+    a_device: str
+    a_interface: str
+    b_device: str
+    b_interface: str
+    capacity_bps: float
+    port_speed_bps: float
+    kecamatan: str
+    load: float  # typical busy-hour share of the contract
+    description: str = ""
+
+    @property
+    def measured_on_a(self) -> bool:
+        return self.a_device != ""
+
+    @property
+    def device(self) -> str:
+        return self.a_device or self.b_device
+
+    @property
+    def interface(self) -> str:
+        return self.a_interface if self.measured_on_a else self.b_interface
+
+
+def bojonegoro_network() -> tuple[list[SynthDevice], list[SynthLink]]:
+    """The core, the ISP uplink, the 28 kecamatan links, 3 towers and the hospital."""
+    here = "Gedung Pemkab lt. 4 (data centre)"
+    devices = [
+        SynthDevice("core-pemkab-1", here, "Bojonegoro", "core", "10.35.0.1"),
+        SynthDevice("core-pemkab-2", here, "Bojonegoro", "core", "10.35.0.2", "core-pemkab-1"),
+        SynthDevice("dc-sw-1", here, "Bojonegoro", "datacentre", "10.35.0.11", "core-pemkab-1"),
+        SynthDevice("rsud-router", "RSUD", "Bojonegoro", "hospital", "10.35.2.1",
+                    "core-pemkab-2"),
+    ]
+    links = [
+        SynthLink("isp-uplink", "isp", "", "", "core-pemkab-1", "Te0/1/0", 130e6, 10e9,
+                  "Bojonegoro", 0.85, "internet uplink"),
+        SynthLink("core-interconnect", "fibre", "core-pemkab-1", "Te0/1/1", "core-pemkab-2",
+                  "Te0/1/1", 10e9, 10e9, "Bojonegoro", 0.05),
+        SynthLink("fo-rsud", "fibre", "core-pemkab-2", "Gi1/0/1", "rsud-router",
+                  "sfp-sfpplus1", 100e6, 1e9, "Bojonegoro", 0.5),
+    ]
+    rng = random.Random(6)
+    for i, kec in enumerate(KECAMATAN, start=1):
+        name = f"kec-{kec.lower()}"
+        devices.append(SynthDevice(name, f"Kantor Kecamatan {kec}", kec, "kecamatan",
+                                   f"10.35.1.{i}", "core-pemkab-1"))
+        links.append(SynthLink(f"fo-kec-{kec.lower()}", "fibre", "core-pemkab-1",
+                               f"Gi1/0/{i}", name, "sfp1", rng.choice((20e6, 50e6, 100e6)),
+                               1e9, kec, rng.uniform(0.2, 1.05)))
+    for tower, kec, cap in (("wonocolo", "Kedewan", 20e6), ("kedungsumber", "Temayang", 30e6),
+                            ("sendangharjo", "Ngasem", 50e6)):
+        devices.append(SynthDevice(f"tower-{tower}", f"Menara desa {tower.title()}", kec,
+                                   "tower", f"10.35.3.{len(devices)}", f"kec-{kec.lower()}"))
+        links.append(SynthLink(f"radio-tower-{tower}", "radio", f"kec-{kec.lower()}", "wlan1",
+                               f"tower-{tower}", "wlan1", cap, 130e6, kec, 0.6))
+    return devices, links
+
+
+@dataclass(frozen=True)
+class NocScenario:
+    """What the synthetic NOC looks like at the end of its history."""
+
+    down_link: str = "fo-kec-kasiman"     # link and its kecamatan router down, alert firing
+    unknown_link: str = "fo-kec-kedewan"  # no netmon_link_up: the wall shows NO DATA
+    failing_device: str = "kec-kasiman"
+    isp_contracts: tuple[tuple[int, float], ...] = ((100, 50e6), (80, 100e6), (40, 130e6))
+    history_days: int = 100
+    history_step: int = 2 * 3600  # long history: traffic, utilisation, contract
+    recent_seconds: int = 2 * 3600
+    recent_step: int = 60  # the last hours: every series, like a 60 s scrape
+
+
+def _labels(metric: str, values: Mapping[str, str]) -> dict[str, str]:
+    """Label set in the catalogue's order; a KeyError means the catalogue changed."""
+    d: MetricDef = CATALOGUE[metric]
+    return {name: values[name] for name in d.labels}
+
+
+def _diurnal(ts: float) -> float:
+    """Share of the busy hour at this time of day (WIB = UTC+7): quiet nights, busy days."""
+    hour = ((ts / 3600.0) + 7) % 24
+    if 6 <= hour <= 20:
+        return 0.15 + 0.85 * math.sin(math.pi * (hour - 6) / 14)
+    return 0.15
+
+
+def noc_history(path: Path, end: int, scenario: NocScenario | None = None,
+                extra_metrics: Iterable[str] = ()) -> dict[str, Any]:
+    """Write netmon-shaped OpenMetrics ending at `end` (Unix seconds); return facts.
+
+    Traffic, utilisation and contracts go back `history_days` (every 2 h) so the capacity
+    panels have 7/30/90-day windows, a month-over-month comparison and an ISP contract
+    history; every catalogue series the dashboards read covers the last 2 h every 60 s.
+    `extra_metrics` (full names, in the catalogue) get plausible series for the last 2 h
+    from their catalogue labels: metrics that later issues add, once they are there.
+    """
+    sc = scenario or NocScenario()
+    devices, links = bojonegoro_network()
+    by_name = {d.name: d for d in devices}
+    start = end - sc.history_days * DAY
+    recent_start = end - sc.recent_seconds
+    long_ts = [float(t) for t in range(start + 1, recent_start, sc.history_step)]
+    recent_ts = [float(t) for t in range(recent_start + 1, end + 1, sc.recent_step)]
+    all_ts = long_ts + recent_ts
+    rng = random.Random(42)
+
+    def contract(link: SynthLink, ts: float) -> float:
+        if link.medium != "isp":
+            return link.capacity_bps
+        value = sc.isp_contracts[0][1]
+        for days_ago, bps in sc.isp_contracts:
+            if ts >= end - days_ago * DAY:
+                value = bps
+        return value
+
+    def traffic(link: SynthLink, direction: str, ts: float) -> float:
+        age_days = (ts - start) / DAY
+        growth = 0.6 + 0.4 * age_days / sc.history_days  # steady growth over the months
+        share = link.load * growth * _diurnal(ts) * rng.uniform(0.9, 1.1)
+        if direction == "upstream":
+            share *= 0.35
+        return round(link.capacity_bps * share)
+
+    link_values = {
+        link.name: {"link": link.name, "kecamatan": link.kecamatan, "medium": link.medium,
+                    "device": link.device, "interface": link.interface}
+        for link in links
+    }
+    facts: dict[str, Any] = {"end": end, "links": [link.name for link in links],
+                             "devices": [d.name for d in devices], "scenario": sc}
+    with path.open("w", encoding="utf-8") as f:
+        w = OpenMetricsWriter(f)
+        # --- links, long history -------------------------------------------------------
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for link in links:
+            for direction in ("downstream", "upstream"):
+                samples[(link.name, direction)] = [(ts, traffic(link, direction, ts))
+                                                   for ts in all_ts]
+        w.family("netmon_link_traffic_bps", "gauge")
+        for (name, direction), s in samples.items():
+            w.series("netmon_link_traffic_bps",
+                     _labels("link_traffic_bps", {**link_values[name], "direction": direction}),
+                     s)
+        for metric in ("link_capacity_bps", "link_utilisation_ratio"):
+            w.family(f"netmon_{metric}", "gauge")
+            for link in links:
+                for direction in ("downstream", "upstream"):
+                    pts = samples[(link.name, direction)]
+                    series = ([(ts, contract(link, ts)) for ts, _ in pts]
+                              if metric == "link_capacity_bps"
+                              else [(ts, v / contract(link, ts)) for ts, v in pts])
+                    w.series(f"netmon_{metric}", _labels(metric, {**link_values[link.name],
+                                                                  "direction": direction}),
+                             series)
+        # --- links, recent only ----------------------------------------------------------
+        w.family("netmon_link_port_utilisation_ratio", "gauge")
+        for link in links:
+            for direction in ("downstream", "upstream"):
+                pts = [(ts, v / link.port_speed_bps) for ts, v in samples[(link.name, direction)]
+                       if ts >= recent_start]
+                w.series("netmon_link_port_utilisation_ratio",
+                         _labels("link_port_utilisation_ratio",
+                                 {**link_values[link.name], "direction": direction}), pts)
+        w.family("netmon_link_port_speed_bps", "gauge")
+        for link in links:
+            w.series("netmon_link_port_speed_bps", _labels("link_port_speed_bps",
+                                                           link_values[link.name]),
+                     [(ts, link.port_speed_bps) for ts in recent_ts])
+        w.family("netmon_link_up", "gauge")
+        for link in links:
+            if link.name == sc.unknown_link:
+                continue
+            down = link.name == sc.down_link
+            # the down link failed 20 minutes ago: the status timeline shows the change
+            w.series("netmon_link_up", _labels("link_up", link_values[link.name]),
+                     [(ts, 0 if down and ts > end - 1200 else 1) for ts in recent_ts])
+        w.family("netmon_link_info", "gauge")
+        for link in links:
+            w.series("netmon_link_info", _labels("link", {
+                **link_values[link.name], "a_device": link.a_device,
+                "a_interface": link.a_interface, "b_device": link.b_device,
+                "b_interface": link.b_interface, "description": link.description}),
+                [(ts, 1) for ts in recent_ts])
+        # --- devices ---------------------------------------------------------------------
+        def dev_values(d: SynthDevice) -> dict[str, str]:
+            return {"device": d.name, "site": d.site, "kecamatan": d.kecamatan, "role": d.role}
+
+        w.family("netmon_device_info", "gauge")
+        for d in devices:
+            w.series("netmon_device_info", _labels("device", {
+                **dev_values(d), "address": d.address, "parent": d.parent,
+                "sys_name": d.name.upper()}), [(ts, 1) for ts in recent_ts])
+        down_device = by_name[sc.failing_device]
+        w.family("netmon_device_up", "gauge")
+        for d in devices:
+            w.series("netmon_device_up", _labels("device_up", dev_values(d)),
+                     [(ts, 0 if d is down_device and ts > end - 1200 else 1) for ts in recent_ts])
+        w.family("netmon_device_uptime_seconds", "gauge")
+        for d in devices:
+            w.series("netmon_device_uptime_seconds", _labels("device_uptime_seconds",
+                                                             dev_values(d)),
+                     [(ts, 40 * DAY + ts - recent_start) for ts in recent_ts])
+        # --- interfaces that measure links -------------------------------------------------
+        ifaces = [(by_name[link.device], link) for link in links]
+        for metric, kind in (("interface_in_errors", "counter"),
+                             ("interface_out_errors", "counter"),
+                             ("interface_in_discards", "counter"),
+                             ("interface_out_discards", "counter"),
+                             ("interface_speed_bps", "gauge"),
+                             ("interface_oper_status", "gauge")):
+            full = CATALOGUE[metric].full_name
+            w.family(full, kind)
+            for d, link in ifaces:
+                lv = _labels(metric, {**dev_values(d), "interface": link.interface})
+                if kind == "counter":
+                    pts = [(ts, (i * 3) // 2) for i, ts in enumerate(recent_ts)]
+                elif metric == "interface_speed_bps":
+                    pts = [(ts, link.port_speed_bps) for ts in recent_ts]
+                else:
+                    pts = [(ts, 2 if link.name == sc.down_link and ts > end - 1200 else 1)
+                           for ts in recent_ts]
+                w.series(full, lv, pts)
+        # --- the poller ------------------------------------------------------------------
+        def poll_values(d: SynthDevice) -> dict[str, str]:
+            return {**dev_values(d), "collector": "snmp"}
+
+        w.family("netmon_poll_success", "gauge")
+        for d in devices:
+            w.series("netmon_poll_success", _labels("poll_success", poll_values(d)),
+                     [(ts, 0 if d is down_device and ts > end - 1200 else 1) for ts in recent_ts])
+        w.family("netmon_poll_duration_seconds", "gauge")
+        for d in devices:
+            w.series("netmon_poll_duration_seconds", _labels("poll_duration_seconds",
+                                                             poll_values(d)),
+                     [(ts, 2.0 if d is down_device and ts > end - 1200
+                       else round(rng.uniform(0.02, 0.3), 3)) for ts in recent_ts])
+        w.family("netmon_poll_last_success_timestamp_seconds", "gauge")
+        for d in devices:
+            w.series("netmon_poll_last_success_timestamp_seconds",
+                     _labels("poll_last_success_timestamp_seconds", poll_values(d)),
+                     [(ts, min(ts, end - 1200) if d is down_device else ts) for ts in recent_ts])
+        w.family("netmon_polls_total", "counter")
+        for d in devices:
+            w.series("netmon_polls_total", _labels("polls", poll_values(d)),
+                     [(ts, i) for i, ts in enumerate(recent_ts)])
+        w.family("netmon_poll_errors_total", "counter")
+        for reason in ("timeout", "unreachable"):
+            w.series("netmon_poll_errors_total",
+                     _labels("poll_errors", {**poll_values(down_device), "reason": reason}),
+                     [(ts, max(0, int((ts - (end - 1200)) // 60))) for ts in recent_ts])
+        w.family("netmon_poll_overruns_total", "counter")
+        w.series("netmon_poll_overruns_total",
+                 _labels("poll_overruns", poll_values(by_name["core-pemkab-1"])),
+                 [(ts, i // 20) for i, ts in enumerate(recent_ts)])
+        w.family("netmon_rate_gaps_total", "counter")
+        for reason in ("device_reset", "over_speed"):
+            w.series("netmon_rate_gaps_total",
+                     _labels("rate_gaps", {**dev_values(by_name["kec-balen"]), "reason": reason}),
+                     [(ts, i // 30) for i, ts in enumerate(recent_ts)])
+        # --- process-wide ----------------------------------------------------------------
+        for metric, value in (("inventory_devices", len(devices)),
+                              ("inventory_links", len(links))):
+            w.family(f"netmon_{metric}", "gauge")
+            w.series(f"netmon_{metric}", {}, [(ts, value) for ts in recent_ts])
+        w.family("netmon_build_info", "gauge")
+        w.series("netmon_build_info", _labels("build", {"version": "0.1.0"}),
+                 [(ts, 1) for ts in recent_ts])
+        # --- metrics other issues add, once the catalogue has them --------------------------
+        for full in extra_metrics:
+            _generic_family(w, full, devices, links, recent_ts)
+        # --- what Prometheus' rule engine writes for a firing alert ------------------------
+        w.family("ALERTS", "gauge")
+        kec = by_name[sc.failing_device].kecamatan
+        w.series("ALERTS", {"alertname": "NetmonLinkDown", "alertstate": "firing",
+                            "severity": "page", "link": sc.down_link, "kecamatan": kec},
+                 [(ts, 1) for ts in recent_ts if ts > end - 1000])
+        w.close()
+    facts["openmetrics_lines"] = w.lines
+    return facts
+
+
+def _generic_family(w: OpenMetricsWriter, full_name: str, devices: list[SynthDevice],
+                    links: list[SynthLink], ts: list[float]) -> None:
+    """Series for a catalogue metric from its labels alone: per link end, device or none.
+
+    optics_* go on the ends of wired links (fibre, ISP), radio_* on radio link ends
+    (both ends, as the SSH collector reads both), device-only metrics on every device.
+    """
+    (d,) = [m for m in CATALOGUE.values() if m.full_name == full_name]
+    labels = set(d.labels)
+    by_name = {x.name: x for x in devices}
+    value = {"dBm": -4.5 if d.name.startswith("optics") else -61.0, "bits/s": 130e6,
+             "bytes": 4096.0}.get(d.unit, 1.0)
+    w.family(full_name, "counter" if d.kind == "counter" else "gauge")
+    sets: list[dict[str, str]] = []
+    if labels & {"interface", "link"}:
+        kind = d.name.split("_")[0]
+        for link in links:
+            if (kind == "radio") != (link.medium == "radio") and kind in ("radio", "optics"):
+                continue
+            for dev, iface in ((link.a_device, link.a_interface),
+                               (link.b_device, link.b_interface)):
+                if not dev:
+                    continue
+                x = by_name[dev]
+                base = {"device": dev, "site": x.site, "kecamatan": x.kecamatan, "role": x.role,
+                        "interface": iface, "link": link.name}
+                for direction in (("downstream", "upstream") if "direction" in labels
+                                  else ("",)):
+                    sets.append({**base, "direction": direction})
+    elif labels & {"device"}:
+        sets = [{"device": x.name, "site": x.site, "kecamatan": x.kecamatan, "role": x.role}
+                for x in devices]
+    else:
+        sets = [{}]
+    for values in sets:
+        missing = labels - values.keys()
+        if missing:
+            raise ValueError(f"{full_name}: no synthetic values for labels {missing}")
+        w.series(full_name, {k: values[k] for k in d.labels},
+                 [(t, value * (i + 1) if d.kind == "counter" else value)
+                  for i, t in enumerate(ts)])
+
+
+# --- running dashboard queries ---------------------------------------------------------
+
+
+class Expect(enum.Enum):
+    """What a panel query should return."""
+
+    DATA = "data"                  # at least one series: the panel shows something
+    EMPTY = "no data"              # must run and return nothing (e.g. radio panel, fibre link)
+    MAY_BE_EMPTY = "may be empty"  # e.g. "firing alerts" on a healthy network
+    NOT_YET = "no data expected yet"  # metric added by a later issue: must only run
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    dashboard: str
+    panel_id: int
+    panel: str
+    ref: str
+    expr: str
+    instant: bool
+    interval: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dashboard, self.panel, self.ref)
+
+
+@dataclass
+class Outcome:
+    query: PanelQuery
+    promql: str
+    expect: Expect
+    series: int = 0
+    error: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        if self.error is not None:
+            return False
+        if self.expect is Expect.DATA:
+            return self.series > 0
+        if self.expect is Expect.EMPTY:
+            return self.series == 0
+        return True
+
+    def describe(self) -> str:
+        where = f"{self.query.dashboard} / {self.query.panel} / {self.query.ref}"
+        what = self.error or f"{self.series} series (expected {self.expect.value})"
+        return f"{where}: {what}\n    {self.promql}\n    variables: {self.variables}"
+
+
+def panels_of(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, including those inside collapsed rows."""
+    out = []
+    for p in dashboard.get("panels", []):
+        out.append(p)
+        out.extend(p.get("panels", []))
+    return out
+
+
+def panel_queries(dashboard: Mapping[str, Any]) -> list[PanelQuery]:
+    queries = []
+    for p in panels_of(dashboard):
+        for t in p.get("targets", []):
+            queries.append(PanelQuery(dashboard["uid"], p["id"], p["title"], t["refId"],
+                                      t["expr"], bool(t.get("instant")) and not t.get("range"),
+                                      t.get("interval")))
+    return queries
+
+
+BUILTIN_VARIABLE = re.compile(r"^(__\w*|\d+)$")
+VARIABLE_REF = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
+
+
+def variables_used(text: str) -> set[str]:
+    """Template variables referenced in a string ($x, ${x}, ${x:fmt}, [[x]]).
+
+    Grafana's built-ins ($__range, ${__field.labels.x}...) and numbered references
+    ($1 in label_replace, which Grafana leaves alone) are not variables to define.
+    """
+    names = {next(g for g in m.groups() if g) for m in VARIABLE_REF.finditer(text)}
+    return {n for n in names if not BUILTIN_VARIABLE.match(n)}
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace known variables; leave others as they are, as Grafana does ($1 stays $1)."""
+    def repl(m: re.Match[str]) -> str:
+        name = next(g for g in m.groups() if g)
+        return values.get(name, m.group(0))
+    return VARIABLE_REF.sub(repl, text)
+
+
+def parse_duration_s(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY, "y": 365 * DAY}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text):
+        total += int(number) * units[unit]
+    if total == 0:
+        raise ValueError(f"not a duration: {text!r}")
+    return total
+
+
+class PromAPI:
+    """The Prometheus HTTP API calls Grafana makes, with errors returned, not raised."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def get(self, path: str, params: list[tuple[str, str]], *,
+            post: bool = True) -> dict[str, Any]:
+        """POST like Grafana (httpMethod: POST) for queries; GET for label values."""
+        query = urllib.parse.urlencode(params)
+        if post:
+            req = urllib.request.Request(f"{self.url}{path}", data=query.encode(), method="POST")
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        else:
+            req = urllib.request.Request(f"{self.url}{path}?{query}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:  # 400/422 carry the PromQL error as JSON
+            text = exc.read()
+            try:
+                return json.loads(text)
+            except ValueError:
+                return {"status": "error", "errorType": f"HTTP {exc.code}",
+                        "error": text.decode(errors="replace")[:300]}
+
+    def label_values(self, label: str, match: str | None, start: float, end: float) -> list[str]:
+        params = [("start", str(start)), ("end", str(end))]
+        if match:
+            params.append(("match[]", match))
+        body = self.get(f"/api/v1/label/{urllib.parse.quote(label)}/values", params,
+                        post=False)
+        if body.get("status") != "success":
+            raise AssertionError(f"label_values({match}, {label}): {body.get('error')}")
+        return sorted(body["data"])
+
+
+LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(.+),\s*)?(\w+)\s*\)\s*$")
+
+
+def resolve_variables(api: PromAPI, dashboard: Mapping[str, Any], *, start: float, end: float,
+                      pins: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Values for the dashboard's variables, in order, as Grafana would pick them.
+
+    A pinned value must be among the options the query returns (a pin that names a
+    link Prometheus does not know is a test bug). Unpinned: the "All" value when the
+    variable offers it, else the first option, else "" (Grafana's empty variable).
+    """
+    pins = pins or {}
+    values: dict[str, str] = {}
+    for var in dashboard.get("templating", {}).get("list", []):
+        name = var["name"]
+        if var["type"] == "custom":
+            options = [o["value"] for o in var["options"]]
+            default = var["current"]["value"]
+        elif var["type"] == "query":
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            m = LABEL_VALUES.match(query)
+            if not m:
+                raise AssertionError(f"{name}: only label_values() variables are supported")
+            selector = substitute(m.group(1), values) if m.group(1) else None
+            options = api.label_values(m.group(2), selector, start, end)
+            default = var.get("allValue", ".*") if var.get("includeAll") else (
+                options[0] if options else "")
+        else:
+            raise AssertionError(f"{name}: variable type {var['type']} not supported")
+        if name in pins:
+            if pins[name] not in options and not (var.get("includeAll") and pins[name] == ".*"):
+                raise AssertionError(f"${name}={pins[name]!r} is not among {options}")
+            values[name] = pins[name]
+        else:
+            values[name] = default
+    return values
+
+
+def grafana_step(range_s: float, interval: str | None, scrape_s: float = 60.0,
+                 max_points: int = 1000) -> float:
+    """Grafana's query step: range / max data points, but never below the min interval."""
+    min_step = parse_duration_s(interval) if interval else scrape_s
+    return max(min_step, math.ceil(range_s / max_points))
+
+
+def run_dashboard(url: str, dashboard: Mapping[str, Any],
+                  expectations: Callable[[PanelQuery], Expect], *, at: float,
+                  pins: Mapping[str, str] | None = None,
+                  scrape_s: float = 60.0) -> list[Outcome]:
+    """Run every target of `dashboard` against the Prometheus at `url`, as of time `at`.
+
+    Grafana's built-ins are substituted the way it would for the dashboard's default
+    time range: $__range, $__interval (the step) and $__rate_interval
+    (max(step + scrape interval, 4 × scrape interval)). Range panels run query_range
+    over the dashboard's time range; instant targets run at `at`.
+    """
+    api = PromAPI(url)
+    frm = dashboard["time"]["from"]
+    range_s = parse_duration_s(frm.removeprefix("now-")) if frm.startswith("now-") else 6 * 3600
+    start = at - range_s
+    values = resolve_variables(api, dashboard, start=start, end=at, pins=pins)
+    outcomes = []
+    for q in panel_queries(dashboard):
+        step = grafana_step(range_s, q.interval, scrape_s)
+        builtins = {"__range": f"{int(range_s)}s", "__interval": f"{int(step)}s",
+                    "__rate_interval": f"{int(max(step + scrape_s, 4 * scrape_s))}s"}
+        expect = expectations(q)
+        promql = substitute(q.expr, {**values, **builtins})
+        if q.instant:
+            body = api.get("/api/v1/query", [("query", promql), ("time", str(at))])
+        else:
+            body = api.get("/api/v1/query_range", [("query", promql), ("start", str(start)),
+                                                   ("end", str(at)), ("step", str(step))])
+        outcome = Outcome(q, promql, expect, variables=values)
+        if body.get("status") != "success":
+            outcome.error = f"{body.get('errorType')}: {body.get('error')}"
+        else:
+            result = body["data"]["result"]
+            outcome.series = len(result) if isinstance(result, list) else 1
+        if body.get("warnings"):
+            outcome.error = f"warnings: {body['warnings']}"
+        outcomes.append(outcome)
+    return outcomes
+
+
+def expectation_table(table: Mapping[tuple[str, ...], Expect],
+                      default: Expect = Expect.DATA) -> Callable[[PanelQuery], Expect]:
+    """Look a query up by (dashboard uid, panel title, refId), then (uid, title)."""
+    def lookup(q: PanelQuery) -> Expect:
+        return table.get(q.key, table.get(q.key[:2], default))
+    return lookup
+
+
+# --- PromQL metric names -----------------------------------------------------------------
+
+_PROMQL_KEYWORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "offset", "bool", "inf", "nan", "atan2",
+}
+_TOKEN = re.compile(
+    r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`'   # strings
+    r"|\{[^}]*\}|\[[^\]]*\]"                            # label matchers, ranges
+    r"|\d+(?:\.\d+)?(?:e[+-]?\d+)?[a-z]*"               # numbers, durations
+    r"|\$\w+"                                           # template variables
+    r"|[A-Za-z_:][A-Za-z0-9_:]*"                        # identifiers
+    r"|\S"
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects: identifiers that are not functions,
+    keywords, or label names inside by(...)/on(...) lists."""
+    tokens = _TOKEN.findall(expr)
+    names: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in ("by", "without", "on", "ignoring", "group_left", "group_right") and nxt == "(":
+            i = tokens.index(")", i)  # skip the label list
+        elif re.match(r"^[A-Za-z_:][A-Za-z0-9_:]*$", tok) and tok not in _PROMQL_KEYWORDS \
+                and nxt not in ("(", "by", "without"):  # not a function or aggregation
+            names.add(tok)
+        i += 1
+    return names
+
+
+# --- known history for the capacity report -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    """One link of the report test: how its traffic behaves, day by day."""
+
+    name: str
+    kecamatan: str
+    medium: str
+    contract_bps: float
+    base_bps: float  # busy-hour level at the start of the history
+    growth_bps_per_day: float
+    gap_days: tuple[float, float] | None = None  # (from, to) days before the end: no samples
+    earlier_contract: tuple[float, float] | None = None  # (days before end, bps) until then
+    traffic: bool = True
+
+
+REPORT_LINKS = (
+    # growing into its contract, upgraded from 100 to 130 Mbps 20 days before the end
+    ReportLink("isp-uplink", "Bojonegoro", "isp", 130e6, 45e6, 0.8e6,
+               earlier_contract=(20, 100e6)),
+    ReportLink("fo-kec-kasiman", "Kasiman", "fibre", 20e6, 19e6, 0.05e6),  # over contract
+    ReportLink("fo-kec-balen", "Balen", "fibre", 50e6, 22e6, -0.05e6),     # slowly falling
+    ReportLink("radio-tower-wonocolo", "Kedewan", "radio", 20e6, 8e6, 0.1e6,
+               gap_days=(12.0, 18.0)),                                    # 6 days missing
+    ReportLink("fo-kec-dander", "Dander", "fibre", 100e6, 0, 0, traffic=False),  # no data
+)
+
+
+def report_history(path: Path, end: int, *, days: int = 65, step: int = 600,
+                   links: Sequence[ReportLink] = REPORT_LINKS
+                   ) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Write traffic and contract history ending at `end`; return the traffic samples.
+
+    Samples sit at 5 minutes past each 10-minute mark, so none lies on the whole-hour
+    and whole-day boundaries of the report's windows (Prometheus 2.x includes both
+    ends of a range; the test's independent figures then need no boundary rule).
+    Returned: (link, direction) → [(time, bits/s)], the exact values written.
+    """
+    rng = random.Random(2016)
+    start = end - days * DAY
+    times = [float(t) for t in range(start + step // 2, end, step)]
+    traffic: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with path.open("w", encoding="utf-8") as f:
+        w = OpenMetricsWriter(f)
+        for link in links:
+            if not link.traffic:
+                continue
+            for direction, share in (("downstream", 1.0), ("upstream", 0.3)):
+                pts = []
+                for t in times:
+                    ago = (end - t) / DAY
+                    if link.gap_days and link.gap_days[0] <= ago < link.gap_days[1]:
+                        continue
+                    level = link.base_bps + link.growth_bps_per_day * (days - ago)
+                    value = level * share * _diurnal(t) * rng.uniform(0.85, 1.15)
+                    pts.append((t, round(value, 1)))
+                traffic[(link.name, direction)] = pts
+        w.family("netmon_link_traffic_bps", "gauge")
+        for (name, direction), pts in traffic.items():
+            w.series("netmon_link_traffic_bps", _report_labels(name, direction, links), pts)
+        w.family("netmon_link_capacity_bps", "gauge")
+        for link in links:
+            for direction in ("downstream", "upstream"):
+                pts = []
+                for t in times:
+                    bps = link.contract_bps
+                    if link.earlier_contract and t < end - link.earlier_contract[0] * DAY:
+                        bps = link.earlier_contract[1]
+                    pts.append((t, bps))
+                w.series("netmon_link_capacity_bps", _report_labels(link.name, direction,
+                                                                    links), pts)
+        w.close()
+    return traffic
+
+
+def _report_labels(name: str, direction: str, links: Sequence[ReportLink]) -> dict[str, str]:
+    (link,) = [x for x in links if x.name == name]
+    device = "core-pemkab-1"
+    return _labels("link_traffic_bps", {"link": name, "kecamatan": link.kecamatan,
+                                        "medium": link.medium, "device": device,
+                                        "interface": "Gi1/0/1", "direction": direction})
