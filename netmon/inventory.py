@@ -138,7 +138,9 @@ class SnmpV3(_Strict):
     user: str = Field(min_length=1, max_length=32)
     auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "sha"
     auth_key: Secret
-    priv_protocol: Literal["des", "aes", "aes192", "aes256"] | None = "aes"
+    # aes192/aes256 as net-snmp names them (Blumenthal key extension); aes192c/aes256c
+    # for Cisco's variant (net-snmp's AES-256C), which differs with MD5/SHA-1 auth.
+    priv_protocol: Literal["des", "aes", "aes192", "aes256", "aes192c", "aes256c"] | None = "aes"
     priv_key: Secret | None = None
     context: str = ""
 
@@ -306,12 +308,23 @@ class DaemonSettings(_Strict):
     listen: str = "127.0.0.1:9708"
     max_concurrent_polls: int = Field(strict=True, default=16, ge=1, le=1024)
     ssh_known_hosts: str = "/etc/netmon/known_hosts"
+    # TLS and basic auth for /metrics: a Prometheus exporter web-config file
+    # (docs/production.md); relative to the inventory's folder; `--web-config` overrides
+    web_config: str | None = Field(default=None, min_length=1)
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         parse_listen(value)
         return value
+
+    @field_validator("web_config")
+    @classmethod
+    def _web_config_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Relative to the inventory file's folder, like secrets and spool_dir."""
+        if value is None or Path(value).is_absolute():
+            return value
+        return str(Path((info.context or {}).get("base_dir", ".")) / value)
 
 
 class InfluxSettings(_Strict):

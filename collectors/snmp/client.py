@@ -1,0 +1,833 @@
+"""The SNMP client: the only module in netmon that imports pysnmp.
+
+Everything pysnmp-specific stays here: the one `SnmpEngine` per process, the UDP
+socket it shares between all devices, the GETBULK loop that walks several table
+columns per request, the conversion of pyasn1 values into plain ints and strings, and
+the translation of pysnmp's error indications into netmon's own exceptions. Callers
+get `dict`s of plain Python values or a `PollError` subclass whose message names the
+device and never a community or key.
+
+Why one engine: an `SnmpEngine` costs ~60-150 ms CPU to build and owns the UDP socket
+and the USM state (discovered engine IDs, localized keys); one per process lets a
+thousand devices share them. The socket is ours, opened with a multi-megabyte
+SO_RCVBUF, because many concurrent GETBULK replies overflow the default buffer. (The
+one case that needs a second engine is explained on `SnmpClient`.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import hashlib
+import ipaddress
+import logging
+import math
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyasn1.error import PyAsn1Error
+from pyasn1.type import univ
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config as snmp_config
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+    usm3DESEDEPrivProtocol,
+    usmAesBlumenthalCfb192Protocol,
+    usmAesBlumenthalCfb256Protocol,
+    usmAesCfb128Protocol,
+    usmAesCfb192Protocol,
+    usmAesCfb256Protocol,
+    usmDESPrivProtocol,
+    usmHMAC128SHA224AuthProtocol,
+    usmHMAC192SHA256AuthProtocol,
+    usmHMAC256SHA384AuthProtocol,
+    usmHMAC384SHA512AuthProtocol,
+    usmHMACMD5AuthProtocol,
+    usmHMACSHAAuthProtocol,
+    usmNoPrivProtocol,
+)
+from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.smi import builder, view
+
+from netmon.errors import (
+    AuthError,
+    DeviceUnreachable,
+    MalformedReply,
+    PollError,
+    PollTimeout,
+)
+from netmon.inventory import SnmpV2c, SnmpV3
+
+if TYPE_CHECKING:
+    from netmon.inventory import Device, Inventory
+
+__all__ = [
+    "DEFAULT_MAX_VARBINDS",
+    "DEFAULT_RCVBUF_BYTES",
+    "SnmpClient",
+    "SnmpTarget",
+    "SnmpValue",
+    "format_oid",
+    "parse_oid",
+    "target_for",
+]
+
+log = logging.getLogger(__name__)
+
+SnmpValue = int | str
+"""What a varbind becomes: numbers (counters, gauges, ticks, enums) as `int`, everything
+else (text, MAC addresses, OIDs, IP addresses) as `str`."""
+
+DEFAULT_MAX_VARBINDS = 60
+"""Varbinds asked for per GETBULK reply: snmpsim answers at most 64, net-snmp 100;
+staying under both means no agent silently truncates a reply we sized ourselves."""
+
+DEFAULT_RCVBUF_BYTES = 4 * 1024 * 1024
+"""Receive buffer for the shared socket. 50 concurrent large GETBULK replies overflowed
+the default 208 KB (FIELD-NOTES); the kernel clamps this to net.core.rmem_max."""
+
+HOSTNAME_TTL_S = 300.0
+"""How long a resolved device host name is reused before asking DNS again."""
+
+MAX_ROWS_PER_COLUMN = 100_000
+"""A column longer than this is treated as a broken agent rather than walked forever."""
+
+_AUTH_PROTOCOLS = {
+    "md5": usmHMACMD5AuthProtocol,
+    "sha": usmHMACSHAAuthProtocol,
+    "sha224": usmHMAC128SHA224AuthProtocol,
+    "sha256": usmHMAC192SHA256AuthProtocol,
+    "sha384": usmHMAC256SHA384AuthProtocol,
+    "sha512": usmHMAC384SHA512AuthProtocol,
+}
+
+# "aes192"/"aes256" follow draft-blumenthal-aes-usm, what net-snmp (and the embedded
+# agents built on it) calls AES-192/AES-256; measured against Debian's snmpd. Cisco's
+# variant (draft-reeder, net-snmp's AES-256C) extends short keys differently: it only
+# matters with MD5/SHA-1/SHA-224 auth, whose localized keys are shorter than 32 bytes;
+# with SHA-256 and longer the two are the same. The inventory calls it aes192c/aes256c.
+_PRIV_PROTOCOLS = {
+    "des": usmDESPrivProtocol,
+    "3des": usm3DESEDEPrivProtocol,
+    "aes": usmAesCfb128Protocol,
+    "aes192": usmAesBlumenthalCfb192Protocol,
+    "aes256": usmAesBlumenthalCfb256Protocol,
+    "aes192c": usmAesCfb192Protocol,
+    "aes256c": usmAesCfb256Protocol,
+}
+
+# USM reports and v1/v2c community rejections: the device answered, but refused us.
+_AUTH_INDICATIONS = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.AuthenticationFailure,
+    errind.AuthenticationError,
+    errind.UnknownSecurityName,
+    errind.UnknownCommunityName,
+    errind.NotInTimeWindow,
+    errind.UnknownEngineID,
+)
+# Our side cannot build the request (e.g. `cryptography` missing for AES).
+_LOCAL_INDICATIONS = (
+    errind.EncryptionError,
+    errind.NoEncryption,
+    errind.NoAuthentication,
+    errind.UnsupportedAuthProtocol,
+    errind.UnsupportedPrivProtocol,
+)
+
+_ERROR_STATUS_NO_SUCH_NAME = 2
+_ERROR_STATUS_TOO_BIG = 1
+
+# Set by a request while pysnmp sends its datagram: the transport records synchronous
+# sendto() failures (no route, EACCES) here so the request fails at once instead of
+# waiting for the timeout.
+_send_errors: contextvars.ContextVar[list[OSError] | None] = contextvars.ContextVar(
+    "netmon_snmp_send_errors", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpTarget:
+    """Everything needed to talk to one agent, with no pysnmp types in it.
+
+    Exactly one of `community` (v2c) or `user` (v3) is set. Secrets are excluded from
+    `repr` so a target can be logged.
+    """
+
+    device: str
+    host: str
+    port: int = 161
+    timeout: float = 2.0
+    retries: int = 2
+    community: str | None = field(default=None, repr=False)
+    user: str | None = None
+    auth_protocol: str = "sha"
+    auth_key: str | None = field(default=None, repr=False)
+    priv_protocol: str | None = None
+    priv_key: str | None = field(default=None, repr=False)
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.community is None) == (self.user is None):
+            raise ValueError(f"{self.device}: give exactly one of community (v2c) or user (v3)")
+        if self.user is not None:
+            if self.auth_protocol not in _AUTH_PROTOCOLS:
+                raise ValueError(f"{self.device}: unknown auth protocol {self.auth_protocol!r}")
+            if not self.auth_key:
+                raise ValueError(f"{self.device}: SNMPv3 needs an auth key")
+            if self.priv_protocol is not None:
+                if self.priv_protocol not in _PRIV_PROTOCOLS:
+                    raise ValueError(
+                        f"{self.device}: unknown privacy protocol {self.priv_protocol!r}"
+                    )
+                if not self.priv_key:
+                    raise ValueError(f"{self.device}: privacy protocol set but no priv key")
+        if self.timeout <= 0 or self.retries < 0:
+            raise ValueError(f"{self.device}: timeout must be > 0 and retries >= 0")
+
+    @property
+    def version(self) -> str:
+        return "2c" if self.community is not None else "3"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a message (used to scrub library text)."""
+        return tuple(s for s in (self.community, self.auth_key, self.priv_key) if s)
+
+
+def target_for(inventory: Inventory, device: Device) -> SnmpTarget:
+    """Build the target for `device` from the inventory (credentials, port, timing).
+
+    Raises `PollError` (reason "config") when the device has no SNMP credentials, so a
+    scheduler that polls it anyway records a failure instead of crashing.
+    """
+    credential = inventory.snmp_credential(device)
+    if credential is None:
+        raise PollError(f"{device.name}: no SNMP credentials configured", reason="config")
+    settings = inventory.poll_settings(device)
+    port = device.snmp.port if device.snmp is not None else 161
+    common: dict[str, Any] = {
+        "device": device.name,
+        "host": device.address,
+        "port": port,
+        "timeout": settings.timeout,
+        "retries": settings.retries,
+    }
+    if isinstance(credential, SnmpV2c):
+        return SnmpTarget(**common, community=credential.community.get())
+    assert isinstance(credential, SnmpV3)
+    return SnmpTarget(
+        **common,
+        user=credential.user,
+        auth_protocol=credential.auth_protocol,
+        auth_key=credential.auth_key.get(),
+        priv_protocol=credential.priv_protocol,
+        priv_key=credential.priv_key.get() if credential.priv_key is not None else None,
+        context=credential.context,
+    )
+
+
+# --- OIDs and values --------------------------------------------------------------------
+
+Oid = tuple[int, ...]
+
+
+def parse_oid(text: str) -> Oid:
+    """`"1.3.6.1.2.1.1.3.0"` (a leading dot is allowed) → tuple of ints."""
+    parts = text.strip().lstrip(".").split(".")
+    try:
+        oid = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"not a numeric OID: {text!r}") from None
+    if len(oid) < 2 or any(p < 0 for p in oid):
+        raise ValueError(f"not a numeric OID: {text!r}")
+    return oid
+
+
+def format_oid(oid: Oid) -> str:
+    return ".".join(map(str, oid))
+
+
+def _text_or_hex(raw: bytes) -> str:
+    """Display strings as text; binary (MAC addresses, opaque blobs) as `aa:bb:cc`.
+
+    Several agents NUL-terminate their strings (`"ether1\\x00"`); the NUL is dropped so
+    interface names match the inventory.
+    """
+    stripped = raw.rstrip(b"\x00")
+    if not stripped:
+        return ""
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        return ":".join(f"{b:02x}" for b in raw)
+    if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+        return text
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+class _Absent:
+    """A varbind that carries no value: an SNMP exception or Null."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+END_OF_MIB = _Absent("endOfMibView")
+NO_SUCH = _Absent("noSuchObject/noSuchInstance")
+NULL = _Absent("Null")
+
+Reply = SnmpValue | _Absent
+"""A varbind value after conversion; `_Absent` markers never leave this module."""
+
+
+def _convert(value: Any) -> Reply:
+    """pyasn1 value → plain Python (or an `_Absent` marker)."""
+    # Tested first: pyasn1's Null, and SNMP's exception values built on it, are
+    # OctetString subclasses and would otherwise read as "".
+    if isinstance(value, univ.Null):
+        if isinstance(value, rfc1905.EndOfMibView):
+            return END_OF_MIB
+        if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
+            return NO_SUCH
+        return NULL
+    # Integer32, Counter32/64, Gauge32, Unsigned32, TimeTicks all derive from it.
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, rfc1902.IpAddress):
+        raw = value.asOctets()
+        return str(ipaddress.IPv4Address(raw)) if len(raw) == 4 else raw.hex()
+    if isinstance(value, rfc1902.Bits | rfc1902.Opaque):
+        return value.asOctets().hex()
+    if isinstance(value, univ.OctetString):
+        return _text_or_hex(value.asOctets())
+    if isinstance(value, univ.ObjectIdentifier):
+        return format_oid(value.asTuple())
+    return NULL
+
+
+class _NoMibCompiler:
+    """Stands in for pysmi's compiler: reports every MIB as missing, compiles nothing."""
+
+    def compile(self, *names: str, **options: object) -> dict[str, str]:
+        return dict.fromkeys(names, "missing")
+
+
+# --- the transport ----------------------------------------------------------------------
+
+
+class _SendErrors:
+    """Mixin for pysnmp's UDP transports: synchronous send errors reach the caller.
+
+    asyncio hands a failed `sendto()` to `error_received()`, which pysnmp ignores, so
+    a device behind "no route to host" would only show up as a timeout.
+    """
+
+    def error_received(self, exc: Exception) -> None:
+        sink = _send_errors.get()
+        if sink is not None and isinstance(exc, OSError):
+            sink.append(exc)
+        else:
+            log.debug("SNMP socket error outside a request: %s", exc)
+
+
+class _UdpTransport(_SendErrors, udp.UdpAsyncioTransport):
+    pass
+
+
+class _Udp6Transport(_SendErrors, udp6.Udp6AsyncioTransport):
+    pass
+
+
+def _open_socket(family: int, rcvbuf: int) -> tuple[socket.socket, int]:
+    """A non-blocking UDP socket with a large receive buffer; returns (socket, effective).
+
+    SO_RCVBUF is clamped by net.core.rmem_max; when running as root SO_RCVBUFFORCE
+    lifts that clamp. Linux reports twice the requested size (bookkeeping overhead).
+    """
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < rcvbuf and hasattr(
+            socket, "SO_RCVBUFFORCE"
+        ):
+            with contextlib.suppress(PermissionError):  # unprivileged: keep rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, rcvbuf)
+        sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+        sock.setblocking(False)
+        return sock, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    except OSError:
+        sock.close()
+        raise
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+class _Engine:
+    """One `SnmpEngine` with its own socket(s) and pysnmp target objects."""
+
+    def __init__(self, rcvbuf_wanted: int) -> None:
+        self.engine = SnmpEngine()
+        # hlapi resolves even numeric request OIDs through a MIB view, and on first use
+        # builds a pysmi MIB compiler for it (~0.5 s CPU, and it writes ~/.pysnmp/mibs).
+        # A view whose compiler never compiles skips both; we never load MIBs by name.
+        mib_builder = builder.MibBuilder()
+        mib_builder.set_mib_compiler(_NoMibCompiler(), "/nonexistent/netmon-no-mibs")
+        self.engine.cache["mibViewController"] = view.MibViewController(mib_builder)
+        self.rcvbuf_wanted = rcvbuf_wanted
+        self.rcvbuf_bytes: dict[str, int] = {}
+        self._loop = asyncio.get_running_loop()
+        self._sockets: list[socket.socket] = []
+        self._transports: dict[tuple[int, ...], Any] = {}
+        self._targets: dict[tuple[str, int, float, int], tuple[Any, float]] = {}
+
+    def _ensure_transport(self, ipv6: bool) -> None:
+        """Register our own socket (large SO_RCVBUF) before pysnmp opens its default one."""
+        domain = udp6.DOMAIN_NAME if ipv6 else udp.DOMAIN_NAME
+        if domain in self._transports:
+            return
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        sock, effective = _open_socket(family, self.rcvbuf_wanted)
+        self._sockets.append(sock)
+        transport_cls = _Udp6Transport if ipv6 else _UdpTransport
+        transport = transport_cls().open_server_mode(sock=sock)
+        snmp_config.add_transport(self.engine, domain, transport)
+        self._transports[domain] = transport
+        self.rcvbuf_bytes["ipv6" if ipv6 else "ipv4"] = effective
+
+    async def transport_target(self, target: SnmpTarget) -> Any:
+        """pysnmp's target object, cached: `create()` resolves the address through a
+        thread-pool `getaddrinfo` on every call. IP literals are kept for good; host
+        names are resolved again after `HOSTNAME_TTL_S`."""
+        key = (target.host, target.port, target.timeout, target.retries)
+        now = time.monotonic()
+        cached = self._targets.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        ipv6 = _is_ipv6(target.host)
+        self._ensure_transport(ipv6)
+        transport_cls = Udp6TransportTarget if ipv6 else UdpTransportTarget
+        created = await transport_cls.create(
+            (target.host, target.port), timeout=target.timeout, retries=target.retries
+        )
+        expires = math.inf if _is_ip_literal(target.host) else now + HOSTNAME_TTL_S
+        self._targets[key] = (created, expires)
+        return created
+
+    def close(self) -> None:
+        loop_gone = self._loop.is_closed()
+        self._transports.clear()
+        self._targets.clear()
+        dispatcher = self.engine.transport_dispatcher
+        if dispatcher is not None:
+            try:
+                dispatcher.close_dispatcher()
+            except Exception as exc:  # closing must not mask the caller's own error
+                log.debug("closing the SNMP dispatcher failed: %s", exc)
+        if loop_gone:
+            # asyncio closes a transport's socket from the loop, which no longer runs:
+            # free the descriptors ourselves (asyncio may still warn about the transport)
+            for sock in self._sockets:
+                sock.close()
+        self._sockets.clear()
+
+
+class SnmpClient:
+    """Async SNMP GET and multi-column GETBULK walks for many devices at once.
+
+    Holds one `SnmpEngine` (and its one UDP socket), created lazily inside the running
+    event loop: pysnmp binds its dispatcher to the loop that exists when the engine
+    gets its first transport. Use one client per process; `close()` releases it.
+
+    The one exception: SNMPv3 credentials that share a user name but differ in keys
+    (per-site keys for the same "netmon" user) each get an engine of their own.
+    pysnmp's hlapi keys its USM configuration by user name, so a second key set for
+    the same name silently replaces the first and every device using the first then
+    times out (measured against snmpsim). One extra engine per such variant is cheap.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_varbinds: int = DEFAULT_MAX_VARBINDS,
+        rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
+    ) -> None:
+        if max_varbinds < 1:
+            raise ValueError("max_varbinds must be at least 1")
+        self.max_varbinds = max_varbinds
+        self._rcvbuf_wanted = rcvbuf_bytes
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._engines: dict[int, _Engine] = {}
+        # user name → {fingerprint of its protocols and keys → engine slot}
+        self._usm_slots: dict[str, dict[str, int]] = {}
+
+    @property
+    def rcvbuf_bytes(self) -> dict[str, int]:
+        """Effective SO_RCVBUF of the main engine's socket(s) per family ("ipv4",
+        "ipv6"), as the kernel reports it (Linux doubles the requested size)."""
+        main = self._engines.get(0)
+        return dict(main.rcvbuf_bytes) if main is not None else {}
+
+    @property
+    def engine_count(self) -> int:
+        return len(self._engines)
+
+    # -- lifecycle
+
+    def _slot_for(self, target: SnmpTarget) -> int:
+        if target.user is None:
+            return 0
+        fingerprint = hashlib.sha256(
+            "\0".join(
+                [target.auth_protocol, target.auth_key or "", target.priv_protocol or "",
+                 target.priv_key or ""]
+            ).encode()
+        ).hexdigest()
+        variants = self._usm_slots.setdefault(target.user, {})
+        if fingerprint not in variants:
+            variants[fingerprint] = len(variants)
+        return variants[fingerprint]
+
+    def _engine_for(self, target: SnmpTarget) -> _Engine:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._engines:
+                log.debug("event loop changed: rebuilding the SNMP engines")
+                self.close()
+            self._loop = loop
+        slot = self._slot_for(target)
+        engine = self._engines.get(slot)
+        if engine is None:
+            engine = self._engines[slot] = _Engine(self._rcvbuf_wanted)
+        return engine
+
+    def close(self) -> None:
+        """Close the socket(s) and stop pysnmp's timers. Safe to call twice.
+
+        Call it while the event loop still runs (`async with SnmpClient()` does);
+        after the loop closed, the sockets are still freed but asyncio may warn.
+        """
+        engines, self._engines = self._engines, {}
+        self._usm_slots.clear()
+        self._loop = None
+        for engine in engines.values():
+            engine.close()
+
+    async def __aenter__(self) -> SnmpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- public requests
+
+    async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpValue]:
+        """GET scalars. Returns {requested OID: value}; missing objects are absent.
+
+        A v1-style `noSuchName` error from an old agent drops that one OID and asks
+        again for the rest, rather than failing the whole request.
+        """
+        wanted = {format_oid(parse_oid(o)): parse_oid(o) for o in oids}
+        remaining = list(wanted)
+        result: dict[str, SnmpValue] = {}
+        while remaining:
+            status, index, varbinds = await self._request(
+                target, "get", [wanted[o] for o in remaining]
+            )
+            if status == _ERROR_STATUS_NO_SUCH_NAME and 1 <= index <= len(remaining):
+                del remaining[index - 1]
+                continue
+            if status:
+                raise self._status_error(target, status, index, remaining)
+            if len(varbinds) != len(remaining):
+                raise MalformedReply(
+                    f"{target.device}: GET for {len(remaining)} objects answered with "
+                    f"{len(varbinds)}"
+                )
+            for name, (oid, value) in zip(remaining, varbinds, strict=True):
+                if oid != wanted[name]:
+                    raise MalformedReply(
+                        f"{target.device}: GET for {name} answered for {format_oid(oid)}"
+                    )
+                if not isinstance(value, _Absent):
+                    result[name] = value
+            break
+        return result
+
+    async def walk_columns(
+        self,
+        target: SnmpTarget,
+        columns: Sequence[str],
+        *,
+        max_rows: int = MAX_ROWS_PER_COLUMN,
+    ) -> dict[str, dict[str, SnmpValue]]:
+        """Walk several table columns together with GETBULK.
+
+        Returns {column OID: {index suffix ("7", or "1.4" for multi-part indexes):
+        value}}; every requested column is a key, possibly with no rows.
+
+        Each request carries one varbind per column still being walked, with
+        max-repetitions sized so a reply stays within `max_varbinds`. A column stops on
+        its own when the agent leaves its subtree or reports endOfMibView, and the next
+        request carries only the columns still going (with more repetitions each). An
+        agent that answers with an OID not after the one asked about would make this
+        loop forever, so that is a `MalformedReply`; so is a reply that makes no
+        progress, and a column longer than `max_rows`.
+        """
+        prefixes = {format_oid(parse_oid(c)): parse_oid(c) for c in columns}
+        rows: dict[str, dict[str, SnmpValue]] = {c: {} for c in prefixes}
+        last: dict[str, Oid] = dict(prefixes)
+        active = list(prefixes)
+        budget = self.max_varbinds
+        while active:
+            repetitions = max(1, budget // len(active))
+            status, index, varbinds = await self._request(
+                target, "bulk", [last[c] for c in active], repetitions=repetitions
+            )
+            if status == _ERROR_STATUS_TOO_BIG and repetitions > 1:
+                # RFC 3416 says agents truncate GETBULK replies, but some answer tooBig.
+                budget = max(len(active), budget // 2)
+                continue
+            if status:
+                asked = [format_oid(last[c]) for c in active]
+                raise self._status_error(target, status, index, asked)
+            finished = self._take_rows(target, active, prefixes, last, rows, varbinds, max_rows)
+            active = [c for c in active if c not in finished]
+        return rows
+
+    # -- internals
+
+    @staticmethod
+    def _take_rows(
+        target: SnmpTarget,
+        active: list[str],
+        prefixes: dict[str, Oid],
+        last: dict[str, Oid],
+        rows: dict[str, dict[str, SnmpValue]],
+        varbinds: Sequence[tuple[Oid, Reply]],
+        max_rows: int,
+    ) -> set[str]:
+        """Sort a GETBULK reply (row-major: rep 1 col 1..n, rep 2 col 1..n, ...) into
+        columns; returns the columns that ended. Raises on a non-increasing OID."""
+        width = len(active)
+        finished: set[str] = set()
+        progressed = False
+        for position, (oid, value) in enumerate(varbinds):
+            column = active[position % width]
+            if column in finished:
+                continue
+            prefix = prefixes[column]
+            if (
+                value is END_OF_MIB
+                or value is NO_SUCH
+                or oid[: len(prefix)] != prefix
+                or len(oid) == len(prefix)
+            ):
+                finished.add(column)
+                continue
+            if oid <= last[column]:
+                raise MalformedReply(
+                    f"{target.device}: agent returned non-increasing OID {format_oid(oid)} "
+                    f"after {format_oid(last[column])}; walk aborted"
+                )
+            last[column] = oid
+            if not isinstance(value, _Absent):
+                column_rows = rows[column]
+                column_rows[format_oid(oid[len(prefix):])] = value
+                if len(column_rows) > max_rows:
+                    raise MalformedReply(
+                        f"{target.device}: column {column} has more than {max_rows} rows; "
+                        "walk aborted"
+                    )
+            progressed = True
+        if not progressed and not finished:
+            raise MalformedReply(
+                f"{target.device}: GETBULK reply made no progress "
+                f"({len(varbinds)} varbinds for {width} columns)"
+            )
+        return finished
+
+    async def _request(
+        self,
+        target: SnmpTarget,
+        kind: str,
+        oids: Sequence[Oid],
+        *,
+        repetitions: int = 0,
+    ) -> tuple[int, int, list[tuple[Oid, Reply]]]:
+        """One GET or GETBULK; returns (errorStatus, errorIndex, [(oid, converted value)]).
+
+        Every failure below the PDU level (timeouts, USM reports, socket errors,
+        pysnmp/pyasn1 exceptions) leaves here as a netmon `PollError`.
+        """
+        slot = self._engine_for(target)
+        engine = slot.engine
+        try:
+            # a host name's DNS lookup gets the same bound as an SNMP request
+            async with asyncio.timeout(target.timeout * (target.retries + 1)):
+                transport_target = await slot.transport_target(target)
+        except TimeoutError:
+            raise DeviceUnreachable(
+                f"{target.device}: DNS lookup of {target.host} timed out"
+            ) from None
+        except PySnmpError as exc:  # address did not resolve
+            raise DeviceUnreachable(
+                f"{target.device}: cannot resolve {target.host}: "
+                f"{_scrub(str(exc), target).rsplit(':', 1)[-1].strip()}"
+            ) from None
+        except OSError as exc:
+            raise DeviceUnreachable(
+                f"{target.device}: cannot open an SNMP socket: {exc.strerror or exc}"
+            ) from None
+
+        auth = _auth_data(target)
+        context = ContextData(contextName=target.context) if target.context else ContextData()
+        varbinds = [ObjectType(ObjectIdentity(rfc1902.ObjectName(o))) for o in oids]
+        if kind == "get":
+            call = get_cmd(engine, auth, transport_target, context, *varbinds, lookupMib=False)
+        else:
+            call = bulk_cmd(
+                engine, auth, transport_target, context, 0, repetitions, *varbinds,
+                lookupMib=False,
+            )
+
+        send_errors: list[OSError] = []
+        token = _send_errors.set(send_errors)
+        try:
+            task = asyncio.ensure_future(call)
+        finally:
+            _send_errors.reset(token)
+        try:
+            await asyncio.sleep(0)  # let the task send its datagram
+            if send_errors and not task.done():
+                task.cancel()
+                raise _unreachable(target, send_errors[0])
+            indication, status, index, reply = await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        except PollError:
+            raise
+        except (PySnmpError, PyAsn1Error) as exc:
+            log.debug("%s: pysnmp raised", target.device, exc_info=True)
+            raise MalformedReply(
+                f"{target.device}: SNMP {kind} failed: {_scrub(str(exc), target)[:200]}"
+            ) from None
+        except OSError as exc:
+            raise _unreachable(target, exc) from None
+
+        if send_errors:
+            raise _unreachable(target, send_errors[0])
+        if indication:
+            raise _indication_error(target, indication)
+        try:
+            out = [(tuple(name.asTuple()), _convert(value)) for name, value in reply]
+        except (TypeError, ValueError, PyAsn1Error):
+            raise MalformedReply(f"{target.device}: undecodable varbinds in reply") from None
+        return int(status), int(index), out
+
+    @staticmethod
+    def _status_error(
+        target: SnmpTarget, status: int, index: int, oids: Sequence[str]
+    ) -> MalformedReply:
+        name = _ERROR_STATUS_NAMES.get(status, f"error-status {status}")
+        where = f" at {oids[index - 1]}" if 1 <= index <= len(oids) else ""
+        return MalformedReply(f"{target.device}: agent answered {name}{where}")
+
+
+_ERROR_STATUS_NAMES = {
+    1: "tooBig",
+    2: "noSuchName",
+    3: "badValue",
+    4: "readOnly",
+    5: "genErr",
+    6: "noAccess",
+    16: "authorizationError",
+}
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False  # a host name: pysnmp resolves it as IPv4
+
+
+def _auth_data(target: SnmpTarget) -> CommunityData | UsmUserData:
+    if target.community is not None:
+        return CommunityData(target.community, mpModel=1)
+    assert target.user is not None
+    if target.priv_protocol is None:
+        return UsmUserData(
+            target.user,
+            authKey=target.auth_key,
+            authProtocol=_AUTH_PROTOCOLS[target.auth_protocol],
+            privProtocol=usmNoPrivProtocol,
+        )
+    return UsmUserData(
+        target.user,
+        authKey=target.auth_key,
+        privKey=target.priv_key,
+        authProtocol=_AUTH_PROTOCOLS[target.auth_protocol],
+        privProtocol=_PRIV_PROTOCOLS[target.priv_protocol],
+    )
+
+
+def _scrub(text: str, target: SnmpTarget) -> str:
+    """Library text is never trusted not to echo a key: replace every secret."""
+    for secret in target.secrets:
+        text = text.replace(secret, "<secret>")
+    return text
+
+
+def _unreachable(target: SnmpTarget, exc: OSError) -> DeviceUnreachable:
+    reason = exc.strerror or type(exc).__name__
+    return DeviceUnreachable(f"{target.device}: cannot send to {target.host}: {reason}")
+
+
+def _indication_error(target: SnmpTarget, indication: Any) -> PollError:
+    device = target.device
+    if isinstance(indication, errind.RequestTimedOut):
+        retries = "1 retry" if target.retries == 1 else f"{target.retries} retries"
+        return PollTimeout(
+            f"{device}: SNMP timeout after {retries} ({target.timeout:.1f} s each)"
+        )
+    text = _scrub(str(indication), target)
+    if isinstance(indication, _AUTH_INDICATIONS):
+        what = "SNMPv3 user/keys" if target.version == "3" else "community"
+        return AuthError(f"{device}: SNMP authentication failed ({text}); check the {what}")
+    if isinstance(indication, _LOCAL_INDICATIONS):
+        return PollError(f"{device}: SNMP client cannot build the request: {text}",
+                         reason="client")
+    return MalformedReply(f"{device}: SNMP error: {text}")
