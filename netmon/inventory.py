@@ -304,6 +304,40 @@ class Defaults(_Strict):
     snmp: Name | None = None
 
 
+class TrapSettings(_Strict):
+    """SNMP trap receiver (off unless `daemon.traps` is present); see docs/alerts.md.
+
+    Traps are mapped to devices by source address and trigger an immediate poll.
+    `credentials` names entries of `credentials.snmp` whose community (v2c) or user
+    (v3) is accepted; empty = all of them. v3 traps are authenticated with the sending
+    device's engine ID: list them in `v3_engine_ids` (hex, e.g. 80000009030012345678).
+    """
+
+    listen: str = "127.0.0.1:9162"
+    credentials: list[str] = Field(default_factory=list)
+    v3_engine_ids: list[str] = Field(default_factory=list)
+    repoll: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("v3_engine_ids")
+    @classmethod
+    def _hex_ids(cls, value: list[str]) -> list[str]:
+        for engine_id in value:
+            text = engine_id.removeprefix("0x")
+            if not 10 <= len(text) <= 64 or len(text) % 2:
+                raise ValueError(f"engine ID {engine_id!r}: expected 5-32 bytes in hex")
+            try:
+                bytes.fromhex(text)
+            except ValueError:
+                raise ValueError(f"engine ID {engine_id!r} is not hexadecimal") from None
+        return value
+
+
 class DaemonSettings(_Strict):
     listen: str = "127.0.0.1:9708"
     max_concurrent_polls: int = Field(strict=True, default=16, ge=1, le=1024)
@@ -311,6 +345,8 @@ class DaemonSettings(_Strict):
     # TLS and basic auth for /metrics: a Prometheus exporter web-config file
     # (docs/production.md); relative to the inventory's folder; `--web-config` overrides
     web_config: str | None = Field(default=None, min_length=1)
+    # SNMP trap receiver (linkDown/linkUp/coldStart/warmStart → immediate re-poll)
+    traps: TrapSettings | None = None
 
     @field_validator("listen")
     @classmethod
@@ -717,6 +753,12 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
     ssh_creds = creds.get("ssh") if isinstance(creds, dict) else None
     ssh_names = set(ssh_creds) if isinstance(ssh_creds, dict) else set()
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    traps = daemon.get("traps") if isinstance(daemon.get("traps"), dict) else {}
+    trap_creds = traps.get("credentials")
+    for k, name in enumerate(trap_creds if isinstance(trap_creds, list) else []):
+        if isinstance(name, str) and name not in snmp_names:
+            yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {name!r}"
 
     for i, dev in _items(data, "devices"):
         parent = dev.get("parent")
@@ -786,5 +828,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
 
 def format_problems(error: ConfigError) -> str:
     count = len(error.problems)
-    head = f"{count} problem{'s' if count != 1 else ''} in the inventory:"
+    # subclasses for other files (netmon.webconfig.WebConfigError) name what they check
+    source = getattr(error, "source", "the inventory")
+    head = f"{count} problem{'s' if count != 1 else ''} in {source}:"
     return "\n".join([head, *(f"  {p}" for p in error.problems)])

@@ -159,6 +159,11 @@ _DEFS = [
               "when the next was due (the interval is too short for the device)."),
     MetricDef("poll_last_success_timestamp_seconds", "gauge", POLL_LABELS, "Unix seconds",
               "When the last successful poll read its data."),
+    MetricDef("poll_last_timestamp_seconds", "gauge", POLL_LABELS, "Unix seconds",
+              "When the last poll ran, success or not (`netmon status` shows its age)."),
+    MetricDef("poll_error", "info", (*POLL_LABELS, "reason"), "",
+              "Why the last poll failed (reason as in poll_errors_total); value 1, present "
+              "only while the last poll of this device by this collector failed."),
     MetricDef("rate_gaps", "counter", (*DEVICE_LABELS, "reason"), "readings",
               "Counter readings that gave no rate: device_reset, counter_backwards, "
               "over_speed (faster than the port; rejected), no_interval."),
@@ -195,11 +200,26 @@ _DEFS = [
               "Spool records found torn or corrupt (e.g. after a crash) and skipped."),
     MetricDef("influx_queue_points", "gauge", (), "points",
               "Points in memory waiting for the next write (bounded by queue_max_points)."),
+    # --- SNMP traps (collectors/snmp/traps.py) ----------------------------------------
+    MetricDef("traps_received", "counter", (*DEVICE_LABELS, "trap"), "traps",
+              "SNMP traps received from an inventory device (matched by source address), "
+              "by kind: linkDown, linkUp, coldStart, warmStart, authenticationFailure, "
+              "other. Each one triggers an immediate poll of the device."),
+    MetricDef("traps_unknown_source", "counter", (), "traps",
+              "Traps dropped because their source address is no inventory device."),
+    MetricDef("traps_repolls", "counter", DEVICE_LABELS, "polls",
+              "Immediate polls started by a trap (traps arriving while one runs are "
+              "folded into one more poll)."),
     # --- process-wide ----------------------------------------------------------------
     MetricDef("build", "info", ("version",), "", "netmon version; value is always 1."),
     MetricDef("inventory_devices", "gauge", (), "devices",
               "Devices in the loaded inventory."),
     MetricDef("inventory_links", "gauge", (), "links", "Links in the loaded inventory."),
+    MetricDef("config_last_reload_successful", "gauge", (), "boolean",
+              "1 when the last inventory (re)load succeeded; 0 when the last SIGHUP found "
+              "an invalid inventory and netmon kept running on the previous one."),
+    MetricDef("config_last_reload_success_timestamp_seconds", "gauge", (), "Unix seconds",
+              "When the running inventory was loaded (at start or by the last good reload)."),
 ]
 
 CATALOGUE: dict[str, MetricDef] = {d.name: d for d in _DEFS}
