@@ -66,3 +66,13 @@ class SinkError(NetmonError):
     """A metrics sink (Influx, ...) could not take data; the data is kept for later."""
 
     reason = "sink"
+
+
+class HostKeyError(PollError):
+    """The device's SSH host key is unknown or differs from the known-hosts file.
+
+    Refused, never auto-accepted: a changed key is what a man in the middle looks like,
+    and a login over it would hand the device password to whoever answered.
+    """
+
+    reason = "hostkey"

@@ -55,8 +55,9 @@ SHIPPED_ENV = {
     "NETMON_SNMP_CORE_PRIV_KEY": "dummy-core-priv-key",
     "NETMON_SNMP_SITE_COMMUNITY": "dummy-site-community",
     "NETMON_SNMP_TOWER_COMMUNITY": "dummy-tower-community",
+    "NETMON_SSH_PASSWORD": "dummy-ssh-password",
 }
-SECRET_KEYS = frozenset({"community", "auth_key", "priv_key"})
+SECRET_KEYS = frozenset({"community", "auth_key", "priv_key", "password"})
 
 # The corpus resolves these; none of the values may ever appear in a message.
 CORPUS_ENV = {
@@ -164,19 +165,19 @@ def test_shipped_inventory_without_secrets_names_each_missing_variable() -> None
     missing = set()
     for problem in excinfo.value.problems:
         m = re.fullmatch(
-            rf"{re.escape(str(SHIPPED))}:\d+: credentials\.snmp\.[\w-]+\.(community|auth_key"
-            r"|priv_key): environment variable (NETMON_\w+) is not set",
+            rf"{re.escape(str(SHIPPED))}:\d+: credentials\.(snmp|ssh)\.[\w-]+\.(community"
+            r"|auth_key|priv_key|password): environment variable (NETMON_\w+) is not set",
             problem,
         )
         assert m, problem
-        missing.add(m.group(2))
+        missing.add(m.group(3))
     assert missing == set(SHIPPED_ENV)
     assert len(excinfo.value.problems) == len(SHIPPED_ENV)
 
 
 def test_shipped_has_no_inline_secret(shipped_raw: dict[str, Any]) -> None:
     secrets = [(p, k, v) for p, k, v in _walk(shipped_raw) if k in SECRET_KEYS]
-    assert len(secrets) == 4
+    assert len(secrets) == 5
     for path, key, value in secrets:
         assert isinstance(value, dict) and len(value) == 1, (path, key)
         assert set(value) <= {"env", "file"}, (path, key)

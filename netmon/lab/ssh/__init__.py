@@ -19,7 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netmon.lab.ssh.faults import SSH_FAULT_KINDS, SshFaultError, apply_ssh_fault
+from netmon.lab.ssh.faults import (
+    SSH_FAULT_KINDS,
+    SshFaultError,
+    apply_ssh_fault,
+    describe_ssh_faults,
+)
 from netmon.lab.ssh.plan import HOST, SshLabPlan, plan_ssh_lab
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "SshFaultError",
     "SshLabPlan",
     "apply_ssh_fault",
+    "describe_ssh_faults",
     "emulator_command",
     "plan_ssh_lab",
     "wait_ready",

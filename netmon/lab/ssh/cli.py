@@ -57,7 +57,8 @@ class RouterOsCli:
         self.username = username
         self.v7 = stable_fraction(device.name, "ros7") < 0.5
         self.version = "7.12.1 (stable)" if self.v7 else "6.48.6 (long-term)"
-        boards = ("RB2011UiAS-2HnD", "RB1100x4", "CCR1009-7G-1C-1S+", "CCR2004-16G-2S+")
+        boards: tuple[str, ...] = ("RB2011UiAS-2HnD", "RB1100x4", "CCR1009-7G-1C-1S+",
+                                   "CCR2004-16G-2S+")
         if device.role == "tower":
             boards = ("RB433AH", "RB411AR", "RB435G")
         self.board = boards[int(stable_fraction(device.name, "board") * len(boards))]

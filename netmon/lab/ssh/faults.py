@@ -148,3 +148,18 @@ def apply_ssh_fault(workdir: Path | str, kind: str, target: str | None = None,
             return f"{target}: new SSH host key (not in the known-hosts file)"
         dev["hostkey"] = 0
         return f"{target}: original SSH host key restored"
+
+
+def describe_ssh_faults(workdir: Path | str) -> list[str]:
+    """One line per active SSH-side fault (for `netmon lab faults` beside the SNMP ones)."""
+    doc = read_doc(Path(workdir) / SSH_FAULTS_FILE)
+    lines = [f"fibre {name}: {-float(d.get('rx_db', 0.0)):g} dB extra optical loss"
+             for name, d in sorted(doc["optics"].items())]
+    for name, d in sorted(doc["devices"].items()):
+        if d.get("hang"):
+            lines.append(f"device {name}: SSH sessions hang")
+        if d.get("password_changed"):
+            lines.append(f"device {name}: refuses the lab SSH password")
+        if int(d.get("hostkey", 0)):
+            lines.append(f"device {name}: offers a new SSH host key")
+    return lines

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import yaml
 
 from netmon.inventory import Inventory
 
@@ -64,6 +65,8 @@ class SshLabPlan:
     devices: dict[str, tuple[str, int]]
     links: dict[str, str]  # link name → medium (fault commands check the medium)
     started: float
+    # each device's own ssh: settings to keep in the lab inventory (interval, timeouts)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
     username: str = LAB_USERNAME
     password: str = field(default="", repr=False)
 
@@ -85,7 +88,7 @@ class SshLabPlan:
             if entry is None:
                 dev.pop("ssh", None)
                 continue
-            ssh = dict(dev.get("ssh") or {})
+            ssh = {**self.options.get(dev["name"], {}), **(dev.get("ssh") or {})}
             ssh.update(credentials=LAB_CREDENTIALS, device_type=entry[0], port=entry[1])
             dev["ssh"] = ssh
             dev["address"] = HOST
@@ -94,9 +97,21 @@ class SshLabPlan:
         }
         data.setdefault("daemon", {})["ssh_known_hosts"] = KNOWN_HOSTS_FILE
 
+    def patch_inventory_file(self, path: Path) -> None:
+        """`patch_inventory` on a lab inventory already written (keeps its header)."""
+        text = path.read_text(encoding="utf-8")
+        header = "".join(line for line in text.splitlines(True) if line.startswith("#"))
+        data = yaml.safe_load(text)
+        self.patch_inventory(data)
+        header += "# SSH devices point at the lab's SSH emulator (netmon.lab.ssh).\n"
+        tmp = path.with_suffix(".ssh.tmp")
+        tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                       encoding="utf-8")
+        tmp.replace(path)
+
     def save(self) -> None:
         doc = {"inventory": str(self.inventory_path), "started": self.started,
-               "username": self.username, "links": self.links,
+               "username": self.username, "links": self.links, "options": self.options,
                "devices": {n: {"device_type": t, "port": p} for n, (t, p) in self.devices.items()}}
         path = self.workdir / PLAN_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +129,7 @@ class SshLabPlan:
                    devices={n: (d["device_type"], int(d["port"]))
                             for n, d in doc["devices"].items()},
                    links=dict(doc.get("links", {})), started=float(doc["started"]),
+                   options=dict(doc.get("options", {})),
                    username=doc["username"], password=password)
 
 
@@ -142,6 +158,9 @@ def plan_ssh_lab(inventory: Inventory, workdir: Path | str, *,
         links={lk.name: lk.medium for lk in inventory.links},
         started=time.time(),
         password=secrets.token_urlsafe(18),
+        options={d.name: d.ssh.model_dump(mode="json", exclude_none=True,
+                                          exclude={"credentials", "device_type", "port"})
+                 for d in devices if d.ssh},
     )
     (workdir / "secrets").mkdir(mode=0o700, exist_ok=True)
     _write_private(workdir / PASSWORD_FILE, plan.password.encode() + b"\n")

@@ -31,7 +31,7 @@ import asyncssh
 
 from netmon.inventory import load_inventory
 from netmon.lab.network import vendor_for
-from netmon.lab.ssh.cli import IosCli, Reply, RouterOsCli
+from netmon.lab.ssh.cli import IosCli, RouterOsCli
 from netmon.lab.ssh.faults import SSH_FAULTS_FILE, lab_model
 from netmon.lab.ssh.faults import read_doc as read_ssh_doc
 from netmon.lab.ssh.plan import HOST, SshLabPlan
@@ -41,6 +41,10 @@ log = logging.getLogger("netmon.lab.ssh")
 
 _SILENT_HOLD_S = 120.0
 """How long an 'unreachable' device holds a connection without a word."""
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 class _DeviceServer(asyncssh.SSHServer):
@@ -86,7 +90,6 @@ class _Shell(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self._chan: Any = None
         self._line = ""
         self._last = ""
-        self._crlf_output = "\r\n"
 
     def connection_made(self, chan: Any) -> None:
         self._chan = chan
@@ -111,42 +114,45 @@ class _Shell(asyncssh.SSHServerSession):  # type: ignore[type-arg]
 
     def _write(self, text: str) -> None:
         if text:
-            self._chan.write(text.replace("\r\n", "\n").replace("\n", "\r\n"))
+            self._chan.write(_crlf(text))
 
     def data_received(self, data: str, datatype: Any) -> None:
         if self._hung():
             return  # a hung device: nothing comes back, not even the echo
+        # One write per received chunk: netmiko logs out and closes at once, and the
+        # last chunk ("exit") is often processed after the TCP connection is gone.
+        out: list[str] = []
         for ch in data:
             last, self._last = self._last, ch
             if ch == "\n" and last == "\r":
                 continue  # RouterOS clients send CRLF for one Enter
             if ch in "\r\n":
-                self._chan.write("\r\n")
+                out.append("\r\n")
                 line, self._line = self._line, ""
-                self._run(line)
+                reply = self._cli.execute(line)
+                if reply.text:
+                    out.append(_crlf(reply.text + "\n"))
+                    if isinstance(self._cli, RouterOsCli):
+                        out.append("\r\n")  # RouterOS leaves a blank line before the prompt
+                if reply.close:
+                    self._chan.write("".join(out))
+                    self._chan.exit(0)
+                    return
+                out.append(self._cli.prompt())
             elif ch == "\x00":
-                continue
+                continue  # netmiko's is_alive() probe
             elif ch in "\x7f\x08":
                 if self._line:
                     self._line = self._line[:-1]
-                    self._chan.write("\b \b")
+                    out.append("\b \b")
             elif ch == "\x03":
                 self._line = ""
-                self._chan.write("^C\r\n" + self._cli.prompt())
+                out.append("^C\r\n" + self._cli.prompt())
             elif ch.isprintable():
                 self._line += ch
-                self._chan.write(ch)
-
-    def _run(self, line: str) -> None:
-        reply: Reply = self._cli.execute(line)
-        if reply.text:
-            self._write(reply.text + "\n")
-            if isinstance(self._cli, RouterOsCli):
-                self._write("\n")  # RouterOS leaves a blank line before the prompt
-        if reply.close:
-            self._chan.exit(0)
-            return
-        self._chan.write(self._cli.prompt())
+                out.append(ch)  # echo: netmiko waits to see what it typed
+        if out:
+            self._chan.write("".join(out))
 
     def eof_received(self) -> bool:
         self._chan.exit(0)

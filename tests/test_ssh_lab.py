@@ -1,0 +1,385 @@
+"""SSH collection over real SSH: netmiko (collectors/ssh/client.py) against the lab's
+RouterOS and IOS emulators on 127.0.0.1, faults included, through the real Poller,
+Engine and Prometheus exposition."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab
+
+from collectors.ssh.client import SshClient, endpoint_for
+from collectors.ssh.commands import IOS_VERSION, ROS_RESOURCE
+from collectors.ssh.poller import poll_device_ssh, ssh_devices
+from netmon.engine import Engine
+from netmon.errors import AuthError, HostKeyError, PollTimeout
+from netmon.lab import faults as lab_faults
+from netmon.lab.ssh import apply_ssh_fault, emulator_command, wait_ready
+from netmon.lab.ssh.faults import lab_model
+from netmon.model import PollResult
+from netmon.scheduler import Poller
+from netmon.sinks.prometheus import build_registry
+
+pytestmark = pytest.mark.integration
+
+PROMTOOL = "/usr/bin/promtool"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
+    with ssh_lab(tmp_path_factory.mktemp("sshlab")) as running:
+        yield running
+
+
+@pytest.fixture
+def client(lab: SshLab) -> Iterator[SshClient]:
+    c = SshClient(max_workers=4)
+    yield c
+    c.close()
+    apply_ssh_fault(lab.workdir, "ssh-clear")
+    with lab_faults.locked_doc(lab.workdir) as doc:  # the SNMP side's faults (rain fade)
+        model = lab_model(lab.workdir)
+        assert model is not None
+        lab_faults.clear(doc, model)
+    time.sleep(0.15)  # the emulator re-reads fault files every 50-100 ms
+
+
+def poll(client: SshClient, lab: SshLab, name: str) -> PollResult:
+    inventory = lab.inventory
+    return asyncio.run(poll_device_ssh(client, inventory, inventory.devices[name]))
+
+
+def values(result: PollResult) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, s.labels): s.value for s in result.samples}
+
+
+def sample(result: PollResult, name: str, **labels: str) -> float:
+    for s in result.samples:
+        if s.name == name and all(dict(s.labels).get(k) == v for k, v in labels.items()):
+            return s.value
+    raise AssertionError(f"no {name} {labels} in {[s.name for s in result.samples]}")
+
+
+# --- both device types, values consistent with the simulation -------------------------
+
+
+def test_routeros_device_over_ssh(lab: SshLab, client: SshClient) -> None:
+    result = poll(client, lab, "kec-kedewan")
+    assert result.ok and result.collector == "ssh"
+    expected = lab.emulator.values
+    optics = expected.optics("kec-kedewan")["sfp1"]
+    assert sample(result, "optics_rx_power_dbm", interface="sfp1",
+                  link="fo-kec-kedewan") == pytest.approx(optics.rx_dbm, abs=0.15)
+    assert sample(result, "optics_tx_power_dbm", interface="sfp1") == pytest.approx(
+        optics.tx_dbm, abs=0.01)
+    radio = expected.radios("kec-kedewan")["wlan1"]
+    assert sample(result, "radio_tx_rate_bps", link="radio-tower-wonocolo") == pytest.approx(
+        radio.tx_bps, rel=0.01)
+    # kec-kedewan is the a end: its tx is the downstream direction, contract 20M
+    assert sample(result, "radio_rate_contract_ratio", direction="downstream") == \
+        pytest.approx(radio.tx_bps / 20e6, rel=0.01)
+    assert sample(result, "radio_signal_dbm") == pytest.approx(radio.signal_dbm, abs=1.0)
+    health = expected.health("kec-kedewan")
+    assert result.uptime_s == pytest.approx(health.uptime_s, abs=5)
+    assert sample(result, "device_memory_used_ratio") == pytest.approx(
+        health.memory_used / health.memory_total, abs=0.01)
+    assert 0 <= sample(result, "device_cpu_ratio") <= 1
+
+
+def test_ios_xe_and_ios_devices_over_ssh(lab: SshLab, client: SshClient) -> None:
+    core = poll(client, lab, "core-pemkab-1")
+    optics = lab.emulator.values.optics("core-pemkab-1")
+    for iface, link in (("Gi1/0/12", "fo-kec-kedewan"), ("Gi1/0/2", "fo-opd-setda")):
+        reading = optics[iface]
+        if reading.kind == "dom":  # one module in 12 has no diagnostics, by name hash
+            assert sample(core, "optics_rx_power_dbm", interface=iface, link=link) == \
+                pytest.approx(reading.rx_dbm, abs=0.15)
+    assert core.uptime_s == pytest.approx(
+        lab.emulator.values.health("core-pemkab-1").uptime_s, abs=120)  # minute resolution
+    access = poll(client, lab, "opd-setda")
+    assert access.ok
+    assert {s.name for s in access.samples} >= {
+        "device_cpu_ratio", "device_memory_used_ratio", "device_os_uptime_seconds"}
+
+
+def test_tower_end_of_the_radio_sees_the_other_direction(lab: SshLab,
+                                                         client: SshClient) -> None:
+    tower = poll(client, lab, "tower-wonocolo")
+    kec = poll(client, lab, "kec-kedewan")
+    assert sample(tower, "radio_rx_rate_bps") == sample(kec, "radio_tx_rate_bps")
+    assert sample(tower, "radio_rate_contract_ratio", direction="downstream") == \
+        sample(kec, "radio_rate_contract_ratio", direction="downstream")
+
+
+def test_sessions_are_kept_and_reestablished(lab: SshLab, client: SshClient) -> None:
+    poll(client, lab, "kec-kedewan")
+    poll(client, lab, "kec-kedewan")
+    assert client.connects == 1  # the second poll reused the session
+    for conn in list(lab.emulator.connections.get("kec-kedewan", ())):
+        conn.close()  # the device drops idle sessions (reboot, idle timeout)
+    time.sleep(0.2)
+    assert poll(client, lab, "kec-kedewan").ok
+    assert client.connects == 2
+    stats = dict((name, value) for name, _, value in client.stats())
+    assert stats["ssh_sessions_open"] == 1 and stats["ssh_connects"] == 2
+
+
+# --- faults from the lab -------------------------------------------------------------------
+
+
+def test_degraded_fibre_shows_on_the_next_poll_at_both_ends(lab: SshLab,
+                                                            client: SshClient) -> None:
+    before_kec = sample(poll(client, lab, "kec-kedewan"), "optics_rx_power_dbm")
+    before_core = values(poll(client, lab, "core-pemkab-1"))
+    apply_ssh_fault(lab.workdir, "fibre-degrade", "fo-kec-kedewan", 12)
+    time.sleep(0.15)  # the emulator notices the fault file within 50 ms
+    after_kec = sample(poll(client, lab, "kec-kedewan"), "optics_rx_power_dbm")
+    assert after_kec == pytest.approx(before_kec - 12, abs=0.3)
+    after_core = values(poll(client, lab, "core-pemkab-1"))
+    key = ("optics_rx_power_dbm", (("interface", "Gi1/0/12"), ("link", "fo-kec-kedewan")))
+    if key in before_core:
+        assert after_core[key] == pytest.approx(before_core[key] - 12, abs=0.3)
+
+
+def test_rain_fade_lowers_the_radio_rate_below_the_contract(lab: SshLab,
+                                                            client: SshClient) -> None:
+    clear = poll(client, lab, "kec-kedewan")
+    message = apply_ssh_fault(lab.workdir, "rain-fade", "radio-tower-wonocolo", 0.05)
+    assert "rain fade" in message
+    time.sleep(0.15)
+    faded = poll(client, lab, "kec-kedewan")
+    assert sample(faded, "radio_tx_rate_bps") == pytest.approx(
+        0.05 * sample(clear, "radio_tx_rate_bps"), rel=0.01)
+    assert sample(faded, "radio_rate_contract_ratio", direction="downstream") < 1.0
+    assert sample(faded, "radio_signal_dbm") < sample(clear, "radio_signal_dbm") - 10
+    # the same fault document drives the SNMP agents: their ifSpeed falls with it
+    doc = lab_faults.read_doc(lab.workdir / lab_faults.FAULTS_FILE)
+    assert doc["links"]["radio-tower-wonocolo"]["speed_factor"] == pytest.approx(0.05)
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(
+        lab: SshLab, client: SshClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("netmiko", "paramiko"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        apply_ssh_fault(lab.workdir, "ssh-wrong-password", "opd-setda")
+        time.sleep(0.15)
+        t0 = time.monotonic()
+        with pytest.raises(AuthError) as info:
+            poll(client, lab, "opd-setda")
+        assert time.monotonic() - t0 < 3
+    finally:
+        for name in ("netmiko", "paramiko"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    assert info.value.reason == "auth"
+    assert "opd-setda" in str(info.value) and "refused for user 'netmon'" in str(info.value)
+    assert lab.plan.password not in str(info.value)
+    assert lab.plan.password not in caplog.text
+    assert lab.plan.password not in repr(endpoint_for(lab.inventory,
+                                                      lab.inventory.devices["opd-setda"]))
+
+
+def test_changed_host_key_is_refused(lab: SshLab, client: SshClient) -> None:
+    assert poll(client, lab, "core-pemkab-1").ok
+    apply_ssh_fault(lab.workdir, "ssh-hostkey-change", "core-pemkab-1")
+    time.sleep(0.2)  # the emulator drops the sessions of a device whose key changed
+    t0 = time.monotonic()
+    with pytest.raises(HostKeyError) as info:
+        poll(client, lab, "core-pemkab-1")
+    assert time.monotonic() - t0 < 3
+    assert info.value.reason == "hostkey"
+    assert "CHANGED" in str(info.value) and "SHA256:" in str(info.value)
+    apply_ssh_fault(lab.workdir, "ssh-hostkey-restore", "core-pemkab-1")
+    time.sleep(0.1)
+    assert poll(client, lab, "core-pemkab-1").ok
+
+
+def test_unknown_host_key_and_missing_known_hosts_are_refused(
+        lab: SshLab, client: SshClient, tmp_path: Path) -> None:
+    device = lab.inventory.devices["tower-wonocolo"]
+    ep = endpoint_for(lab.inventory, device)
+    others = tmp_path / "known_hosts"
+    others.write_text("".join(line for line in lab.plan.known_hosts.read_text().splitlines(True)
+                              if f":{ep.port} " not in line))
+    with pytest.raises(HostKeyError, match=r"is not in .* login refused\. The device offers "
+                                           r"ssh-ed25519 SHA256:"):
+        asyncio.run(client.run(dataclasses.replace(ep, known_hosts=str(others)),
+                               [ROS_RESOURCE]))
+    with pytest.raises(HostKeyError, match="does not exist"):
+        asyncio.run(client.run(dataclasses.replace(ep, known_hosts=str(tmp_path / "none")),
+                               [ROS_RESOURCE]))
+
+
+def test_unreachable_in_the_snmp_lab_is_unreachable_over_ssh_too(
+        lab: SshLab, client: SshClient) -> None:
+    with lab_faults.locked_doc(lab.workdir) as doc:
+        lab_faults.set_unreachable(doc, "kec-kedewan", True)
+    time.sleep(0.15)
+
+    async def both() -> list[BaseException | PollResult]:
+        inv = lab.inventory
+        return await asyncio.gather(
+            *(poll_device_ssh(client, inv, inv.devices[n])
+              for n in ("kec-kedewan", "tower-wonocolo")), return_exceptions=True)
+
+    t0 = time.monotonic()
+    results = asyncio.run(both())
+    assert all(isinstance(r, PollTimeout) for r in results), results
+    assert time.monotonic() - t0 < 5  # connect_timeout is 2 s; both ran at once
+
+
+# --- hung sessions: abandoned, counted, and nobody else waits ------------------------------
+
+
+def test_hung_device_times_out_and_the_others_keep_polling(lab: SshLab,
+                                                           client: SshClient) -> None:
+    inventory = lab.inventory
+    engine = Engine(inventory)
+    poller = Poller(engine, functools.partial(poll_device_ssh, client), collector="ssh",
+                    max_concurrent=client.max_workers)
+    assert poll(client, lab, "kec-kedewan").ok  # a kept session, then the device hangs
+    apply_ssh_fault(lab.workdir, "ssh-hang", "kec-kedewan")
+    time.sleep(0.15)
+
+    async def round_of_polls() -> dict[str, tuple[PollResult | None, float]]:
+        t0 = time.monotonic()
+
+        async def one(name: str) -> tuple[str, PollResult | None, float]:
+            r = await poller.run_poll(name)
+            return name, r, time.monotonic() - t0
+
+        done = await asyncio.gather(*(one(d.name) for d in ssh_devices(inventory)))
+        return {name: (r, t) for name, r, t in done}
+
+    results = asyncio.run(round_of_polls())
+    hung, hung_after = results["kec-kedewan"]
+    assert hung is not None and hung.error_reason == "timeout"
+    assert "no complete reply within 2 s" in (hung.error_message or "")
+    assert hung_after < 4  # one command timeout (2 s), not a whole poll's worth
+    for name in ("core-pemkab-1", "opd-setda", "tower-wonocolo"):
+        result, after = results[name]
+        assert result is not None and result.ok, (name, result)
+        assert after < 2.5, (name, after)  # not queued behind the hung device
+    snap = engine.device("kec-kedewan")
+    assert snap is not None
+    assert dict(snap.polls[0].errors) == {"timeout": 1}
+    # next round: a new session logs in but never gets a prompt; still only that device
+    results = asyncio.run(round_of_polls())
+    assert results["kec-kedewan"][0].error_reason == "timeout"  # type: ignore[union-attr]
+    assert "no CLI prompt" in (results["kec-kedewan"][0].error_message or "")  # type: ignore[union-attr]
+    assert all(results[n][0].ok for n in ("core-pemkab-1", "opd-setda"))  # type: ignore[union-attr]
+
+
+def test_poll_budget_abandons_a_hung_session_and_frees_its_worker(
+        lab: SshLab, client: SshClient) -> None:
+    device = lab.inventory.devices["opd-setda"]
+    ep = endpoint_for(lab.inventory, device)
+    assert poll(client, lab, "opd-setda").ok
+    apply_ssh_fault(lab.workdir, "ssh-hang", "opd-setda")
+    time.sleep(0.15)
+
+    async def cut_short() -> None:
+        # the scheduler's own budget (90 % of the interval) is shorter than netmiko's
+        await asyncio.wait_for(client.run(ep, [IOS_VERSION]), 0.5)
+
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        asyncio.run(cut_short())
+    assert time.monotonic() - t0 < 1.0
+    assert client.abandoned == 1
+    deadline = time.monotonic() + 1.0  # the killed channel ends the worker's read at once
+    while dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] and \
+            time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] == 0
+    apply_ssh_fault(lab.workdir, "ssh-unhang", "opd-setda")
+    time.sleep(0.1)
+    assert poll(client, lab, "opd-setda").ok  # a fresh session replaces the abandoned one
+
+
+def test_a_poll_waiting_for_a_worker_is_dropped_not_abandoned(lab: SshLab) -> None:
+    """With every worker busy, a poll cut short by its budget leaves the queue: it is
+    not counted as a hung session and never runs later."""
+    client = SshClient(max_workers=1)
+    inv = lab.inventory
+    try:
+        apply_ssh_fault(lab.workdir, "ssh-hang", "tower-wonocolo")
+        time.sleep(0.15)
+
+        async def scenario() -> None:
+            hung = asyncio.ensure_future(
+                poll_device_ssh(client, inv, inv.devices["tower-wonocolo"]))
+            await asyncio.sleep(0.3)  # the only worker is now stuck at the login prompt
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(
+                    poll_device_ssh(client, inv, inv.devices["kec-kedewan"]), 0.5)
+            assert client.abandoned == 0
+            with pytest.raises(PollTimeout, match="no CLI prompt"):
+                await hung
+
+        asyncio.run(scenario())
+        assert client.connects == 0  # the dropped poll never ran
+    finally:
+        client.close()
+        apply_ssh_fault(lab.workdir, "ssh-clear")
+        time.sleep(0.15)
+
+
+# --- exposition --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")
+def test_ssh_metrics_render_and_pass_promtool(lab: SshLab, client: SshClient) -> None:
+    engine = Engine(lab.inventory)
+    for d in ssh_devices(lab.inventory):
+        engine.ingest(poll(client, lab, d.name))
+    text = generate_latest(build_registry(engine, [client.stats])).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    rx = [s for s in families["netmon_optics_rx_power_dbm"].samples
+          if s.labels["device"] == "kec-kedewan"]
+    assert [s.labels for s in rx] == [{
+        "device": "kec-kedewan", "site": "Kantor Kecamatan Kedewan", "kecamatan": "Kedewan",
+        "role": "kecamatan", "interface": "sfp1", "link": "fo-kec-kedewan"}]
+    ratio = families["netmon_radio_rate_contract_ratio"].samples
+    assert {(s.labels["device"], s.labels["direction"]) for s in ratio} == {
+        (d, k) for d in ("kec-kedewan", "tower-wonocolo") for k in ("downstream", "upstream")}
+    success = [s for s in families["netmon_poll_success"].samples
+               if s.labels["collector"] == "ssh"]
+    assert len(success) == 4 and all(s.value == 1 for s in success)
+    assert families["netmon_ssh_connects"].samples[0].value == 4
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
+        check.stdout + check.stderr
+
+
+# --- the emulator as the lab runs it: a separate process -------------------------------------
+
+
+def test_emulator_process_serves_the_prepared_lab(tmp_path: Path) -> None:
+    with ssh_lab(tmp_path, SMALL_INVENTORY) as prepared:
+        prepared.emulator.stop()  # free the ports; the process takes them over
+        proc = subprocess.Popen(emulator_command(prepared.workdir), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(prepared.workdir, timeout=15)
+            c = SshClient(2)
+            try:
+                assert poll(c, prepared, "tower-wonocolo").ok
+            finally:
+                c.close()
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+        assert proc.returncode in (0, -15), out
