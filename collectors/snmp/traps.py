@@ -1,0 +1,273 @@
+"""SNMP trap receiver: linkDown/linkUp/coldStart/warmStart → an immediate poll.
+
+The second (and last) module allowed to import pysnmp, next to client.py. It listens on
+`daemon.traps.listen` (UDP, default 127.0.0.1:9162: unprivileged; port 162 needs
+CAP_NET_BIND_SERVICE, see deploy/netmon.service.d/traps.conf), accepts SNMPv1/v2c traps
+whose community belongs to one of the inventory's SNMP credentials, and SNMPv3 traps
+from the credentials' users (authenticated with the sender's engine ID, listed in
+`daemon.traps.v3_engine_ids`). A trap is attributed to the inventory device whose
+`address` is the trap's source address, counted in
+`netmon_traps_received_total{device,...,trap}`, and the device is polled at once, so
+a cut link shows in /metrics within a second or two instead of a poll interval.
+
+Traps with a wrong community or v3 credentials are dropped by pysnmp before they get
+here. Traps from an address that is no device are counted in
+`netmon_traps_unknown_source_total` and dropped. Nothing a sender can put in a
+datagram stops the receiver: the callback catches everything and logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config as snmp_config
+from pysnmp.entity import engine as snmp_engine
+from pysnmp.entity.rfc3413 import ntfrcv
+from pysnmp.proto.api import v2c
+
+from netmon.errors import NetmonError
+from netmon.inventory import Device, Inventory, SnmpV2c, SnmpV3, TrapSettings, parse_listen
+
+log = logging.getLogger("netmon.traps")
+
+SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
+TRAP_NAMES = {
+    "1.3.6.1.6.3.1.1.5.1": "coldStart",
+    "1.3.6.1.6.3.1.1.5.2": "warmStart",
+    "1.3.6.1.6.3.1.1.5.3": "linkDown",
+    "1.3.6.1.6.3.1.1.5.4": "linkUp",
+    "1.3.6.1.6.3.1.1.5.5": "authenticationFailure",
+}
+# Traps after which the device's state has changed: poll it now.
+REPOLL_TRAPS = frozenset({"coldStart", "warmStart", "linkDown", "linkUp"})
+
+_AUTH = {
+    "md5": snmp_config.USM_AUTH_HMAC96_MD5,
+    "sha": snmp_config.USM_AUTH_HMAC96_SHA,
+    "sha224": snmp_config.USM_AUTH_HMAC128_SHA224,
+    "sha256": snmp_config.USM_AUTH_HMAC192_SHA256,
+    "sha384": snmp_config.USM_AUTH_HMAC256_SHA384,
+    "sha512": snmp_config.USM_AUTH_HMAC384_SHA512,
+}
+_PRIV = {
+    None: snmp_config.USM_PRIV_NONE,
+    "des": snmp_config.USM_PRIV_CBC56_DES,
+    "aes": snmp_config.USM_PRIV_CFB128_AES,
+    "aes192": snmp_config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "aes256": snmp_config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "aes192c": snmp_config.USM_PRIV_CFB192_AES,
+    "aes256c": snmp_config.USM_PRIV_CFB256_AES,
+}
+
+
+class TrapError(NetmonError):
+    """The trap receiver cannot start (address in use, permission denied)."""
+
+    reason = "traps"
+
+
+def trap_name(varbinds: list[tuple[str, str]]) -> str:
+    """The kind of trap from its varbinds (snmpTrapOID.0), "other" if not a generic one."""
+    for oid, value in varbinds:
+        if oid == SNMP_TRAP_OID:
+            return TRAP_NAMES.get(value.lstrip("."), "other")
+    return "other"
+
+
+def address_index(inventory: Inventory) -> dict[str, Device]:
+    """Source address → device, for devices whose `address` is an IP (host names are
+    not resolved: a trap's source is an address). The first device wins if two share
+    an address (they cannot be told apart by traps)."""
+    index: dict[str, Device] = {}
+    for device in inventory.model.devices:
+        try:
+            address = str(ipaddress.ip_address(device.address))
+        except ValueError:
+            continue
+        index.setdefault(address, device)
+    return index
+
+
+def _source_ip(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+class TrapReceiver:
+    """Receives traps on the running asyncio loop; `poll(name)` is awaited per trap.
+
+    At most one trap-triggered poll per device runs at a time; traps arriving meanwhile
+    fold into one more poll after it (a flapping port sends bursts).
+    """
+
+    def __init__(self, inventory: Inventory, settings: TrapSettings,
+                 poll: Callable[[str], Awaitable[object]]) -> None:
+        self.settings = settings
+        self._poll = poll
+        self._inventory = inventory
+        self._by_address = address_index(inventory)
+        self.received: Counter[tuple[str, str]] = Counter()
+        self.repolls: Counter[str] = Counter()
+        self.unknown_source = 0
+        self._engine: Any = None
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self.address: tuple[str, int] | None = None
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Open the UDP socket and register the credentials; call on the running loop."""
+        host, port = parse_listen(self.settings.listen)
+        # Bind the socket here: pysnmp binds in a background task, where "address in
+        # use" or "permission denied" (port 162 without CAP_NET_BIND_SERVICE) would be
+        # lost; this way they are reported at start.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise TrapError(f"cannot receive SNMP traps on {host}:{port}: "
+                            f"{exc.strerror or exc}") from None
+        sock.setblocking(False)
+        engine = snmp_engine.SnmpEngine()
+        if family == socket.AF_INET6:
+            transport = udp6.Udp6AsyncioTransport().open_server_mode(sock=sock)
+            snmp_config.add_transport(engine, udp6.DOMAIN_NAME, transport)
+        else:
+            transport = udp.UdpAsyncioTransport().open_server_mode(sock=sock)
+            snmp_config.add_transport(engine, udp.DOMAIN_NAME, transport)
+        self._add_credentials(engine)
+        ntfrcv.NotificationReceiver(engine, self._on_trap)
+        self._engine = engine
+        self.address = (host, port)
+        return self.address
+
+    def start_or_log(self) -> bool:
+        """`start()`, logging instead of raising: without traps netmon still polls."""
+        try:
+            host, port = self.start()
+        except TrapError as exc:
+            log.error("%s; running without SNMP traps (polling is unaffected)", exc,
+                      extra={"event": "traps_failed"})
+            return False
+        log.info("netmon: receiving SNMP traps on %s:%d (%d device addresses)", host, port,
+                 len(self._by_address), extra={"event": "traps_listening"})
+        return True
+
+    def close(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        if self._engine is not None:
+            try:
+                self._engine.close_dispatcher()
+            except Exception:  # closing must never fail the shutdown
+                log.debug("closing the trap receiver's transport failed", exc_info=True)
+            self._engine = None
+
+    def replace_inventory(self, inventory: Inventory) -> None:
+        """SIGHUP: new devices and addresses (credentials take effect at restart)."""
+        self._inventory = inventory
+        self._by_address = address_index(inventory)
+
+    def _add_credentials(self, engine: Any) -> None:
+        wanted = self.settings.credentials or list(self._inventory.model.credentials.snmp)
+        creds = self._inventory.model.credentials.snmp
+        communities: set[str] = set()
+        for name in wanted:
+            cred = creds[name]
+            if isinstance(cred, SnmpV2c):
+                communities.add(cred.community.get())
+            elif isinstance(cred, SnmpV3):
+                for engine_id in self.settings.v3_engine_ids:
+                    snmp_config.add_v3_user(
+                        engine, cred.user, _AUTH[cred.auth_protocol], cred.auth_key.get(),
+                        _PRIV[cred.priv_protocol],
+                        cred.priv_key.get() if cred.priv_key else None,
+                        securityEngineId=v2c.OctetString(
+                            hexValue=engine_id.removeprefix("0x")),
+                    )
+        for k, community in enumerate(sorted(communities)):
+            snmp_config.add_v1_system(engine, f"netmon-trap-{k}", community)
+
+    # --- per trap ---------------------------------------------------------------------------
+
+    def _on_trap(self, engine: Any, state_reference: Any, context_engine_id: Any,
+                 context_name: Any, var_binds: Any, cb_ctx: Any) -> None:
+        try:
+            context = engine.observer.get_execution_context(
+                "rfc3412.receiveMessage:request")
+            source = _source_ip(str(context["transportAddress"][0]))
+            varbinds = [(str(oid), value.prettyPrint()) for oid, value in var_binds]
+            self.handle(source, varbinds)
+        except Exception:  # a malformed trap must never stop the receiver
+            log.exception("netmon: could not handle an SNMP trap")
+
+    def handle(self, source: str, varbinds: list[tuple[str, str]]) -> str | None:
+        """Count one trap from `source` and start the re-poll; returns the device name."""
+        device = self._by_address.get(source)
+        kind = trap_name(varbinds)
+        if device is None:
+            self.unknown_source += 1
+            log.warning("SNMP trap %s from %s: no inventory device has this address; "
+                        "dropped", kind, source,
+                        extra={"event": "trap_unknown_source", "source": source,
+                               "trap": kind})
+            return None
+        self.received[(device.name, kind)] += 1
+        log.info("%s: SNMP trap %s from %s", device.name, kind, source,
+                 extra={"event": "trap", "device": device.name, "trap": kind})
+        if self.settings.repoll and kind in REPOLL_TRAPS:
+            self._schedule_poll(device.name)
+        return device.name
+
+    def _schedule_poll(self, name: str) -> None:
+        if name in self._running:
+            self._again.add(name)
+            return
+        task = asyncio.get_running_loop().create_task(self._repoll(name))
+        self._running[name] = task
+
+    async def _repoll(self, name: str) -> None:
+        try:
+            while True:
+                self._again.discard(name)
+                self.repolls[name] += 1
+                await self._poll(name)
+                if name not in self._again:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Poller.run_poll never raises; belt and braces
+            log.exception("%s: trap-triggered poll failed", name)
+        finally:
+            self._running.pop(name, None)
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def stats(self) -> Iterator[tuple[str, tuple[str, ...], float | None]]:
+        """A Daemon stats source: (catalogue name, label values, value)."""
+        devices = self._inventory.devices
+        for (name, kind), count in sorted(self.received.items()):
+            d = devices.get(name)
+            if d is not None:
+                yield "traps_received", (d.name, d.site, d.kecamatan, d.role, kind), count
+        for name, count in sorted(self.repolls.items()):
+            d = devices.get(name)
+            if d is not None:
+                yield "traps_repolls", (d.name, d.site, d.kecamatan, d.role), count
+        yield "traps_unknown_source", (), self.unknown_source
