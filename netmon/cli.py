@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netmon import __version__
+from netmon.control import DEFAULT_PID_FILE
 from netmon.errors import ConfigError, NetmonError
 from netmon.inventory import (
     Inventory,
@@ -25,6 +26,8 @@ from netmon.inventory import (
     parse_listen,
     with_interval,
 )
+from netmon.logs import LOG_FORMATS, LogFormat, setup_logging
+from netmon.shard import Shard, parse_shard
 from netmon.units import format_bandwidth, parse_duration
 
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -37,18 +40,16 @@ class UsageError(Exception):
     """A mistake on the command line; printed without a traceback, exit 2."""
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        stream=sys.stderr,
-    )
-    # Library chatter is not for the NOC; our own lines say what matters.
-    for noisy in ("apscheduler", "pysnmp", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+def _setup_logging(verbose: bool, fmt: LogFormat = "text") -> None:
+    setup_logging(verbose, fmt)
+
+
+def _log_format_arg(p: argparse.ArgumentParser, *, default: object) -> None:
+    # Accepted before the command (`netmon --log-format json run`) and after it
+    # (`netmon run --log-format json`); SUPPRESS keeps the global value when absent.
+    p.add_argument("--log-format", choices=LOG_FORMATS, default=default,
+                   help="log lines as text (default, for people) or json (one object "
+                   "per line, for log shippers)")
 
 
 def _inventory_arg(p: argparse.ArgumentParser) -> None:
@@ -61,6 +62,13 @@ def _inventory_arg(p: argparse.ArgumentParser) -> None:
 def _listen(value: str) -> tuple[str, int]:
     try:
         return parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(value: str) -> Shard:
+    try:
+        return parse_shard(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -81,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netmon {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _log_format_arg(parser, default="text")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate the inventory and report every problem",
@@ -101,6 +110,40 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     p.add_argument("--listen", type=_listen, default=None, metavar="HOST:PORT",
                    help="address for /metrics (default: daemon.listen in the inventory)")
+    p.add_argument("--web-config", default=None, metavar="FILE",
+                   help="TLS and basic auth for /metrics, in the Prometheus exporter "
+                   "web-config format (default: daemon.web_config in the inventory)")
+    p.add_argument("--pid-file", default=None, metavar="FILE",
+                   help="write the daemon's pid here (for `netmon reload`)")
+    p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                   help="poll only shard K of N (1-based; rendezvous hashing of device "
+                   "names: N instances cover the inventory exactly once)")
+    _log_format_arg(p, default=argparse.SUPPRESS)
+
+    p = sub.add_parser("reload", help="tell a running daemon to re-read its inventory",
+                       description="Send SIGHUP to the daemon named by the pid file: it "
+                       "re-reads its inventory and web config. An invalid inventory is "
+                       "refused (logged with file:line, netmon_config_last_reload_successful "
+                       "0) and the daemon keeps running on the old one. Under systemd: "
+                       "`systemctl reload netmon`.")
+    p.add_argument("--pid-file", default=DEFAULT_PID_FILE, metavar="FILE",
+                   help=f"the daemon's pid file (default {DEFAULT_PID_FILE})")
+
+    p = sub.add_parser("status", help="show each device's last poll, as the daemon sees it",
+                       description="Read the running daemon's /metrics and print one line "
+                       "per device: kecamatan, last poll, result, duration, last success. "
+                       "Failing devices first. Exit 1 when the daemon cannot be read.")
+    _inventory_arg(p)
+    p.add_argument("--url", default=None, metavar="URL",
+                   help="the daemon's base URL, e.g. https://netmon.noc:9708 (default: "
+                   "daemon.listen and web_config from the inventory)")
+    p.add_argument("--web-config", default=None, metavar="FILE",
+                   help="the web config the daemon runs with, if not the inventory's")
+    p.add_argument("--ca-file", default=None, metavar="FILE",
+                   help="CA certificate to verify an https --url (default: system CAs)")
+    p.add_argument("--user", default=None,
+                   help="basic-auth user; the password comes from $NETMON_STATUS_PASSWORD or is "
+                   "asked at the terminal")
 
     p = sub.add_parser("lab", help="run the simulated network on 127.0.0.1 (and inject faults)",
                        description="Run the simulated Bojonegoro network: one SNMP agent per "
@@ -113,14 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = p.add_subparsers(dest="lab_command", metavar="fault")
     f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
                            description="Inject or clear a fault in the running lab.")
+    from netmon.lab.ssh.faults import SSH_FAULT_KINDS
+
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
-                                    "reboot", "degrade", "restore", "clear", "list"],
-                   help="what to do; `list` shows the faults in force")
+                                    "reboot", "degrade", "restore", "clear", "list",
+                                    *SSH_FAULT_KINDS],
+                   help="what to do; `list` shows the faults in force. SSH-polled "
+                   "devices also take fibre-degrade/-restore (Rx power falls), "
+                   "rain-fade/rain-stop (radio rate drops), ssh-hang, ssh-wrong-password, "
+                   "ssh-hostkey-change and their undo, ssh-clear")
     f.add_argument("target", nargs="?", default=None,
-                   help="link name (link-down/link-up/degrade/restore) or device name")
+                   help="link name (link-down/link-up/degrade/restore, fibre-*, rain-*) "
+                   "or device name")
     f.add_argument("--dir", dest="fault_dir", default=None, help="lab work dir")
     f.add_argument("--factor", type=float, default=0.3,
                    help="degrade: fraction of normal traffic left (default 0.3)")
+    f.add_argument("--value", type=float, default=None,
+                   help="fibre-degrade: extra loss in dB (default 12); rain-fade: fraction "
+                   "of the radio rate left (default 0.2)")
 
     p = sub.add_parser("report", help="reports for planners (capacity vs contract)",
                        description="Reports read from the Prometheus HTTP API.")
@@ -143,12 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"lab work dir (default {DEFAULT_LAB_DIR})")
     p.add_argument("--interval", type=_duration, default=10.0,
                    help="poll interval in the demo (default 10s, so rates show up quickly)")
+    _log_format_arg(p, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.log_format)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -157,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"netmon: {exc}", file=sys.stderr)
         return 2
+    except NetmonError as exc:  # e.g. the Influx spool directory is unusable at start
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -168,7 +225,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_poll(load_inventory(args.inventory), args.device, args.json))
     if args.command == "run":
         inventory = load_inventory(args.inventory)
-        return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen))
+        return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen),
+                      web_config=args.web_config, pid_file=args.pid_file,
+                      shard=args.shard)
+    if args.command == "reload":
+        return _reload(args.pid_file)
+    if args.command == "status":
+        return _status(args)
     if args.command == "lab":
         return _lab(args)
     if args.command == "demo":
@@ -229,34 +292,82 @@ def _status(value: int | None) -> str:
     return {1: "up", 2: "down", 3: "test"}.get(value or 0, str(value) if value else "-")
 
 
-def _serve(inventory: Inventory, listen: tuple[str, int]) -> int:
+def _serve(inventory: Inventory, listen: tuple[str, int], *, web_config: str | None = None,
+           pid_file: str | None = None, shard: Shard | None = None) -> int:
+    from netmon.control import remove_pid_file, write_pid_file
     from netmon.daemon import Daemon, install_signal_handlers
 
     async def main() -> None:
-        daemon = Daemon(inventory, listen)
+        daemon = Daemon(inventory, listen, web_config=web_config, shard=shard)
         install_signal_handlers(daemon)
-        await daemon.run()
+        await daemon.run(on_ready=lambda _: write_pid_file(pid_file) if pid_file else None)
 
     try:
         asyncio.run(main())
     except OSError as exc:
         raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc.strerror}") from None
+    finally:
+        if pid_file:
+            remove_pid_file(pid_file)
+    return 0
+
+
+def _reload(pid_file: str) -> int:
+    from netmon.control import ControlError, signal_reload
+
+    try:
+        pid = signal_reload(pid_file)
+    except ControlError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
+    print(f"sent SIGHUP to netmon (pid {pid}): it re-reads its inventory now. A refused "
+          "reload is logged with every problem and shows as "
+          "netmon_config_last_reload_successful 0.")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from netmon.status import Endpoint, StatusError, endpoint_from_inventory, run_status
+
+    if args.url:
+        endpoint = Endpoint(args.url.rstrip("/"), ca_file=args.ca_file)
+    else:
+        inventory = load_inventory(args.inventory, resolve_secrets=False)
+        endpoint = endpoint_from_inventory(inventory, args.web_config)
+    try:
+        print(run_status(endpoint, args.user))
+    except StatusError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _lab(args: argparse.Namespace) -> int:
     from netmon.lab import LabError, apply_fault, run_lab, show_faults
+    from netmon.lab.ssh import (
+        SSH_FAULT_KINDS,
+        SshFaultError,
+        apply_ssh_fault,
+        describe_ssh_faults,
+    )
 
     try:
         if args.lab_command == "fault":
             workdir = Path(args.fault_dir or args.dir)
+            has_ssh = (workdir / "ssh" / "plan.json").exists()
             if args.kind == "list":
                 print(show_faults(workdir))
+                for line in describe_ssh_faults(workdir) if has_ssh else []:
+                    print(line)
+            elif args.kind in SSH_FAULT_KINDS:
+                print(apply_ssh_fault(workdir, args.kind, args.target, args.value))
             else:
                 print(apply_fault(workdir, args.kind, args.target, factor=args.factor))
+                if args.kind == "clear" and has_ssh:
+                    apply_ssh_fault(workdir, "ssh-clear")
             return 0
         return run_lab(Path(args.inventory), Path(args.dir))
-    except LabError as exc:
+    except (LabError, SshFaultError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -265,7 +376,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     real = load_inventory(args.inventory, resolve_secrets=False)
     try:
-        lab = Lab(real, Path(args.dir)).start()
+        lab = Lab(real, Path(args.dir), traps=True).start()  # traps: netmon.lab.traps
     except LabError as exc:
         raise UsageError(str(exc)) from None
     with lab:

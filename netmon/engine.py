@@ -136,9 +136,13 @@ class Engine:
             }
             self._inventory = inventory
             self._state = state
-            self._snapshots = {}
+            # Built aside and swapped in whole: a scrape must never see a half-built set
+            # (missing devices would look like vanished series for one scrape).
+            fresh: dict[str, DeviceSnapshot] = {}
             for device in inventory.devices.values():
-                self._publish(device, self._state.setdefault(device.name, _DeviceState()))
+                fresh[device.name] = self._publish(
+                    device, self._state.setdefault(device.name, _DeviceState()), into=fresh)
+            self._snapshots = fresh
 
     def note_overrun(self, device: str, collector: str) -> None:
         with self._lock:
@@ -175,15 +179,19 @@ class Engine:
             # Gauge samples are only as fresh as the last poll of their collector:
             # a failed poll removes them rather than repeating stale values.
             st.samples[result.collector] = result.samples if result.ok else ()
+            # A device's reachability is judged by SNMP, or by SSH for SSH-only devices.
+            primary = "snmp" if self._inventory.snmp_credential(device) else "ssh"
             if not result.ok:
                 cs.errors[result.error_reason or "error"] += 1
-                if result.collector == "snmp":
+                if result.collector == primary:
                     st.up = False
+                if result.collector == "snmp":
                     st.interfaces = {}
                 return self._publish(device, st)
             cs.last_success_ts = result.timestamp
-            if result.collector == "snmp":
+            if result.collector == primary:
                 st.up = True
+            if result.collector == "snmp":
                 st.sys_name = result.sys_name or st.sys_name
                 self._ingest_snmp(st, result)
             return self._publish(device, st)
@@ -218,7 +226,8 @@ class Engine:
         st.counters = counters
         st.interfaces = views
 
-    def _publish(self, device: Device, st: _DeviceState) -> DeviceSnapshot:
+    def _publish(self, device: Device, st: _DeviceState,
+                 into: dict[str, DeviceSnapshot] | None = None) -> DeviceSnapshot:
         snap = DeviceSnapshot(
             device=device,
             up=st.up,
@@ -232,23 +241,37 @@ class Engine:
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
         )
-        self._snapshots[device.name] = snap
+        (self._snapshots if into is None else into)[device.name] = snap
         return snap
 
     def _missing(self, name: str, st: _DeviceState) -> tuple[str, ...]:
-        """Inventory link interfaces this device does not have (a typo, or renamed)."""
-        wanted = {
-            end.interface
-            for link in self._inventory.links
-            for end in (link.a, link.b)
-            if isinstance(end, InterfaceEnd) and end.device == name
-        }
-        return tuple(sorted(wanted - st.interfaces.keys()))
+        """Inventory link interfaces this device does not have (a typo, or renamed).
+
+        The device → link-interfaces index is built once per inventory object: scanning
+        every link on every ingest (and for every device at start) was the top entry of
+        the 5,000-device profile, O(devices × links) — 20 ms per poll, 20 s at start.
+        """
+        index = getattr(self, "_link_ifaces", None)
+        if index is None or index[0] is not self._inventory:
+            wanted: dict[str, set[str]] = {}
+            for link in self._inventory.links:
+                for end in (link.a, link.b):
+                    if isinstance(end, InterfaceEnd):
+                        wanted.setdefault(end.device, set()).add(end.interface)
+            index = self._link_ifaces = (self._inventory, wanted)
+        return tuple(sorted(index[1].get(name, set()) - st.interfaces.keys()))
 
     # --- read side (any thread) -------------------------------------------------------
 
     def devices(self) -> list[DeviceSnapshot]:
         return list(self._snapshots.values())
+
+    def view(self) -> tuple[Inventory, list[DeviceSnapshot]]:
+        """The inventory and its snapshots, read together: a reload swaps both under the
+        lock, and a scrape that mixed the old inventory with the new snapshots (or the
+        reverse) would look up devices the other does not have."""
+        with self._lock:
+            return self._inventory, list(self._snapshots.values())
 
     def device(self, name: str) -> DeviceSnapshot | None:
         return self._snapshots.get(name)

@@ -52,6 +52,13 @@ def _where(device: Device) -> str:
     return f"{device.name} [{device.kecamatan}, {device.site}]"
 
 
+def _fields(device: Device, collector: str, **more: object) -> dict[str, object]:
+    """Structured fields for `extra=`: the JSON log format carries them as keys so a log
+    shipper can select by device or kecamatan without parsing the message."""
+    return {"device": device.name, "kecamatan": device.kecamatan, "site": device.site,
+            "collector": collector, **more}
+
+
 class Poller:
     """Runs polls for the scheduler and the CLI; owns logging of poll state changes."""
 
@@ -62,10 +69,13 @@ class Poller:
         *,
         collector: str = "snmp",
         max_concurrent: int = 16,
+        interval_of: Callable[[Inventory, Device], float] | None = None,
     ) -> None:
         self._engine = engine
         self._poll = poll
         self._collector = collector
+        # Collectors may poll on their own interval (SSH optics less often than SNMP).
+        self.interval_of = interval_of or (lambda inv, dev: inv.poll_settings(dev).interval)
         self._sem = asyncio.Semaphore(max_concurrent)
         self._log: dict[str, _LogState] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
@@ -107,8 +117,7 @@ class Poller:
         device = inventory.devices.get(name)
         if device is None:
             return None
-        settings = inventory.poll_settings(device)
-        budget = settings.interval * 0.9
+        budget = self.interval_of(inventory, device) * 0.9
         async with self._sem:
             wall, mono = time.time(), time.monotonic()
             try:
@@ -123,7 +132,8 @@ class Poller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the one broad except: a bug must not stop polling
-                log.exception("%s: internal error while polling", _where(device))
+                log.exception("%s: internal error while polling", _where(device),
+                              extra=_fields(device, self._collector, reason="error"))
                 result = self._failed(name, wall, mono, "error",
                                       f"{name}: internal error ({type(exc).__name__})")
         snap = self._engine.ingest(result)
@@ -146,28 +156,42 @@ class Poller:
                     st.since = result.timestamp
                 st.failing_reason = result.error_reason
                 log.warning("%s: %s poll failed (%s): %s", where, self._collector,
-                            result.error_reason, _strip_name(result.error_message, device))
+                            result.error_reason, _strip_name(result.error_message, device),
+                            extra=_fields(device, self._collector, event="poll_failed",
+                                          reason=result.error_reason))
         else:
             if st.failing_reason is not None:
                 log.info("%s: %s poll OK again after %d failed poll%s over %s", where,
                          self._collector, st.failures, "" if st.failures == 1 else "s",
-                         _span(result.timestamp - st.since))
+                         _span(result.timestamp - st.since),
+                         extra=_fields(device, self._collector, event="poll_recovered",
+                                       failures=st.failures,
+                                       down_s=round(result.timestamp - st.since, 3)))
             st.failing_reason, st.failures = None, 0
             if missing != st.missing:
                 if missing:
                     log.warning("%s: device has no interface named %s, but the inventory "
                                 "links use it; check the interface names in the inventory",
-                                where, ", ".join(repr(m) for m in missing))
+                                where, ", ".join(repr(m) for m in missing),
+                                extra=_fields(device, self._collector,
+                                              event="missing_interfaces",
+                                              interfaces=list(missing)))
                 st.missing = missing
+
+    def forget(self, name: str) -> None:
+        """Drop the log state of a device removed by a reload, so that if it comes back
+        its first failure is logged again instead of being taken for the old one."""
+        self._log.pop(name, None)
 
     def note_overrun(self, name: str) -> None:
         self._engine.note_overrun(name, self._collector)
         device = self._engine.inventory.devices.get(name)
         if device is not None:
-            interval = self._engine.inventory.poll_settings(device).interval
+            interval = self.interval_of(self._engine.inventory, device)
             log.warning("%s: previous %s poll still running when the next was due "
                         "(interval %.0f s); skipped it", _where(device), self._collector,
-                        interval)
+                        interval, extra=_fields(device, self._collector, event="overrun",
+                                                reason="overrun"))
 
 
 def _span(seconds: float) -> str:
@@ -202,9 +226,10 @@ class Schedule:
         for job in self.scheduler.get_jobs():
             if job.id.startswith(self._prefix) and job.id not in wanted:
                 job.remove()
+                self._poller.forget(job.id.removeprefix(self._prefix))
         now = datetime.now().astimezone()
         for job_id, device in wanted.items():
-            interval = inventory.poll_settings(device).interval
+            interval = self._poller.interval_of(inventory, device)
             existing = self.scheduler.get_job(job_id)
             if existing is not None and existing.trigger.interval_length == interval:
                 continue

@@ -446,6 +446,8 @@ def _generic_family(w: OpenMetricsWriter, full_name: str, devices: list[SynthDev
     elif labels & {"device"}:
         sets = [{"device": x.name, "site": x.site, "kecamatan": x.kecamatan, "role": x.role}
                 for x in devices]
+        if "trap" in labels:  # netmon_traps_received_total: one kind is enough
+            sets = [{**x, "trap": "linkDown"} for x in sets]
     else:
         sets = [{}]
     for values in sets:

@@ -84,7 +84,7 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
 
 
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
-                factor: float = 0.3) -> str:
+                factor: float = 0.3, send_traps: bool = True) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
@@ -94,7 +94,7 @@ def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
     model = load_model(w)
     if not running_pids(w):
         raise LabError(f"the lab in {w} is not running: start it with `netmon lab`")
-    return apply_to_model(w, model, kind, target, factor=factor)
+    return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps)
 
 
 def show_faults(workdir: str | Path = DEFAULT_WORKDIR) -> str:

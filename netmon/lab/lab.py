@@ -32,6 +32,7 @@ from types import TracebackType
 
 from netmon.inventory import Inventory, load_inventory
 from netmon.lab import faults, probe
+from netmon.lab import traps as lab_traps
 from netmon.lab.labinventory import (
     LAB_INVENTORY_FILE,
     SECRETS_DIR,
@@ -41,6 +42,8 @@ from netmon.lab.labinventory import (
     write_lab_inventory,
 )
 from netmon.lab.network import MAX_DEVICES_PER_AGENT, VARIATION_MODULE, Network, build_network
+from netmon.lab.ssh import SshLabPlan, emulator_command, plan_ssh_lab
+from netmon.lab.ssh import wait_ready as ssh_wait_ready
 from netmon.lab.traffic import LabModel
 from netmon.lab.variation import SHIM_SOURCE
 
@@ -50,7 +53,8 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 STATE_FILE = "lab.json"
 MARKER_FILE = ".netmon-lab"
 _GENERATED = ("data", "cache", "variation", "logs", SECRETS_DIR)
-_GENERATED_FILES = (faults.MODEL_FILE, faults.FAULTS_FILE, LAB_INVENTORY_FILE, STATE_FILE)
+_GENERATED_FILES = (faults.MODEL_FILE, faults.FAULTS_FILE, LAB_INVENTORY_FILE, STATE_FILE,
+                    lab_traps.TRAPS_FILE)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -122,8 +126,13 @@ class Lab:
     """
 
     def __init__(self, inventory: Inventory, workdir: Path | str = DEFAULT_WORKDIR, *,
-                 base_port: int | None = None, start_timeout: float = 30.0) -> None:
+                 base_port: int | None = None, start_timeout: float = 30.0,
+                 traps: bool = False) -> None:
         self.inventory = inventory
+        # traps=True: every device its own 127.0.1.N address, `daemon.traps` enabled in
+        # the lab inventory, and traps sent when faults are injected (netmon.lab.traps)
+        self.traps = traps
+        self.trap_target: tuple[str, int] | None = None
         self.workdir = Path(workdir).absolute()
         self.base_port = base_port
         self.start_timeout = start_timeout
@@ -131,6 +140,7 @@ class Lab:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._names: list[str] = []
         self._model: LabModel | None = None
+        self._ssh_plan: SshLabPlan | None = None  # SSH emulators for `ssh:` devices
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -274,6 +284,12 @@ class Lab:
             raise LabError("the lab is not running")
         apply_to_model(self.workdir, self.model, kind, target, factor=factor)
 
+    def device_address(self, device: str) -> str:
+        """The device's address in the lab inventory (its own with traps=True)."""
+        if not self.traps:
+            return HOST
+        return lab_traps.device_addresses(self.model)[device]
+
     def _clean(self) -> None:
         for name in _GENERATED:
             shutil.rmtree(self.workdir / name, ignore_errors=True)
@@ -282,6 +298,13 @@ class Lab:
 
     def _write_files(self, network: Network) -> list[V3User]:
         w = self.workdir
+        addresses, traps_listen = None, None
+        if self.traps:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((HOST, 0))  # a free port for the daemon's trap receiver
+                self.trap_target = (HOST, s.getsockname()[1])
+            addresses = lab_traps.device_addresses(network.model)
+            traps_listen = f"{HOST}:{self.trap_target[1]}"
         for d in ("data", "cache", "variation", "logs"):
             (w / d).mkdir(exist_ok=True)
         network.model.save(w / faults.MODEL_FILE)
@@ -294,8 +317,14 @@ class Lab:
         for data_name, text in network.snmprec().items():
             path = w / "data" / f"p{by_agent[data_name]}" / f"{data_name}.snmprec"
             path.write_text(text, encoding="utf-8")
-        path, users = write_lab_inventory(self.inventory, network, w)
+        path, users = write_lab_inventory(self.inventory, network, w, addresses=addresses,
+                                          traps_listen=traps_listen)
+        self._ssh_plan = plan_ssh_lab(self.inventory, w)
+        if self._ssh_plan:
+            self._ssh_plan.patch_inventory_file(path)
         assert_loopback_only(load_inventory(path))
+        if self.trap_target is not None:
+            lab_traps.write_plan(w, network.model, self.trap_target)
         return users
 
     def _spawn(self, network: Network, users: list[V3User]) -> None:
@@ -322,6 +351,8 @@ class Lab:
             ]
             self._popen(f"agent-p{k}", args, env)
         self._popen("relay", [sys.executable, "-m", "netmon.lab.relay", str(w)], env)
+        if self._ssh_plan:
+            self._popen("ssh", emulator_command(w), env)
         state = {"pids": [p.pid for p in self._procs], "started": time.time(),
                  "inventory": str(self.inventory.path)}
         (w / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
@@ -347,6 +378,9 @@ class Lab:
                                f"{', '.join(names[:10])}; see {self.workdir / 'logs'}")
             answered = probe.get_many(sorted(pending), [SYS_UPTIME], timeout=0.5, resend=0.1)
             pending -= set(answered)
+        if self._ssh_plan:
+            remaining = max(1.0, deadline - time.monotonic())
+            ssh_wait_ready(self.workdir, remaining, check_alive=self.check_alive)
 
 
 # --- the fault commands, shared by Lab methods and the CLI -----------------------------
@@ -364,8 +398,21 @@ def _unknown(what: str, name: str, known: list[str]) -> LabError:
 
 
 def apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
-                   factor: float = 0.3) -> str:
-    """Apply one fault to the lab whose model is `model`; returns what was done."""
+                   factor: float = 0.3, send_traps: bool = True) -> str:
+    """Apply one fault to the lab whose model is `model`; returns what was done. A lab
+    started with traps also sends the traps the fault causes (unless `send_traps` is
+    False: tests measuring detection by polling alone)."""
+    was_down = lab_traps.down_links(workdir) if send_traps else set()
+    done = _apply_to_model(workdir, model, kind, target, factor=factor)
+    if send_traps:
+        sent = lab_traps.send_for_fault(workdir, model, kind, target, was_down)
+        if sent:
+            done += f" ({sent} SNMP trap{'s' if sent > 1 else ''} sent)"
+    return done
+
+
+def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
+                    factor: float = 0.3) -> str:
     if kind not in FAULT_KINDS:
         raise LabError(f"unknown fault {kind!r}; one of: {', '.join(FAULT_KINDS)}")
     if kind == "clear":

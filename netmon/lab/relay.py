@@ -27,6 +27,7 @@ from pathlib import Path
 from netmon.lab import faults
 from netmon.lab.probe import require_loopback
 from netmon.lab.traffic import LabModel
+from netmon.lab.traps import device_address
 
 HOST = "127.0.0.1"
 IDLE_S = 300.0
@@ -71,14 +72,19 @@ class Relay:
         self.upstreams: dict[tuple[str, tuple[str, int]], socket.socket] = {}
         self.routes: dict[socket.socket, list] = {}
         require_loopback(HOST)
-        for dev in self.model.devices:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER_BYTES)
-            s.bind((HOST, dev.port))
-            s.setblocking(False)
+        for i, dev in enumerate(self.model.devices):
             backend = (HOST, self.model.agent_ports[dev.agent])
             community = dev.data_name.encode("utf-8")
-            self.sel.register(s, selectors.EVENT_READ, ("listen", dev.name, (backend, community)))
+            # on 127.0.0.1 and on the device's own lab address (netmon.lab.traps): a lab
+            # with traps maps a trap to its device by source address
+            for host in (HOST, device_address(i)):
+                require_loopback(host)
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER_BYTES)
+                s.bind((host, dev.port))
+                s.setblocking(False)
+                self.sel.register(s, selectors.EVENT_READ,
+                                  ("listen", dev.name, (backend, community)))
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:
@@ -109,6 +115,7 @@ class Relay:
             self.upstreams[key] = up
             self.routes[up] = [listen, client, name, key, 0.0]
             self.sel.register(up, selectors.EVENT_READ, ("upstream", name, None))
+        self.routes[up][0] = listen  # reply from the address the request went to
         self.routes[up][4] = time.monotonic()
         return up
 

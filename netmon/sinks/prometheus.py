@@ -8,14 +8,23 @@ custom-collector pattern). This is the only module that imports prometheus_clien
 
 from __future__ import annotations
 
+import gzip
+import logging
+import math
+import socket
+import ssl
 import threading
+import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from http.server import ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from netmon import __version__
@@ -23,6 +32,22 @@ from netmon.capacity import DIRECTIONS
 from netmon.engine import DeviceSnapshot, Engine, LinkView, link_utilisation
 from netmon.inventory import InterfaceEnd
 from netmon.metrics import CATALOGUE, MetricDef
+from netmon.sinks.prom_text import TextExposition
+from netmon.webconfig import PLAIN, BasicAuth, WebConfig
+
+log = logging.getLogger("netmon.http")
+
+_HANDSHAKE_TIMEOUT_S = 10.0
+_REQUEST_TIMEOUT_S = 60.0  # > Prometheus' default scrape timeout, < forever
+_AUTH_LOG_EVERY_S = 60.0
+_TLS_HANDSHAKE_RECORD = b"\x16"
+_PLAIN_HTTP_TO_TLS = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8"
+                      b"\r\nConnection: close\r\n\r\n"
+                      b"Client sent an HTTP request to an HTTPS server.\n")
+_INDEX = (b"<!doctype html><title>netmon</title><h1>netmon</h1><ul>"
+          b"<li><a href=\"/metrics\">/metrics</a></li>"
+          b"<li><a href=\"/-/healthy\">/-/healthy</a></li>"
+          b"<li><a href=\"/-/ready\">/-/ready</a></li></ul>\n")
 
 
 class _Families:
@@ -38,6 +63,9 @@ class _Families:
         if fam is None:
             fam = self._families[name] = _family(CATALOGUE[name])
         fam.add_metric(list(labels), float(value))
+
+    def device(self, snap: DeviceSnapshot) -> None:
+        _device(self, snap)
 
     def __iter__(self) -> Iterator[Metric]:
         # Yield every catalogued family (empty ones included) so HELP/TYPE are stable.
@@ -69,15 +97,19 @@ class NetmonCollector(Collector):
         self._sources = list(sources)
 
     def collect(self) -> Iterator[Metric]:
-        fams = _Families()
+        yield from self.fill(_Families())
+
+    def fill(self, fams: Any) -> Any:
+        """Add every netmon family to `fams`: prometheus_client families (`_Families`,
+        for collect()) or prom_text's `TextFamilies`, which renders each device once
+        per snapshot instead of once per scrape (fast path for 5,000 devices)."""
         fams.add("build", (__version__,), 1)
-        inventory = self._engine.inventory
+        inventory, snaps = self._engine.view()
         fams.add("inventory_devices", (), len(inventory.devices))
         fams.add("inventory_links", (), len(inventory.links))
-        snaps = self._engine.devices()
         by_name = {s.device.name: s for s in snaps}
         for snap in snaps:
-            _device(fams, snap)
+            fams.device(snap)
             dl = _device_labels(snap)
             ancestors = inventory.ancestors(snap.device.name)
             if all(by_name.get(a) is not None and by_name[a].up is not None
@@ -91,7 +123,7 @@ class NetmonCollector(Collector):
         for source in self._sources:
             for name, labels, value in source():
                 fams.add(name, labels, value)
-        yield from fams
+        return fams
 
 
 def _device_labels(snap: DeviceSnapshot) -> tuple[str, str, str, str]:
@@ -116,6 +148,10 @@ def _device(fams: _Families, snap: DeviceSnapshot) -> None:
         fams.add("poll_success", pl, _bool(stats.success))
         fams.add("poll_duration_seconds", pl, stats.last.duration_s if stats.last else None)
         fams.add("poll_last_success_timestamp_seconds", pl, stats.last_success_ts)
+        if stats.last is not None:
+            fams.add("poll_last_timestamp_seconds", pl, stats.last.timestamp)
+            if not stats.last.ok:
+                fams.add("poll_error", (*pl, stats.last.error_reason or "error"), 1)
         for reason, count in stats.errors:
             fams.add("poll_errors", (*pl, reason), count)
     for name, view in snap.interfaces.items():
@@ -160,30 +196,275 @@ def _link(fams: _Families, view: LinkView) -> None:
 
 def build_registry(engine: Engine, sources: Iterable[StatsSource] = ()) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NetmonCollector(engine, sources))
+    collector = NetmonCollector(engine, sources)
+    registry.register(collector)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
+    # the text format's fast path (prom_text.py): same content, per-device caching
+    rest = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=rest)
+    PlatformCollector(registry=rest)
+    registry.netmon_text = TextExposition(collector.fill, _device, rest)  # type: ignore[attr-defined]
     return registry
 
 
-class MetricsServer:
-    """The /metrics HTTP endpoint (prometheus_client's threaded server)."""
+def _encode(encoder: Callable[[Any], bytes], registry: Any) -> bytes:
+    """/metrics body: the cached text renderer for the plain text format, else
+    prometheus_client's encoder (OpenMetrics)."""
+    fast = getattr(registry, "netmon_text", None)
+    if fast is not None and encoder is generate_latest:
+        body: bytes = fast.render()
+        return body
+    return encoder(registry)
 
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with per-connection TLS and the netmon routes' state.
+
+    The TLS handshake runs in the connection's own thread (not in accept()), so a client
+    that connects and says nothing delays only itself. The web config is read once per
+    connection, so a reload swaps certificates and users for new connections while
+    scrapes in progress finish.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], family: int, registry: CollectorRegistry,
+                 ready: ReadyCheck, web: WebConfig) -> None:
+        self.address_family = family
+        self.registry = registry
+        self.ready = ready
+        self.web = web
+        self.auth = BasicAuth(web.users)
+        self.auth_failures = _AuthFailureLog()
+        super().__init__(address, _Handler)
+
+    def set_web_config(self, web: WebConfig) -> None:
+        self.web, self.auth = web, BasicAuth(web.users)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        tls = self.web.tls
+        if tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_HANDSHAKE_TIMEOUT_S)
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+            if first and first != _TLS_HANDSHAKE_RECORD:
+                # Plain HTTP to the TLS port: answer like Go's servers (and so like every
+                # other exporter) instead of a handshake error the operator cannot read.
+                request.sendall(_PLAIN_HTTP_TO_TLS)
+                return
+            conn = tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("metrics: TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
+
+class _AuthFailureLog:
+    """Logs refused logins at most once a minute (a password-guessing client must not
+    flood the journal), with the client's address and never the user name or password."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._last = -math.inf
+
+    def note(self, client: str) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < _AUTH_LOG_EVERY_S:
+                return
+            count, self._count, self._last = self._count, 0, now
+        log.warning("metrics: refused %d request%s with a wrong or missing password "
+                    "(last from %s)", count, "" if count == 1 else "s", client,
+                    extra={"client": client, "refused": count})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive: no TLS handshake per scrape
+    timeout = _REQUEST_TIMEOUT_S  # an idle or slow client gives its thread back
+
+    def do_GET(self) -> None:
+        self._respond(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(send_body=False)
+
+    def _respond(self, *, send_body: bool) -> None:
+        server = self.server
+        if not server.auth.check(self.headers.get("Authorization")):
+            server.auth_failures.note(self.client_address[0])
+            self._send(401, b"Unauthorized\n", send_body,
+                       [("WWW-Authenticate", 'Basic realm="netmon", charset="UTF-8"')])
+            return
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/metrics":
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            body = _encode(encoder, server.registry)
+            headers = [("Content-Type", content_type)]
+            if gzip_accepted(self.headers.get("Accept-Encoding", "")):
+                # level 1: /metrics at 5,000 devices is ~170 MB of text; the default
+                # level 9 costs ~3x the CPU for a ratio that matters little on a LAN
+                body = gzip.compress(body, compresslevel=1)
+                headers.append(("Content-Encoding", "gzip"))
+            self._send(200, body, send_body, headers)
+        elif url.path == "/-/healthy":
+            self._send(200, b"netmon is Healthy.\n", send_body)
+        elif url.path == "/-/ready":
+            ready, detail = server.ready()
+            self._send(200 if ready else 503, f"{detail}\n".encode(), send_body)
+        elif url.path == "/":
+            self._send(200, _INDEX, send_body, [("Content-Type", "text/html; charset=utf-8")])
+        else:
+            self._send(404, b"Not found: netmon serves /metrics, /-/healthy and /-/ready\n",
+                       send_body)
+
+    def _send(self, code: int, body: bytes, send_body: bool,
+              headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.send_response(code)
+        extra = list(headers)
+        if not any(k == "Content-Type" for k, _ in extra):
+            extra.append(("Content-Type", "text/plain; charset=utf-8"))
+        for key, value in extra:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # One line per scrape is noise for the NOC; kept for debugging (-v).
+        log.debug("metrics: %s %s", self.address_string(), format % args)
+
+
+# (ready?, one line saying why) for /-/ready
+ReadyCheck = Callable[[], tuple[bool, str]]
+
+
+def _always_ready() -> tuple[bool, str]:
+    return True, "netmon is Ready."
+
+
+class MetricsServer:
+    """The HTTP endpoint: /metrics, /-/healthy, /-/ready; TLS and basic auth from a
+    web config (`netmon.webconfig`). A small ThreadingHTTPServer rather than
+    prometheus_client's start_http_server, which cannot add routes or swap its TLS
+    settings on reload."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int, *,
+                 ready: ReadyCheck = _always_ready, web: WebConfig = PLAIN) -> None:
         self._registry = registry
         self._host = host
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._ready = ready
+        self._web = web
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self._web.tls is not None else "http"
+
     def start(self) -> tuple[str, int]:
-        server, thread = start_http_server(self._port, self._host, registry=self._registry)
-        self._server, self._thread = server, thread
+        """Bind and serve from a daemon thread; raises OSError if the port is taken."""
+        family = socket.getaddrinfo(self._host or None, self._port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        server = _Server((self._host, self._port), family, self._registry, self._ready,
+                         self._web)
+        self._thread = threading.Thread(target=server.serve_forever, name="netmon-http",
+                                        daemon=True)
+        self._thread.start()
+        self._server = server
         host, port = server.server_address[:2]
         return str(host), int(port)
+
+    def set_web_config(self, web: WebConfig) -> None:
+        """New TLS certificates and users, for connections accepted from now on."""
+        self._web = web
+        if self._server is not None:
+            self._server.set_web_config(web)
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+
+# --- reading /metrics back, for `netmon status` ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    """One device × collector, as the daemon's /metrics tells it."""
+
+    device: str
+    kecamatan: str
+    collector: str | None  # None: the device has not been polled yet
+    success: bool | None = None
+    last_poll_ts: float | None = None
+    last_success_ts: float | None = None
+    duration_s: float | None = None
+    error_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    devices: tuple[PollStatus, ...]
+    version: str | None
+    reload_ok: bool | None
+    reload_ts: float | None
+
+
+def read_status(text: str) -> DaemonStatus:
+    """Parse a /metrics page (text format) into one row per device and collector."""
+    info: dict[str, str] = {}  # device → kecamatan
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    version = None
+    reload_ok: bool | None = None
+    reload_ts: float | None = None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels, value = sample.labels, sample.value
+            name = sample.name
+            if name == "netmon_device_info":
+                info[labels["device"]] = labels.get("kecamatan", "")
+                continue
+            if name == "netmon_build_info":
+                version = labels.get("version")
+                continue
+            if name == "netmon_config_last_reload_successful":
+                reload_ok = bool(value)
+                continue
+            if name == "netmon_config_last_reload_success_timestamp_seconds":
+                reload_ts = value
+                continue
+            if "collector" not in labels or "device" not in labels:
+                continue
+            row = rows.setdefault((labels["device"], labels["collector"]), {})
+            if name == "netmon_poll_success":
+                row["success"] = bool(value)
+            elif name == "netmon_poll_last_timestamp_seconds":
+                row["last_poll_ts"] = value
+            elif name == "netmon_poll_last_success_timestamp_seconds":
+                row["last_success_ts"] = value
+            elif name == "netmon_poll_duration_seconds":
+                row["duration_s"] = value
+            elif name == "netmon_poll_error_info":
+                row["error_reason"] = labels.get("reason")
+    out = [PollStatus(device, info.get(device, ""), collector, **fields)
+           for (device, collector), fields in rows.items()]
+    polled = {device for device, _ in rows}
+    out.extend(PollStatus(d, k, None) for d, k in info.items() if d not in polled)
+    return DaemonStatus(tuple(out), version, reload_ok, reload_ts)
