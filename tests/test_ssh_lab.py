@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,15 +17,18 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab
+from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab, write_ssh_lab_inventory
 
 from collectors.ssh.client import SshClient, endpoint_for
 from collectors.ssh.commands import IOS_VERSION, ROS_RESOURCE
 from collectors.ssh.poller import poll_device_ssh, ssh_devices
 from netmon.engine import Engine
 from netmon.errors import AuthError, HostKeyError, PollTimeout
+from netmon.inventory import load_inventory
+from netmon.lab import Lab, LabError
 from netmon.lab import faults as lab_faults
-from netmon.lab.ssh import apply_ssh_fault, emulator_command, wait_ready
+from netmon.lab.labinventory import load_for_lab
+from netmon.lab.ssh import SshLabPlan, apply_ssh_fault, emulator_command, plan_ssh_lab, wait_ready
 from netmon.lab.ssh.faults import lab_model
 from netmon.model import PollResult
 from netmon.scheduler import Poller
@@ -383,3 +387,52 @@ def test_emulator_process_serves_the_prepared_lab(tmp_path: Path) -> None:
             proc.terminate()
             out, _ = proc.communicate(timeout=10)
         assert proc.returncode in (0, -15), out
+
+
+# --- each device on its own lab address (a lab that sends traps) ----------------------------
+
+
+def test_with_traps_ssh_devices_keep_their_own_address_and_are_polled_there(
+        tmp_path: Path) -> None:
+    src = tmp_path / "inventory.yaml"
+    src.write_text(SMALL_INVENTORY, encoding="utf-8")
+    with Lab(load_for_lab(src), tmp_path / "lab", traps=True) as lab:
+        inventory = load_inventory(lab.lab_inventory_path)
+        known_hosts = SshLabPlan.load(lab.workdir).known_hosts.read_text()
+        devices = ssh_devices(inventory)
+        assert {d.name for d in devices} == {
+            "core-pemkab-1", "opd-setda", "kec-kedewan", "tower-wonocolo"}
+        assert len({d.address for d in inventory.model.devices}) == 4  # all distinct
+        client = SshClient(max_workers=4)
+        try:
+            for d in devices:
+                assert d.ssh is not None and d.ssh.port is not None
+                # the address the traps come from, not 127.0.0.1
+                assert d.address == lab.device_address(d.name)
+                assert d.address.startswith("127.0.1.")
+                assert f"[{d.address}]:{d.ssh.port} ssh-ed25519 " in known_hosts
+                assert f"[127.0.0.1]:{d.ssh.port} " not in known_hosts
+                with pytest.raises(ConnectionRefusedError):  # served on its address only
+                    socket.create_connection(("127.0.0.1", d.ssh.port), timeout=1).close()
+                result = asyncio.run(poll_device_ssh(client, inventory, d))
+                assert result.ok and result.collector == "ssh", result
+        finally:
+            client.close()
+
+
+def test_ssh_lab_addresses_stay_in_loopback_and_match_the_lab_inventory(
+        tmp_path: Path) -> None:
+    src = tmp_path / "inventory.yaml"
+    src.write_text(SMALL_INVENTORY, encoding="utf-8")
+    real = load_inventory(src, resolve_secrets=False)
+    for bad in ("10.35.0.1", "0.0.0.0", "localhost", "::1"):
+        with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):
+            plan_ssh_lab(real, tmp_path / "lab", addresses={"kec-kedewan": bad})
+    plan = plan_ssh_lab(real, tmp_path / "lab", addresses={"kec-kedewan": "127.0.1.7"})
+    assert plan is not None
+    assert plan.address("kec-kedewan") == "127.0.1.7" and plan.address("opd-setda") == \
+        "127.0.0.1"
+    assert SshLabPlan.load(tmp_path / "lab").addresses["kec-kedewan"] == "127.0.1.7"
+    # the lab inventory's address must be where the emulator listens: never rewritten
+    with pytest.raises(LabError, match=r"kec-kedewan.*127\.0\.1\.7"):
+        write_ssh_lab_inventory(real, plan, tmp_path / "lab" / "lab-inventory.yaml")

@@ -319,7 +319,7 @@ class Lab:
             path.write_text(text, encoding="utf-8")
         path, users = write_lab_inventory(self.inventory, network, w, addresses=addresses,
                                           traps_listen=traps_listen)
-        self._ssh_plan = plan_ssh_lab(self.inventory, w)
+        self._ssh_plan = plan_ssh_lab(self.inventory, w, addresses=addresses)
         if self._ssh_plan:
             self._ssh_plan.patch_inventory_file(path)
         assert_loopback_only(load_inventory(path))

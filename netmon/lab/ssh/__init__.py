@@ -1,8 +1,9 @@
-"""SSH device emulators for the lab: RouterOS and IOS CLIs over real SSH on 127.0.0.1.
+"""SSH device emulators for the lab: RouterOS and IOS CLIs over real SSH on loopback
+(each device on its lab inventory address in 127.0.0.0/8).
 
 Hooking into the lab (the SNMP lab's `Lab` owns processes and the lab inventory):
 
-    plan = plan_ssh_lab(inventory, workdir)   # ports, host keys, known_hosts, password
+    plan = plan_ssh_lab(inventory, workdir, addresses=...)  # ports, keys, known_hosts...
     plan.patch_inventory(data)                # in the lab inventory dict before dumping
     args = emulator_command(workdir)          # spawn it like the other lab processes
     wait_ready(workdir, timeout)              # every port shows an SSH banner
@@ -25,7 +26,7 @@ from netmon.lab.ssh.faults import (
     apply_ssh_fault,
     describe_ssh_faults,
 )
-from netmon.lab.ssh.plan import HOST, SshLabPlan, plan_ssh_lab
+from netmon.lab.ssh.plan import SshLabPlan, plan_ssh_lab
 
 __all__ = [
     "SSH_FAULT_KINDS",
@@ -55,16 +56,17 @@ def emulator_command(workdir: Path | str) -> list[str]:
 
 def wait_ready(workdir: Path | str, timeout: float = 15.0,
                check_alive: Callable[[], None] | None = None) -> None:
-    """Return once every emulated device's port answers with an SSH banner."""
+    """Return once every emulated device answers with an SSH banner, on its own address
+    and port."""
     plan = SshLabPlan.load(workdir)
-    pending = {name: port for name, (_, port) in plan.devices.items()}
+    pending = {name: plan.endpoint(name) for name in plan.devices}
     deadline = time.monotonic() + timeout
     while pending:
         if check_alive is not None:
             check_alive()
-        for name, port in list(pending.items()):
+        for name, endpoint in list(pending.items()):
             try:
-                with socket.create_connection((HOST, port), timeout=0.5) as s:
+                with socket.create_connection(endpoint, timeout=0.5) as s:
                     if s.recv(64).startswith(b"SSH-2.0-"):
                         del pending[name]
             except OSError:

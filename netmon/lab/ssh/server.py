@@ -13,8 +13,10 @@ unreachable device (the SNMP lab's fault, parents included) keeps the TCP connec
 silent until the client gives up, a changed host key is offered from the next
 connection on, and existing sessions are dropped when the key or password changes.
 
-Binds 127.0.0.1 only. Runs in a thread (`SshEmulator.start()`, for tests) or as a
-process (`python -m netmon.lab.ssh WORKDIR`, for the lab).
+Binds loopback only: each device on its lab inventory address in 127.0.0.0/8
+(127.0.0.1, or its own 127.0.1.N in a lab that sends traps). Runs in a thread
+(`SshEmulator.start()`, for tests) or as a process (`python -m netmon.lab.ssh WORKDIR`,
+for the lab).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from netmon.lab.network import vendor_for
 from netmon.lab.ssh.cli import IosCli, RouterOsCli
 from netmon.lab.ssh.faults import SSH_FAULTS_FILE, lab_model
 from netmon.lab.ssh.faults import read_doc as read_ssh_doc
-from netmon.lab.ssh.plan import HOST, SshLabPlan
+from netmon.lab.ssh.plan import SshLabPlan, require_loopback
 from netmon.lab.ssh.values import DocCache, NetworkValues
 
 log = logging.getLogger("netmon.lab.ssh")
@@ -236,10 +238,11 @@ class SshEmulator:
         self._loop = asyncio.get_running_loop()
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
         try:
-            for device, (_, port) in self.plan.devices.items():
+            for device in self.plan.devices:
+                host, port = self.plan.endpoint(device)
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((HOST, port))  # loopback only, always
+                sock.bind((require_loopback(host, device), port))  # loopback only, always
                 sock.listen(64)
                 sock.setblocking(False)
                 self._listeners.append(sock)
