@@ -37,18 +37,6 @@ DATASOURCE_UID = "netmon-prometheus"
 INFLUX_DATASOURCE_UID = "netmon-influxdb"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 
-# Metric names the dashboards use before netmon exports them: later issues add them
-# (the SSH collector, the Influx sink's spool, the trap receiver). Their panels show
-# "No data" until then; the tests treat them as "no data expected yet", explicitly.
-LATER_METRICS: dict[str, str] = {
-    "netmon_optics_rx_power_dbm": "SSH collector (optical transceiver receive power)",
-    "netmon_optics_tx_power_dbm": "SSH collector (optical transceiver transmit power)",
-    "netmon_radio_signal_dbm": "SSH collector (radio link signal strength)",
-    "netmon_radio_tx_rate_bps": "SSH collector (radio link transmit rate)",
-    "netmon_influx_spool_bytes": "Influx sink (bytes spooled to disk while InfluxDB is down)",
-    "netmon_traps_received_total": "SNMP trap receiver (traps received)",
-}
-
 # Series Prometheus itself makes (not netmon's): ALERTS is written by the rule engine
 # for every pending or firing alert.
 PROMETHEUS_METRICS: dict[str, str] = {
@@ -471,8 +459,9 @@ def link_detail() -> dict[str, Any]:
     def errors_rate(counter: str) -> str:
         return f"rate(netmon_interface_{counter}_total{port}[$__rate_interval])"
 
-    no_data_yet = ("Needs the SSH collector (later issue): shows No data until netmon "
-                   "reads {} from the device.")
+    over_ssh = ("{} at both ends of the link, read over SSH by netmon's SSH collector. "
+                "No data on an end without {}, or whose device netmon does not read over "
+                "SSH.")
     panels = [
         row("$link"),
         panel("stat", "Status", [target(f"netmon_link_up{sel}", "link", instant=True)],
@@ -536,17 +525,20 @@ def link_detail() -> dict[str, Any]:
         panel("timeseries", "Optical power: receive (Rx)",
               both_ends("netmon_optics_rx_power_dbm"), w=12, h=7, unit="dBm",
               custom=timeseries_custom(fill=0),
-              description=no_data_yet.format("the transceiver's receive power")),
+              description=over_ssh.format("The transceiver's receive power (DOM)",
+                                          "a transceiver with DOM")),
         panel("timeseries", "Optical power: transmit (Tx)",
               both_ends("netmon_optics_tx_power_dbm"), w=12, h=7, unit="dBm",
               custom=timeseries_custom(fill=0),
-              description=no_data_yet.format("the transceiver's transmit power")),
+              description=over_ssh.format("The transceiver's transmit power (DOM)",
+                                          "a transceiver with DOM")),
         panel("timeseries", "Radio signal", both_ends("netmon_radio_signal_dbm"),
               w=12, h=7, unit="dBm", custom=timeseries_custom(fill=0),
-              description=no_data_yet.format("the radio's signal strength")),
+              description=over_ssh.format("The radio's received signal strength", "a radio")),
         panel("timeseries", "Radio transmit rate", both_ends("netmon_radio_tx_rate_bps"),
               w=12, h=7, unit="bps", custom=timeseries_custom(fill=0),
-              description=no_data_yet.format("the radio's negotiated transmit rate")),
+              description=over_ssh.format("The radio's current transmit data rate (PHY)",
+                                          "a radio")),
     ]
     return dashboard("netmon-link-detail", "Link detail",
                      "One link: traffic against contract and port speed, utilisation, "
@@ -728,13 +720,15 @@ def poller_health() -> dict[str, Any]:
         panel("timeseries", "Influx spool on disk",
               [target("netmon_influx_spool_bytes", "{{instance}}")],
               w=12, h=7, unit="bytes", custom=timeseries_custom(),
-              description="Bytes waiting on disk while InfluxDB is unreachable (Influx "
-              "sink, later issue: No data until then, and when Influx is not used)."),
+              description="Bytes waiting on disk while InfluxDB is unreachable (the "
+              "Influx sink). No data when netmon does not write to InfluxDB."),
         panel("timeseries", "SNMP traps received (per minute)",
               [target(per_min.format(by="device", metric="netmon_traps_received_total"),
                       "{{device}}")],
               w=12, h=7, custom=timeseries_custom(stack=True, fill=30),
-              description="Trap receiver (later issue): No data until then."),
+              description="Traps from inventory devices, by device (the trap receiver; "
+              "each trap also triggers an immediate poll). No data until a device sends one, "
+              "and when the receiver is not enabled."),
     ]
     return dashboard("netmon-poller-health", "Poller health",
                      "netmon itself: poll durations, failures by reason, overruns, rate "

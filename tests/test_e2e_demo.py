@@ -11,12 +11,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from promdata import Expect
 from servers import REPO, Prometheus, free_port, http_get, netmon_process, wait_for
+from test_grafana import DEMO_EXPECTATIONS, check_dashboards
 
 from netmon.inventory import load_inventory
 
@@ -56,8 +59,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         def all_polled() -> bool:
             assert proc.poll() is None, f"demo exited: {log.read_text()[-3000:]}"
             text = http_get(url)
-            return len(re.findall(r'^netmon_poll_success\{.*\} 1\.0$', text, re.M)) == len(
-                INVENTORY.snmp_devices())
+            ok = re.findall(r'^netmon_poll_success\{[^}]*collector="snmp"[^}]*\} 1\.0$', text,
+                            re.M)
+            return len(ok) == len(INVENTORY.snmp_devices())
 
         wait_for(all_polled, 60, "the demo to poll every device successfully")
         with Prometheus(tmp / "prom", [f"127.0.0.1:{port}"]) as prom:
@@ -106,6 +110,27 @@ def test_promtool_check_metrics_is_clean(demo: Demo) -> None:
                          text=True, timeout=30)
     assert out.returncode == 0 and not out.stdout.strip() and not out.stderr.strip(), (
         out.stdout + out.stderr)
+
+
+def test_every_dashboard_query_shows_data_from_the_demo(demo: Demo) -> None:
+    """Every PromQL target of every Grafana dashboard, variables substituted as Grafana
+    would, run against the Prometheus scraping the demo: data wherever the panel should
+    show data (tests/test_grafana.py: DEMO_EXPECTATIONS says where it cannot, and why).
+
+    Placed before the fault tests, but correct after them too (what they change is
+    "may be empty"). Retried for a few seconds: Grafana's step on the 24 h link detail
+    (87 s) puts its last point up to 86 s before now, and rate() wants two scrapes
+    before it, which a Prometheus started seconds ago may not have yet.
+    """
+    outcomes = wait_for(lambda: check_dashboards(demo.prom.url, DEMO_EXPECTATIONS,
+                                                 at=time.time()),
+                        30, "every dashboard query to give what its panel expects", interval=1)
+    empty = sorted({f"{o.query.panel} / {o.query.ref}"
+                    + (f" (link {o.variables['link']})" if "link" in o.variables else "")
+                    for o in outcomes if not o.series})
+    print(f"{len(outcomes)} dashboard queries run against the demo's Prometheus; "
+          f"{sum(o.expect is Expect.DATA for o in outcomes)} expected data; "
+          f"empty: {empty}")
 
 
 def test_link_down_and_up(demo: Demo) -> None:
@@ -160,7 +185,8 @@ def test_unreachable_device_is_down_and_counted_others_unaffected(demo: Demo) ->
             "timeout errors counted")
         assert errors >= 1
         # Every other device keeps being polled successfully.
-        others = demo.prom.value(f'count(netmon_poll_success{{device!="{device}"}} == 1)')
+        others = demo.prom.value(
+            f'count(netmon_poll_success{{collector="snmp",device!="{device}"}} == 1)')
         assert others == len(INVENTORY.snmp_devices()) - 1
     finally:
         demo.fault("reachable", device)
@@ -169,3 +195,27 @@ def test_unreachable_device_is_down_and_counted_others_unaffected(demo: Demo) ->
     log = demo.log.read_text()
     assert re.search(rf"{device} \[Sekar, .*\]: snmp poll failed \(timeout\)", log), log[-2000:]
     assert re.search(rf"{device} \[Sekar, .*\]: snmp poll OK again", log)
+
+
+def test_degraded_fibre_shows_in_optics_on_the_next_poll(demo: Demo) -> None:
+    query = 'netmon_optics_rx_power_dbm{device="kec-balen",link="fo-kec-balen"}'
+    before = wait_for(lambda: demo.prom.value(query), 30, "optics Rx power over SSH")
+    demo.fault("fibre-degrade", "fo-kec-balen")
+    try:
+        after = wait_for(lambda: (v := demo.prom.value(query)) is not None
+                         and v < before - 6 and v, 3 * INTERVAL_S + 10, "Rx power to fall")
+        assert after < before - 6
+    finally:
+        demo.fault("fibre-restore", "fo-kec-balen")
+
+
+def test_rain_fade_cuts_the_radio_rate_against_contract(demo: Demo) -> None:
+    query = ('netmon_radio_rate_contract_ratio{device="tower-wonocolo",'
+             'direction="downstream"}')
+    before = wait_for(lambda: demo.prom.value(query), 30, "radio rate ÷ contract over SSH")
+    demo.fault("rain-fade", "radio-tower-wonocolo")
+    try:
+        wait_for(lambda: (v := demo.prom.value(query)) is not None and v < before * 0.5,
+                 3 * INTERVAL_S + 10, "the radio rate to drop")
+    finally:
+        demo.fault("rain-stop", "radio-tower-wonocolo")

@@ -59,45 +59,33 @@ UIDS = {
     "poller-health.json": "netmon-poller-health",
 }
 
-# Panels that read metrics a later issue adds (grafana/build.py: LATER_METRICS), and
-# the metric each waits for. Until that metric is in netmon/metrics.py's catalogue the
-# panel's queries must parse and run, and return nothing ("no data expected yet");
-# once it is there, the synthetic history includes it and the panel must show data.
-LATER_PANELS: dict[tuple[str, str], str] = {
-    ("netmon-link-detail", "Optical power: receive (Rx)"): "netmon_optics_rx_power_dbm",
-    ("netmon-link-detail", "Optical power: transmit (Tx)"): "netmon_optics_tx_power_dbm",
-    ("netmon-link-detail", "Radio signal"): "netmon_radio_signal_dbm",
-    ("netmon-link-detail", "Radio transmit rate"): "netmon_radio_tx_rate_bps",
-    ("netmon-poller-health", "Influx spool on disk"): "netmon_influx_spool_bytes",
-    ("netmon-poller-health", "SNMP traps received (per minute)"): "netmon_traps_received_total",
-}
-CATALOGUE_NAMES = {d.full_name for d in CATALOGUE.values()}
-ARRIVED = sorted(m for m in build.LATER_METRICS if m in CATALOGUE_NAMES)
-NOT_YET: dict[tuple[str, ...], Expect] = {
-    panel: Expect.NOT_YET for panel, metric in LATER_PANELS.items()
-    if metric not in CATALOGUE_NAMES
-}
+# The synthetic history has a link down with its alert firing, a failing device, 100 days
+# of traffic and every metric the dashboards read, so every panel must show data (except
+# where a scenario below says otherwise).
+SYNTHETIC_EXPECTATIONS = expectation_table({})
 
-# The synthetic history has a link down with its alert firing, a failing device and
-# 100 days of traffic, so every other panel must show data.
-SYNTHETIC_EXPECTATIONS = expectation_table(NOT_YET)
-
-# For the second pass against a Prometheus that scraped `netmon demo` for a few
-# minutes (the integrator's): a healthy demo fires no alert and fails no poll, and a
-# few minutes of history give no 30-day-ago comparison and no daily trend.
+# For the pass against the Prometheus that scrapes `netmon demo` in tests/test_e2e_demo.py:
+# a healthy lab, and a Prometheus started seconds before with no rules and no history.
+# Everything else must show data; each entry says why it cannot, or need not.
 DEMO_EXPECTATIONS = expectation_table({
-    # the demo's lab may not serve SSH: later-issue panels may stay empty there
-    **{panel: Expect.NOT_YET for panel in LATER_PANELS},
-    ("netmon-noc-overview", "Firing alerts"): Expect.MAY_BE_EMPTY,
+    # that Prometheus loads no alert rules, so it writes no ALERTS series
+    ("netmon-noc-overview", "Firing alerts"): Expect.EMPTY,
+    # the lab inventory drops `influx:` (no InfluxDB in the demo): no influx_* series
+    ("netmon-poller-health", "Influx spool on disk"): Expect.EMPTY,
+    # growth divides by the 95th percentile of 30 to 60 days ago: no such samples
+    ("netmon-capacity-planning", "95th percentile utilisation vs contract (7 / 30 / 90 days)",
+     "F"): Expect.EMPTY,
+    # deriv() of daily 95th percentiles taken at UTC midnights needs two of them with
+    # samples before them: more than a day of history
+    ("netmon-capacity-planning", "Forecast: days until 80 % and 100 % of contract"):
+        Expect.EMPTY,
+    # a healthy lab fails no poll, resets no counter and sends no trap; the module's fault
+    # tests (link down, reboot, unreachable) make these show data if they ran first
     ("netmon-poller-health", "Failing polls now"): Expect.MAY_BE_EMPTY,
     ("netmon-poller-health", "Poll errors by device over the time range"): Expect.MAY_BE_EMPTY,
     ("netmon-poller-health", "Poll errors by reason (per minute)"): Expect.MAY_BE_EMPTY,
-    ("netmon-poller-health", "Overruns (per minute)"): Expect.MAY_BE_EMPTY,
     ("netmon-poller-health", "Rate gaps by reason (per minute)"): Expect.MAY_BE_EMPTY,
-    ("netmon-capacity-planning", "95th percentile utilisation vs contract (7 / 30 / 90 days)",
-     "F"): Expect.MAY_BE_EMPTY,
-    ("netmon-capacity-planning", "Forecast: days until 80 % and 100 % of contract"):
-        Expect.MAY_BE_EMPTY,
+    ("netmon-poller-health", "SNMP traps received (per minute)"): Expect.MAY_BE_EMPTY,
 })
 
 # Which dashboards run with which variable values, and what changes for that choice:
@@ -144,32 +132,24 @@ def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def in_scenario(base: Callable[[PanelQuery], Expect],
                 overrides: Mapping[tuple[str, ...], Expect]) -> Callable[[PanelQuery], Expect]:
-    """`base`, except NOT_YET stays NOT_YET and (title, ref) / (title,) overrides apply."""
+    """`base`, except where a (title, ref) or (title,) override applies."""
     def lookup(q: PanelQuery) -> Expect:
-        expect = base(q)
-        if expect is Expect.NOT_YET:
-            return expect
-        return overrides.get((q.panel, q.ref), overrides.get((q.panel,), expect))
+        return overrides.get((q.panel, q.ref), overrides.get((q.panel,), base(q)))
     return lookup
 
 
 def check_dashboards(url: str, expectations: Callable[[PanelQuery], Expect], *, at: float,
-                     scenarios: list[Scenario] = SCENARIOS,
-                     strict_not_yet: bool = True) -> list[Outcome]:
+                     scenarios: list[Scenario] = SCENARIOS) -> list[Outcome]:
     """Run every dashboard scenario against `url`; fail with every bad query listed.
 
-    Reusable as is for a Prometheus that scraped `netmon demo`:
-        check_dashboards(prom.url, DEMO_EXPECTATIONS, at=time.time(), strict_not_yet=False)
-    With strict_not_yet, a NOT_YET query that returns data also fails: the metric has
-    arrived, so its panel should move to the DATA expectation.
+    Also the demo pass (tests/test_e2e_demo.py):
+        check_dashboards(demo.prom.url, DEMO_EXPECTATIONS, at=time.time())
     """
     outcomes: list[Outcome] = []
     for name, pins, overrides in scenarios:
         outcomes.extend(run_dashboard(url, load(name), in_scenario(expectations, overrides),
                                       at=at, pins=pins))
     bad = [o for o in outcomes if not o.ok]
-    if strict_not_yet:
-        bad += [o for o in outcomes if o.expect is Expect.NOT_YET and o.series]
     assert not bad, f"{len(bad)} of {len(outcomes)} dashboard queries failed:\n" + "\n".join(
         o.describe() for o in bad)
     return outcomes
@@ -243,8 +223,7 @@ def test_every_template_variable_used_is_defined() -> None:
 
 
 def known_metric_names() -> set[str]:
-    return ({d.full_name for d in CATALOGUE.values()} | set(build.LATER_METRICS)
-            | set(build.PROMETHEUS_METRICS))
+    return {d.full_name for d in CATALOGUE.values()} | set(build.PROMETHEUS_METRICS)
 
 
 def test_every_metric_in_a_query_is_in_the_catalogue() -> None:
@@ -260,24 +239,8 @@ def test_every_metric_in_a_query_is_in_the_catalogue() -> None:
             unknown = names - known
             assert not unknown, f"{name}: {unknown} not in netmon/metrics.py: {expr!r}"
             used |= names
-    # every later-issue name is used (no stale entries in the list)
-    assert set(build.LATER_METRICS) <= used
-
-
-def test_later_metric_panels_are_listed_explicitly() -> None:
-    """Every query reading a later-issue metric belongs to a LATER_PANELS panel, which
-    is "no data expected yet" exactly while its metric is missing from the catalogue."""
-    later = set(build.LATER_METRICS)
-    seen = set()
-    for d in all_dashboards().values():
-        for q in panel_queries(d):
-            uses = metric_names(q.expr) & later
-            if uses:
-                assert uses == {LATER_PANELS.get(q.key[:2])}, f"{q.key} reads {uses}"
-                seen.add(q.key[:2])
-            expected = Expect.NOT_YET if uses - CATALOGUE_NAMES else Expect.DATA
-            assert SYNTHETIC_EXPECTATIONS(q) is expected, q.key
-    assert seen == set(LATER_PANELS)
+    # every name of Prometheus' own is used (no stale entries in the list)
+    assert set(build.PROMETHEUS_METRICS) <= used
 
 
 @pytest.mark.parametrize(("expr", "names"), [
@@ -301,7 +264,7 @@ def noc_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     """A Prometheus holding 100 days of a synthetic Bojonegoro network, ending now."""
     work = tmp_path_factory.mktemp("noc-history")
     end = int(time.time()) // 60 * 60
-    noc_history(work / "history.om", end, extra_metrics=ARRIVED)
+    noc_history(work / "history.om", end)
     prom = HistoryPrometheus(work / "prometheus")
     prom.load_openmetrics(work / "history.om")
     with prom:
@@ -312,10 +275,21 @@ def noc_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 def test_every_dashboard_query_runs_and_shows_data(noc_prometheus: tuple[str, int]) -> None:
     url, end = noc_prometheus
     outcomes = check_dashboards(url, SYNTHETIC_EXPECTATIONS, at=end)
-    not_yet = {o.query.key[:2] for o in outcomes if o.expect is Expect.NOT_YET}
-    assert not_yet == set(NOT_YET)
-    print(f"{len(outcomes)} dashboard queries run against Prometheus; 'no data expected "
-          f"yet': {sorted(not_yet)}; later-issue metrics already in the catalogue: {ARRIVED}")
+    # only the scenarios' "not on this kind of link" queries may be empty
+    empty = {(o.query.panel, o.variables.get("link")) for o in outcomes
+             if o.expect is not Expect.DATA}
+    assert {o.expect for o in outcomes} == {Expect.DATA, Expect.EMPTY}
+    assert empty == {
+        *((t, "isp-uplink") for t in ("Radio signal", "Radio transmit rate",
+                                      "Optical power: receive (Rx)",
+                                      "Optical power: transmit (Tx)")),
+        ("Radio signal", "fo-kec-balen"), ("Radio transmit rate", "fo-kec-balen"),
+        ("Optical power: receive (Rx)", "radio-tower-wonocolo"),
+        ("Optical power: transmit (Tx)", "radio-tower-wonocolo"),
+    }
+    print(f"{len(outcomes)} dashboard queries run against Prometheus; "
+          f"{sum(o.expect is Expect.EMPTY for o in outcomes)} expected empty "
+          "(optics/radio panels on links without them)")
 
 
 def _panel_promql(dashboard: str, title: str) -> list[str]:
