@@ -68,7 +68,8 @@ def run(coro: Any) -> Any:
 
 
 def walk(agent: FakeAgent, columns: list[str], **kwargs: Any) -> dict[str, dict[str, Any]]:
-    client = SnmpClient(**{k: v for k, v in kwargs.items() if k == "max_varbinds"})
+    client = SnmpClient(engine="pysnmp",
+                        **{k: v for k, v in kwargs.items() if k == "max_varbinds"})
     client._request = agent.request  # type: ignore[method-assign]
     extra = {k: v for k, v in kwargs.items() if k != "max_varbinds"}
     return run(client.walk_columns(TARGET, columns, **extra))
@@ -181,7 +182,7 @@ def test_endless_column_is_cut_off() -> None:
 
 def test_get_returns_plain_values_and_leaves_missing_objects_out() -> None:
     agent = FakeAgent({"1.3.6.1.2.1.1.3.0": 4242, "1.3.6.1.2.1.1.5.0": "rtr"})
-    client = SnmpClient()
+    client = SnmpClient(engine="pysnmp")
     client._request = agent.request  # type: ignore[method-assign]
     got = run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0", ".1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.9.0"]))
     assert got == {"1.3.6.1.2.1.1.3.0": 4242, "1.3.6.1.2.1.1.5.0": "rtr"}
@@ -196,7 +197,7 @@ def test_get_drops_an_oid_an_old_agent_calls_nosuchname() -> None:
             return 2, oids.index(parse_oid("1.3.6.1.2.1.31.1.5.0")) + 1, []
         return 0, 0, [(o, 7) for o in oids]
 
-    client = SnmpClient()
+    client = SnmpClient(engine="pysnmp")
     client._request = v1ish  # type: ignore[method-assign]
     got = run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.31.1.5.0"]))
     assert got == {"1.3.6.1.2.1.1.3.0": 7}
@@ -207,7 +208,7 @@ def test_get_answered_for_another_oid_is_malformed() -> None:
     async def liar(target: SnmpTarget, kind: str, oids: list[Oid], **_: Any) -> Any:
         return 0, 0, [(parse_oid("1.3.6.1.2.1.1.1.0"), "x") for _ in oids]
 
-    client = SnmpClient()
+    client = SnmpClient(engine="pysnmp")
     client._request = liar  # type: ignore[method-assign]
     with pytest.raises(MalformedReply, match=r"kec-balen: GET for 1\.3\.6\.1\.2\.1\.1\.3\.0"):
         run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0"]))

@@ -303,7 +303,8 @@ def test_concurrent_polls_share_one_engine(sim: SnmpsimAgent) -> None:
     inventories = {d: inventory_for(sim.port, d, v2c(d)) for d in devices}
 
     async def go() -> tuple[list[PollResult], int, dict[str, int]]:
-        async with SnmpClient() as client:
+        # pysnmp's shared engine and socket are what this test is about
+        async with SnmpClient(engine="pysnmp") as client:
             results = await asyncio.gather(*(
                 poll_device(client, inventories[d], inventories[d].devices[d])
                 for d in devices * 4

@@ -53,6 +53,14 @@ IFX_TABLE_COLUMNS = (IF_NAME, IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS, IF_HIGH_SPEED, 
 INTERFACE_COLUMNS = IF_TABLE_COLUMNS + IFX_TABLE_COLUMNS
 """Everything `build_interfaces` reads, walked together in one multi-column walk."""
 
+STATIC_COLUMNS = (IF_DESCR, IF_SPEED, IF_ADMIN_STATUS, IF_NAME, IF_HIGH_SPEED, IF_ALIAS)
+"""Columns that change only when an operator or the agent reconfigures an interface:
+cached between polls (collectors/snmp/poller.py) instead of walked every time."""
+COUNTER32_OCTETS = (IF_IN_OCTETS, IF_OUT_OCTETS)
+"""Read only for rows without HC counters; skipped while every row has both HC ones."""
+DYNAMIC_COLUMNS = tuple(c for c in INTERFACE_COLUMNS if c not in STATIC_COLUMNS)
+"""Walked on every poll: status and counters."""
+
 IF_SPEED_SATURATED = 4_294_967_295
 """ifSpeed's maximum: RFC 2863 says "see ifHighSpeed" for anything faster."""
 

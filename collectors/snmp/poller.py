@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from collectors.snmp import ifmib
-from collectors.snmp.client import SnmpClient, target_for
+from collectors.snmp.client import SnmpClient, SnmpTarget, SnmpValue, target_for
 from netmon.errors import PollTimeout
 from netmon.model import PollResult
 
@@ -22,6 +24,120 @@ if TYPE_CHECKING:
 
 COLLECTOR = "snmp"
 
+STATIC_MAX_AGE_S = 900.0
+"""Static columns are walked again at least this often even when nothing signalled a
+change: a speed renegotiated without a link flap, or an alias edited on an agent whose
+ifTableLastChange only counts row creation and deletion (RFC 2863's definition)."""
+
+Columns = dict[str, dict[str, SnmpValue]]
+
+
+@dataclass
+class _StaticEntry:
+    columns: Columns  # the STATIC_COLUMNS of the last full walk
+    indexes: frozenset[str]
+    oper: dict[str, SnmpValue]
+    hc_everywhere: bool  # every row had both HC octet counters
+    last_change: SnmpValue | None
+    uptime_s: float | None
+    fetched: float
+
+
+def _indexes(columns: Mapping[str, Mapping[str, SnmpValue]]) -> frozenset[str]:
+    return frozenset(i for column in columns.values() for i in column)
+
+
+class StaticColumnCache:
+    """ifName, ifAlias, ifDescr, speeds and admin status per device, between polls.
+
+    Why: they are 6 of the 15 columns, and walking them every minute for thousands of
+    devices is pure waste (ipdevpoll and Telegraf cache them too). They are walked again
+    when the agent restarted (sysUpTime went backwards), when ifTableLastChange moved
+    (rows created or deleted), when the set of ifIndexes or any ifOperStatus changed
+    (an admin shutdown takes the link down; a swapped module renegotiates speed), and
+    after `STATIC_MAX_AGE_S` at the latest. Keyed by device name and address, so a
+    device whose inventory entry moved starts afresh. Plain data: no locks, used from
+    the event loop only.
+    """
+
+    def __init__(self, max_age_s: float = STATIC_MAX_AGE_S) -> None:
+        self.max_age_s = max_age_s
+        self._entries: dict[tuple[str, str, int], _StaticEntry] = {}
+        self.hits = 0
+        self.refreshes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def forget(self, device: str) -> None:
+        for key in [k for k in self._entries if k[0] == device]:
+            del self._entries[key]
+
+    def usable(self, key: tuple[str, str, int], uptime_s: float | None,
+               last_change: SnmpValue | None, now: float) -> _StaticEntry | None:
+        entry = self._entries.get(key)
+        if entry is None or now - entry.fetched > self.max_age_s:
+            return None
+        if last_change != entry.last_change:
+            return None
+        if uptime_s is not None and entry.uptime_s is not None and uptime_s < entry.uptime_s:
+            return None  # the agent restarted (or sysUpTime wrapped): re-read everything
+        return entry
+
+    def store(self, key: tuple[str, str, int], columns: Columns, uptime_s: float | None,
+              last_change: SnmpValue | None, now: float) -> None:
+        hc_in = columns.get(ifmib.IF_HC_IN_OCTETS, {})
+        hc_out = columns.get(ifmib.IF_HC_OUT_OCTETS, {})
+        indexes = _indexes(columns)
+        self._entries[key] = _StaticEntry(
+            columns={c: dict(columns.get(c, {})) for c in ifmib.STATIC_COLUMNS},
+            indexes=indexes,
+            oper=dict(columns.get(ifmib.IF_OPER_STATUS, {})),
+            hc_everywhere=all(i in hc_in and i in hc_out for i in indexes),
+            last_change=last_change,
+            uptime_s=uptime_s,
+            fetched=now,
+        )
+
+    def note_uptime(self, key: tuple[str, str, int], uptime_s: float | None) -> None:
+        entry = self._entries.get(key)
+        if entry is not None and uptime_s is not None:
+            entry.uptime_s = uptime_s
+
+
+async def _walk_interfaces(client: SnmpClient, target: SnmpTarget, key: tuple[str, str, int],
+                           scalars: Mapping[str, SnmpValue], uptime_s: float | None,
+                           cache: StaticColumnCache | None) -> Columns:
+    """The interface columns of one poll: only the dynamic ones when the cache allows."""
+    last_change = scalars.get(ifmib.IF_TABLE_LAST_CHANGE)
+    now = time.monotonic()
+    entry = cache.usable(key, uptime_s, last_change, now) if cache is not None else None
+    if entry is not None:
+        assert cache is not None
+        wanted = [c for c in ifmib.DYNAMIC_COLUMNS
+                  if not (entry.hc_everywhere and c in ifmib.COUNTER32_OCTETS)]
+        columns: Columns = await client.walk_columns(target, wanted)
+        hc_in = columns.get(ifmib.IF_HC_IN_OCTETS, {})
+        hc_out = columns.get(ifmib.IF_HC_OUT_OCTETS, {})
+        indexes = _indexes(columns)
+        if (indexes == entry.indexes
+                and columns.get(ifmib.IF_OPER_STATUS, {}) == entry.oper
+                and (not entry.hc_everywhere
+                     or all(i in hc_in and i in hc_out for i in indexes))):
+            cache.hits += 1
+            cache.note_uptime(key, uptime_s)
+            columns.update(entry.columns)
+            return columns
+        # something moved: fetch the rest now rather than serve stale names or speeds
+        rest = [c for c in ifmib.INTERFACE_COLUMNS if c not in columns]
+        columns.update(await client.walk_columns(target, rest))
+    else:
+        columns = await client.walk_columns(target, ifmib.INTERFACE_COLUMNS)
+    if cache is not None:
+        cache.refreshes += 1
+        cache.store(key, columns, uptime_s, last_change, now)
+    return columns
+
 
 async def poll_device(
     client: SnmpClient,
@@ -29,6 +145,7 @@ async def poll_device(
     device: Device,
     *,
     budget_s: float | None = None,
+    cache: StaticColumnCache | None = None,
 ) -> PollResult:
     """Poll sysUpTime/sysName and the interface counters of `device`.
 
@@ -41,14 +158,22 @@ async def poll_device(
     single estimate of when counters spread over several GETBULK replies were read;
     rates use the difference between two polls, so the same rule each time matters
     more than the exact instant.
+
+    With `cache` (the daemon passes one), static columns come from it while nothing
+    says they changed, and only status and counters are walked (see StaticColumnCache).
     """
     target = target_for(inventory, device)
+    key = (device.name, target.host, target.port)
     started = time.monotonic()
 
     async def collect() -> PollResult:
-        scalars = await client.get(target, [ifmib.SYS_UPTIME, ifmib.SYS_NAME])
+        wanted = [ifmib.SYS_UPTIME, ifmib.SYS_NAME]
+        if cache is not None:
+            wanted.append(ifmib.IF_TABLE_LAST_CHANGE)
+        scalars = await client.get(target, wanted)
+        uptime_s = ifmib.parse_uptime(scalars.get(ifmib.SYS_UPTIME))
         wall_before, mono_before = time.time(), time.monotonic()
-        columns = await client.walk_columns(target, ifmib.INTERFACE_COLUMNS)
+        columns = await _walk_interfaces(client, target, key, scalars, uptime_s, cache)
         wall_after, mono_after = time.time(), time.monotonic()
         return PollResult(
             device=device.name,
@@ -56,7 +181,7 @@ async def poll_device(
             timestamp=(wall_before + wall_after) / 2,
             monotonic=(mono_before + mono_after) / 2,
             duration_s=mono_after - started,
-            uptime_s=ifmib.parse_uptime(scalars.get(ifmib.SYS_UPTIME)),
+            uptime_s=uptime_s,
             sys_name=ifmib.parse_text(scalars.get(ifmib.SYS_NAME)),
             interfaces=ifmib.build_interfaces(columns),
         )

@@ -23,7 +23,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
+from prometheus_client.exposition import (
+    CONTENT_TYPE_LATEST,
+    choose_encoder,
+    generate_latest,
+    gzip_accepted,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -208,6 +213,19 @@ def build_registry(engine: Engine, sources: Iterable[StatsSource] = ()) -> Colle
     return registry
 
 
+def _choose_encoder(accept: str) -> tuple[Callable[[Any], bytes], str]:
+    """The text format for every client that accepts it, else prometheus_client's choice.
+
+    Prometheus asks for OpenMetrics first and the text format at q=0.5; either is
+    correct, and only the text format has the cached fast path (prom_text.py): through
+    prometheus_client's OpenMetrics encoder a 1,000-device scrape took ~10 s on two
+    loaded cores. Clients that accept only OpenMetrics still get it.
+    """
+    if not accept or "text/plain" in accept or "*/*" in accept:
+        return generate_latest, CONTENT_TYPE_LATEST
+    return choose_encoder(accept)
+
+
 def _encode(encoder: Callable[[Any], bytes], registry: Any) -> bytes:
     """/metrics body: the cached text renderer for the plain text format, else
     prometheus_client's encoder (OpenMetrics)."""
@@ -307,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/metrics":
-            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            encoder, content_type = _choose_encoder(self.headers.get("Accept", ""))
             body = _encode(encoder, server.registry)
             headers = [("Content-Type", content_type)]
             if gzip_accepted(self.headers.get("Accept-Encoding", "")):
