@@ -79,7 +79,10 @@ class LinkView:
 @dataclass
 class _CollectorState:
     polls: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
+    # Counters start at 0 for every common reason: `increase()` cannot see a series'
+    # first sample, so a counter born at 1 would hide the first failure from alerts.
+    errors: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
+        ("timeout", "unreachable", "auth", "malformed", "error"), 0)))
     overruns: int = 0
     last_success_ts: float | None = None
     last: PollResult | None = None
@@ -94,7 +97,8 @@ class _DeviceState:
     counters: dict[tuple[str, str, int], CounterPoint] = field(default_factory=dict)
     uptime: CounterPoint | None = None
     collectors: dict[str, _CollectorState] = field(default_factory=dict)
-    discontinuities: Counter[str] = field(default_factory=Counter)
+    discontinuities: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
+        (Gap.RESET.value, Gap.BACKWARDS.value, Gap.OVER_SPEED.value), 0)))
     wraps: int = 0
     reboots: int = 0
     interfaces: dict[str, InterfaceView] = field(default_factory=dict)

@@ -305,7 +305,7 @@ class Defaults(_Strict):
 
 
 class TrapSettings(_Strict):
-    """SNMP trap receiver (off unless `daemon.traps` is present); see docs/alerts.md.
+    """SNMP trap receiver (off unless `daemon.traps` is present); see README ("Alerts").
 
     Traps are mapped to devices by source address and trigger an immediate poll.
     `credentials` names entries of `credentials.snmp` whose community (v2c) or user
@@ -343,7 +343,8 @@ class DaemonSettings(_Strict):
     max_concurrent_polls: int = Field(strict=True, default=16, ge=1, le=1024)
     ssh_known_hosts: str = "/etc/netmon/known_hosts"
     # TLS and basic auth for /metrics: a Prometheus exporter web-config file
-    # (docs/production.md); relative to the inventory's folder; `--web-config` overrides
+    # (README, "Running netmon in production"); relative to the inventory's folder;
+    # `--web-config` overrides
     web_config: str | None = Field(default=None, min_length=1)
     # SNMP trap receiver (linkDown/linkUp/coldStart/warmStart → immediate re-poll)
     traps: TrapSettings | None = None
@@ -364,7 +365,7 @@ class DaemonSettings(_Strict):
 
 
 class InfluxSettings(_Strict):
-    """InfluxDB export (off unless this section is present); see docs/influx.md.
+    """InfluxDB export (off unless this section is present); see README ("InfluxDB export").
 
     InfluxDB 2.x: `url`, `org`, `bucket`, `token`. InfluxDB 1.8+ through its 2.x
     compatibility API: `bucket: database/retention-policy` (or just `database`),
@@ -557,8 +558,9 @@ def describe_capacity(link: Link) -> str:
 Path_ = tuple[str | int, ...]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's when present: ~10x faster on a 5,000-device inventory) that
+    refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -680,8 +682,12 @@ def parse_inventory(
     resolve_secrets: bool = True,
 ) -> Inventory:
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+        loader = _LineLoader(text)
+        try:  # one parse: the node tree gives the lines, the same tree the data
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
