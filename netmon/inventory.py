@@ -305,7 +305,7 @@ class Defaults(_Strict):
 
 
 class TrapSettings(_Strict):
-    """SNMP trap receiver (off unless `daemon.traps` is present); see README ("Alerts").
+    """SNMP trap receiver (off unless `daemon.traps` is present); see the README, section Alerts.
 
     Traps are mapped to devices by source address and trigger an immediate poll.
     `credentials` names entries of `credentials.snmp` whose community (v2c) or user
@@ -365,7 +365,7 @@ class DaemonSettings(_Strict):
 
 
 class InfluxSettings(_Strict):
-    """InfluxDB export (off unless this section is present); see README ("InfluxDB export").
+    """InfluxDB export (off unless this section is present); see the README, "InfluxDB export".
 
     InfluxDB 2.x: `url`, `org`, `bucket`, `token`. InfluxDB 1.8+ through its 2.x
     compatibility API: `bucket: database/retention-policy` (or just `database`),

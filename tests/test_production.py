@@ -159,12 +159,12 @@ class Running:
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if not line.startswith((name + "{", name + " ")):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+    """The value of the series matching `labels`, summed over labels not given (so
+    counters with one series per reason, all exported from 0, add up); None if none."""
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith((name + "{", name + " "))
+              and all(f'{k}="{v}"' in line for k, v in labels.items())]
+    return sum(values) if values else None
 
 
 @contextmanager

@@ -277,7 +277,7 @@ def test_hung_device_times_out_and_the_others_keep_polling(lab: SshLab,
         assert after < 2.5, (name, after)  # not queued behind the hung device
     snap = engine.device("kec-kedewan")
     assert snap is not None
-    assert dict(snap.polls[0].errors) == {"timeout": 1}
+    assert {k: v for k, v in snap.polls[0].errors if v} == {"timeout": 1}
     # next round: a new session logs in but never gets a prompt; still only that device
     results = asyncio.run(round_of_polls())
     assert results["kec-kedewan"][0].error_reason == "timeout"  # type: ignore[union-attr]
