@@ -63,7 +63,10 @@ def _alert(name: str, labels: dict[str, str], summary: str, *, resolved: bool = 
     alert: dict[str, Any] = {
         "labels": {"alertname": name, **labels},
         "annotations": {"summary": summary, "description": description},
-        "startsAt": (now - timedelta(minutes=5)).isoformat(),
+        # Prometheus sends a firing alert with startsAt = the moment it fired. An older
+        # startsAt makes Alertmanager flush a new group at once (no group_wait), which
+        # would split one POSTed storm into several messages at random.
+        "startsAt": (now - timedelta(minutes=5) if resolved else now).isoformat(),
     }
     alert["endsAt"] = ((now - timedelta(seconds=1)) if resolved
                        else (now + timedelta(hours=1))).isoformat()
