@@ -247,8 +247,9 @@ def _check(path: str) -> int:
     inventory = load_inventory(path)
     snmp = inventory.snmp_devices()
     kecamatan = {d.kecamatan for d in inventory.devices.values()}
-    print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP), "
-          f"{len(inventory.links)} links, {len(kecamatan)} kecamatan")
+    ssh = [d for d in inventory.devices.values() if d.ssh is not None]
+    print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP, "
+          f"{len(ssh)} by SSH), {len(inventory.links)} links, {len(kecamatan)} kecamatan")
     unpolled = sorted(set(inventory.devices) - {d.name for d in snmp})
     if unpolled:
         print(f"  not polled (no snmp: credentials): {', '.join(unpolled)}")

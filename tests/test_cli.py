@@ -1,0 +1,76 @@
+"""The `netmon` command as a user runs it: exit codes and messages, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import REPO
+
+SHIPPED_ENV = {
+    "NETMON_SNMP_CORE_AUTH_KEY": "dummy-core-auth-key",
+    "NETMON_SNMP_CORE_PRIV_KEY": "dummy-core-priv-key",
+    "NETMON_SNMP_SITE_COMMUNITY": "dummy-site-community",
+    "NETMON_SNMP_TOWER_COMMUNITY": "dummy-tower-community",
+    "NETMON_SSH_PASSWORD": "dummy-ssh-password",
+}
+
+
+def netmon(*args: str, env: dict[str, str] | None = None,
+           cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NETMON_")}
+    return subprocess.run([sys.executable, "-m", "netmon", *args], cwd=cwd,
+                          env={**clean, **(env or {})}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_check_accepts_the_shipped_inventory() -> None:
+    out = netmon("check", env=SHIPPED_ENV)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("inventory.yaml: OK: 41 devices (41 polled by SNMP, 9 by "
+                                  "SSH), 41 links, 28 kecamatan")
+
+
+def test_check_lists_every_problem_with_file_and_line_and_exit_2(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "devices:\n"
+        "  - {name: a, address: 10.0.0.300, site: S, kecamatan: K, role: core}\n"
+        "  - {name: b, address: 10.0.0.2, site: S, kecamatan: K, role: core, colour: red}\n"
+    )
+    out = netmon("check", "-i", str(broken))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.splitlines() == [
+        "2 problems in the inventory:",
+        f"  {broken}:2: devices[0].address: '10.0.0.300' is not a valid IP address or "
+        "host name",
+        f"  {broken}:3: devices[1].colour: unknown key (check the spelling; see the README's "
+        "inventory reference)",
+    ]
+
+
+def test_missing_secrets_are_named_never_shown() -> None:
+    out = netmon("check", env={k: v for k, v in SHIPPED_ENV.items()
+                               if k != "NETMON_SSH_PASSWORD"})
+    assert out.returncode == 2
+    assert "NETMON_SSH_PASSWORD is not set" in out.stderr
+    for value in SHIPPED_ENV.values():
+        assert value not in out.stdout + out.stderr
+
+
+def test_user_mistakes_end_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    cases = [
+        (("poll", "no-such-device"), "no device 'no-such-device'"),
+        (("check", "-i", str(tmp_path / "missing.yaml")), "cannot read inventory"),
+        (("run", "--listen", "nonsense"), "expected HOST:PORT"),
+        (("lab", "fault", "link-down", "fo-kec-balen", "--dir", str(tmp_path / "nolab")),
+         "no lab in"),
+    ]
+    for args, message in cases:
+        out = netmon(*args, env=SHIPPED_ENV)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert message in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr, (args, out.stderr)
