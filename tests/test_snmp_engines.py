@@ -9,41 +9,23 @@ polls themselves move its counters.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from collectors.snmp.client import SnmpClient, target_for
 from collectors.snmp.poller import poll_device
-from netmon.inventory import parse_inventory
 from netmon.model import PollResult
 from tests.snmp_agents import V3User, in_netns
-from tests.test_snmp_snmpd import NETMON_PROTOCOLS, USERS, Lab, inventory_text, lab
+from tests.test_snmp_snmpd import USERS, Lab, lab, lab_inventory
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("gufo.snmp", reason="gufo-snmp (the native engine) is not installed")
 __all__ = ["lab"]  # the module-scoped namespace + snmpd fixture, shared
 
 
-def _inventory(lab: Lab, user: V3User | None) -> Any:
-    if user is None:
-        text = inventory_text(lab, "{version: 2c, community: {env: COMMUNITY}}")
-    else:
-        text = inventory_text(
-            lab,
-            f"{{version: 3, user: {user.name}, auth_key: {{env: AUTH}}, priv_key: {{env: PRIV}},"
-            f" auth_protocol: {NETMON_PROTOCOLS[user.auth_proto]},"
-            f" priv_protocol: {NETMON_PROTOCOLS[user.priv_proto]}}}",
-        )
-    environ = {"COMMUNITY": lab.agent.community}
-    if user is not None:
-        environ |= {"AUTH": user.auth_key, "PRIV": user.priv_key}
-    return parse_inventory(text, Path("inventory.yaml"), environ=environ)
-
-
 def _poll_both(lab: Lab, user: V3User | None) -> dict[str, PollResult]:
-    inventory = _inventory(lab, user)
+    inventory = lab_inventory(lab, user)
     device = inventory.devices["netns-host"]
 
     async def go() -> dict[str, PollResult]:

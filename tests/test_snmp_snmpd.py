@@ -38,7 +38,7 @@ from collectors.snmp import ifmib
 from collectors.snmp.client import SnmpClient, SnmpTarget
 from collectors.snmp.poller import poll_device
 from netmon.errors import AuthError
-from netmon.inventory import parse_inventory
+from netmon.inventory import Inventory, parse_inventory
 from netmon.model import IF_STATUS_DOWN, IF_STATUS_UP, PollResult
 
 pytestmark = pytest.mark.integration
@@ -106,7 +106,8 @@ devices:
 """
 
 
-def poll(lab: Lab, user: V3User | None = None) -> PollResult:
+def lab_inventory(lab: Lab, user: V3User | None = None) -> Inventory:
+    """An inventory polling the namespace's snmpd by v2c, or by v3 as `user`."""
     if user is None:
         text = inventory_text(lab, "{version: 2c, community: {env: COMMUNITY}}")
     else:
@@ -119,7 +120,11 @@ def poll(lab: Lab, user: V3User | None = None) -> PollResult:
     environ = {"COMMUNITY": lab.agent.community}
     if user is not None:
         environ |= {"AUTH": user.auth_key, "PRIV": user.priv_key}
-    inventory = parse_inventory(text, Path("inventory.yaml"), environ=environ)
+    return parse_inventory(text, Path("inventory.yaml"), environ=environ)
+
+
+def poll(lab: Lab, user: V3User | None = None) -> PollResult:
+    inventory = lab_inventory(lab, user)
 
     async def go() -> PollResult:
         async with SnmpClient() as client:
