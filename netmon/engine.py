@@ -11,6 +11,7 @@ a spike. It also survives an inventory reload for devices that did not change.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import Counter
@@ -61,6 +62,9 @@ class DeviceSnapshot:
     wraps: int
     reboots: int
     missing_interfaces: tuple[str, ...] = ()
+    # unique per snapshot within an engine: a cache keyed by it (prom_text's rendered
+    # lines) need not keep the snapshot, and so a superseded poll's readings, alive
+    serial: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,11 @@ class _CollectorState:
 
 @dataclass
 class _DeviceState:
-    counters: dict[tuple[str, str, int], CounterPoint] = field(default_factory=dict)
+    # the last successful SNMP poll's readings, (monotonic, sysUpTime) and readings by
+    # interface name: the counters the next poll's rates start from. Kept through
+    # failed polls (unlike `interfaces`), so a rate can span an outage.
+    counted_at: tuple[float, float | None] = (0.0, None)
+    counted: dict[str, InterfaceReading] = field(default_factory=dict)
     uptime: CounterPoint | None = None
     collectors: dict[str, _CollectorState] = field(default_factory=dict)
     discontinuities: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
@@ -122,6 +130,7 @@ class Engine:
         self._inventory = inventory
         self._state: dict[str, _DeviceState] = {}
         self._snapshots: dict[str, DeviceSnapshot] = {}
+        self._serials = itertools.count(1)
         for device in inventory.devices.values():
             self._publish(device, self._state.setdefault(device.name, _DeviceState()))
 
@@ -207,27 +216,32 @@ class Engine:
             if st.uptime is not None and device_reset(st.uptime, uptime):
                 st.reboots += 1
             st.uptime = uptime
-        counters: dict[tuple[str, str, int], CounterPoint] = {}
+        prev_mono, prev_uptime = st.counted_at
         views: dict[str, InterfaceView] = {}
         for iface in result.interfaces:
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
+            prev = st.counted.get(iface.name)
+            if prev is not None and prev.counter_bits != iface.counter_bits:
+                prev = None  # 32-bit and 64-bit counters are different series
             rates: dict[str, float | None] = {}
-            for direction, value in (("in", iface.in_octets), ("out", iface.out_octets)):
+            for direction, value, before in (
+                    ("in", iface.in_octets, prev and prev.in_octets),
+                    ("out", iface.out_octets, prev and prev.out_octets)):
                 if value is None:
                     rates[direction] = None
                     continue
-                key = (iface.name, direction, iface.counter_bits)
                 point = CounterPoint(value, result.monotonic, result.uptime_s)
-                rate = counter_rate(st.counters.get(key), point, bits=iface.counter_bits,
-                                    max_per_second=max_octets)
-                counters[key] = point
+                rate = counter_rate(
+                    None if before is None else CounterPoint(before, prev_mono, prev_uptime),
+                    point, bits=iface.counter_bits, max_per_second=max_octets)
                 if rate.wrapped and rate.gap is None:
                     st.wraps += 1
                 if rate.gap is not None and rate.gap is not Gap.FIRST:
                     st.discontinuities[rate.gap.value] += 1
                 rates[direction] = None if rate.per_second is None else rate.per_second * 8
             views[iface.name] = InterfaceView(iface, rates["in"], rates["out"])
-        st.counters = counters
+        st.counted_at = (result.monotonic, result.uptime_s)
+        st.counted = {iface.name: iface for iface in result.interfaces}
         st.interfaces = views
 
     def _publish(self, device: Device, st: _DeviceState,
@@ -237,13 +251,14 @@ class Engine:
             up=st.up,
             uptime_s=st.uptime.uptime_s if st.uptime and st.up else None,
             sys_name=st.sys_name,
-            interfaces=dict(st.interfaces),
+            interfaces=st.interfaces,  # never changed in place: replaced per poll
             samples=tuple(s for c in sorted(st.samples) for s in st.samples[c]),
             polls=tuple(cs.freeze(name) for name, cs in sorted(st.collectors.items())),
             discontinuities=tuple(sorted(st.discontinuities.items())),
             wraps=st.wraps,
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
+            serial=next(self._serials),
         )
         (self._snapshots if into is None else into)[device.name] = snap
         return snap
