@@ -10,18 +10,16 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from collectors.snmp.client import SnmpClient
 from collectors.snmp.poller import StaticColumnCache, poll_device
-from collectors.ssh.client import SshClient
-from collectors.ssh.poller import poll_device_ssh, ssh_devices, ssh_interval
 from netmon import __version__
 from netmon.engine import DeviceSnapshot, Engine
 from netmon.errors import ConfigError
 from netmon.inventory import Device, Inventory, load_inventory
 from netmon.scheduler import Poller, Schedule
 from netmon.shard import Shard
-from netmon.sinks.influx import attach_influx
 from netmon.sinks.prometheus import MetricsServer, StatsSource, build_registry
 from netmon.webconfig import PLAIN, WebConfig, load_web_config
 
@@ -76,25 +74,10 @@ class Daemon:
             max_concurrent=inventory.daemon.max_concurrent_polls,
         )
         schedule = Schedule(poller)
-        # SSH (optics, radio, CPU): its own thread pool, poller and jobs ("ssh:NAME").
-        ssh_client = SshClient(max_workers=inventory.daemon.max_concurrent_polls)
-        ssh_poller = Poller(self.engine, functools.partial(poll_device_ssh, ssh_client),
-                            collector="ssh", max_concurrent=ssh_client.max_workers,
-                            interval_of=ssh_interval)
-        ssh_schedule = Schedule(ssh_poller, job_prefix="ssh:")
-        self.stats_sources.append(ssh_client.stats)
-
-        ssh_known: set[str] = set()
-
-        def sync_ssh(inv: Inventory) -> None:
-            wanted = self._mine(ssh_devices(inv))
-            ssh_schedule.sync(inv, wanted)
-            names = {d.name for d in wanted}
-            ssh_client.forget(sorted(ssh_known - names))  # close sessions no longer used
-            ssh_known.clear()
-            ssh_known.update(names)
-
-        self.reload_hooks.append(sync_ssh)
+        # SSH (optics, radio, CPU): its own thread pool, poller and jobs ("ssh:NAME"),
+        # built when the inventory first has an SSH device
+        ssh = _SshSide(self, inventory.daemon.max_concurrent_polls)
+        self.reload_hooks.append(ssh.sync)
         traps = None
         if inventory.daemon.traps is not None:  # SNMP traps → immediate re-poll
             from collectors.snmp.traps import TrapReceiver
@@ -104,6 +87,8 @@ class Daemon:
             self.reload_hooks.append(traps.replace_inventory)
         influx = None
         if inventory.model.influx is not None:
+            from netmon.sinks.influx import attach_influx  # ~25 MB: only when used
+
             influx = attach_influx(self.engine, inventory.model.influx)
             # a spool dir that is unusable or held by another netmon stops the start
             influx.start()
@@ -117,15 +102,14 @@ class Daemon:
             devices = self.polled_devices(inventory)
             schedule.sync(inventory, devices)
             schedule.start()
-            sync_ssh(inventory)
-            ssh_schedule.start()
+            ssh.sync(inventory)
             if traps is not None:
                 traps.start_or_log()
             host, port = self.address
             log.info(
                 "netmon %s: polling %d devices by SNMP and %d by SSH (%d links) from %s; "
                 "metrics at %s://%s:%d/metrics (%s)",
-                __version__, len(devices), len(ssh_known), len(inventory.links), inventory.path,
+                __version__, len(devices), ssh.count, len(inventory.links), inventory.path,
                 server.scheme, f"[{host}]" if ":" in host else host, port, web.describe(),
             )
             if on_ready is not None:
@@ -135,11 +119,11 @@ class Daemon:
                      SHUTDOWN_GRACE_S)
         finally:
             schedule.shutdown()
-            ssh_schedule.shutdown()
+            ssh.shutdown()
             if traps is not None:
                 traps.close()
             cancelled = sum(await asyncio.gather(poller.drain(SHUTDOWN_GRACE_S),
-                                                 ssh_poller.drain(SHUTDOWN_GRACE_S)))
+                                                 ssh.drain(SHUTDOWN_GRACE_S)))
             if cancelled:
                 log.warning("netmon: cancelled %d polls still running at shutdown", cancelled)
             # Polling has stopped and every result is in the engine (and the push sinks'
@@ -149,7 +133,7 @@ class Daemon:
             with contextlib.suppress(Exception):
                 client.close()
             with contextlib.suppress(Exception):
-                ssh_client.close()
+                ssh.close()
             log.info("netmon: stopped")
 
     async def _close_sinks(self) -> None:
@@ -251,6 +235,61 @@ class Daemon:
     def _stats(self) -> Iterator[tuple[str, tuple[str, ...], float | None]]:
         yield "config_last_reload_successful", (), float(self.reload_ok)
         yield "config_last_reload_success_timestamp_seconds", (), self.loaded_at
+
+
+class _SshSide:
+    """The SSH client, poller and schedule, made when the inventory first has a device
+    with an `ssh:` section (at start or on a reload).
+
+    Why lazily: netmiko and paramiko add ~13 MB to every process, and many inventories
+    (the 5,000-device SNMP ones in particular) have no SSH device at all.
+    """
+
+    def __init__(self, daemon: Daemon, workers: int) -> None:
+        self._daemon = daemon
+        self._workers = workers
+        self._known: set[str] = set()
+        self._parts: tuple[Any, Poller, Schedule] | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self._known)
+
+    def _build(self) -> tuple[Any, Poller, Schedule]:
+        from collectors.ssh.client import SshClient
+        from collectors.ssh.poller import poll_device_ssh, ssh_interval
+
+        client = SshClient(max_workers=self._workers)
+        poller = Poller(self._daemon.engine, functools.partial(poll_device_ssh, client),
+                        collector="ssh", max_concurrent=client.max_workers,
+                        interval_of=ssh_interval)
+        schedule = Schedule(poller, job_prefix="ssh:")
+        schedule.start()
+        self._daemon.stats_sources.append(client.stats)
+        return client, poller, schedule
+
+    def sync(self, inventory: Inventory) -> None:
+        wanted = self._daemon._mine([d for d in inventory.model.devices if d.ssh is not None])
+        if not wanted and self._parts is None:
+            return
+        if self._parts is None:
+            self._parts = self._build()
+        client, _, schedule = self._parts
+        schedule.sync(inventory, wanted)
+        names = {d.name for d in wanted}
+        client.forget(sorted(self._known - names))  # close sessions no longer used
+        self._known = names
+
+    def shutdown(self) -> None:
+        if self._parts is not None:
+            self._parts[2].shutdown()
+
+    async def drain(self, grace_s: float) -> int:
+        return 0 if self._parts is None else await self._parts[1].drain(grace_s)
+
+    def close(self) -> None:
+        if self._parts is not None:
+            self._parts[0].close()
 
 
 def _polled(snap: DeviceSnapshot | None) -> bool:

@@ -583,6 +583,14 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _load(text: str) -> Any:
+    loader = _LineLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
     """Map every data path to the 1-based line where it is written."""
     lines.setdefault(path, node.start_mark.line + 1)
@@ -682,12 +690,7 @@ def parse_inventory(
     resolve_secrets: bool = True,
 ) -> Inventory:
     try:
-        loader = _LineLoader(text)
-        try:  # one parse: the node tree gives the lines, the same tree the data
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+        data = _load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -697,16 +700,7 @@ def parse_inventory(
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the inventory must be a mapping with a devices: list"])
 
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _index_lines(node, (), lines)
-
-    problems: list[tuple[int, str]] = []
-
-    def add(p: Path_, message: str) -> None:
-        problems.append((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
-                         f"{_render_path(p)}: {message}"))
-
+    problems: list[tuple[Path_, str]] = []
     context = {
         "base_dir": path.parent,
         "environ": os.environ if environ is None else environ,
@@ -717,15 +711,18 @@ def parse_inventory(
         model = InventoryModel.model_validate(data, context=context)
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
-            add(_data_path(error["loc"], data), _message(error))
-
-    for p, message in _cross_check(data):
-        add(p, message)
+            problems.append((_data_path(error["loc"], data), _message(error)))
+    problems.extend(_cross_check(data))
 
     if problems:
+        # lines only now: the node tree of a 5,000-device file (a Mark per scalar) peaks
+        # at ~100 MB, which the daemon's RSS would keep (freed, but fragmented) for good
+        lines: dict[Path_, int] = {}
+        _index_lines(_LineLoader(text).get_single_node(), (), lines)
+        numbered = sorted((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
+                           f"{_render_path(p)}: {message}") for p, message in problems)
         seen: set[str] = set()
-        ordered = [m for _, m in sorted(problems) if not (m in seen or seen.add(m))]
-        raise ConfigError(ordered)
+        raise ConfigError([m for _, m in numbered if not (m in seen or seen.add(m))])
     assert model is not None
     return Inventory(model=model, path=path)
 

@@ -126,8 +126,10 @@ class GufoEngine:
     def __init__(self, *, max_varbinds: int) -> None:
         self.max_varbinds = max_varbinds
         self._v3: dict[tuple[object, ...], _V3Session] = {}
-        # (host, port, column) → rows in the last walk; sizes the next GETBULK
-        self._rows_hint: dict[tuple[str, int, str], int] = {}
+        # (host, port) → {column: rows in the last walk}; sizes the next GETBULK. Per
+        # agent, then per column: a (host, port, column) key per entry cost ~8 MB at
+        # 5,000 devices × 15 columns
+        self._rows_hint: dict[tuple[str, int], dict[str, int]] = {}
 
     @staticmethod
     def supports(target: SnmpTarget) -> bool:
@@ -272,17 +274,17 @@ class GufoEngine:
         """
         rows: dict[str, dict[str, SnmpValue]] = {}
         shared: list[SnmpSession] = []
+        hints = self._rows_hint.setdefault((target.host, target.port), {})
         # interned: the row-count hints hold one key per device and column
         for column in (sys.intern(format_oid(parse_oid(c))) for c in columns):
-            hint_key = (target.host, target.port, column)
-            expected = self._rows_hint.get(hint_key)
+            expected = hints.get(column)
 
             async def request(session: SnmpSession, column: str = column,
                               expected: int | None = expected) -> dict[str, SnmpValue]:
                 return await self._walk_column(target, session, column, expected, max_rows)
 
             rows[column] = await self._attempts(target, "walk", request, shared)
-            self._rows_hint[hint_key] = len(rows[column])
+            hints[column] = len(rows[column])
         return rows
 
     async def _walk_column(self, target: SnmpTarget, session: SnmpSession, column: str,
@@ -326,7 +328,8 @@ class GufoEngine:
                         ended = True
                         break
                     if raw is not None:
-                        out[oid[cut:]] = _value(raw)
+                        # interned: "1".."48" are the row keys of every device
+                        out[sys.intern(oid[cut:])] = _value(raw)
                 if len(out) > max_rows:
                     raise MalformedReply(f"{target.device}: column {column} has more than "
                                          f"{max_rows} rows; walk aborted")
