@@ -243,7 +243,10 @@ class Schedule:
                 id=job_id,
                 name=job_id,
                 seconds=interval,
-                start_date=now + timedelta(seconds=offset),
+                # next_run_time, not start_date: an interval trigger whose start_date
+                # has passed by the time the scheduler starts (adding 5,000 jobs takes
+                # a while) first fires a whole interval later
+                next_run_time=now + timedelta(seconds=offset),
                 jitter=min(2.0, interval * 0.05),
                 max_instances=1,
                 coalesce=True,

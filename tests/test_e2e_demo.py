@@ -93,8 +93,10 @@ def test_isp_uplink_and_contract_visible(demo: Demo) -> None:
 
 
 def test_every_polled_address_is_loopback(demo: Demo) -> None:
-    result = demo.prom.query("netmon_device_info")
-    assert len(result) == len(INVENTORY.devices)
+    # waits for a scrape itself, so it holds when run alone (-k) as well
+    result = wait_for(lambda: (r := demo.prom.query("netmon_device_info"))
+                      and len(r) == len(INVENTORY.devices) and r, 60,
+                      "Prometheus to scrape netmon_device_info for every device")
     real = {d.address for d in INVENTORY.devices.values()}
     for r in result:
         address = r["metric"]["address"]

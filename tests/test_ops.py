@@ -11,6 +11,7 @@ import gzip
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from netmon.errors import ConfigError, PollTimeout
 from netmon.inventory import Device, Inventory, parse_inventory
 from netmon.logs import JsonFormatter, text_formatter
 from netmon.model import InterfaceReading, PollResult
-from netmon.scheduler import Poller
+from netmon.scheduler import Poller, Schedule
 from netmon.sinks.prometheus import MetricsServer, build_registry, read_status
 from netmon.status import render
 from netmon.webconfig import BasicAuth, load_web_config
@@ -297,6 +298,11 @@ def _get(url: str, headers: dict[str, str] | None = None,
         return exc.code, dict(exc.headers), exc.read()
 
 
+def _own_lines(text: str) -> list[str]:
+    """/metrics without the process's own CPU and memory figures, which move."""
+    return [line for line in text.splitlines() if not line.startswith(("process_", "python_"))]
+
+
 def test_metrics_server_routes_and_status_table() -> None:
     daemon = Daemon(inventory(), ("127.0.0.1", 0))
     engine = daemon.engine
@@ -316,8 +322,20 @@ def test_metrics_server_routes_and_status_table() -> None:
         code, headers, body = _get(base + "/metrics", {"Accept-Encoding": "gzip"})
         assert code == 200 and headers["Content-Encoding"] == "gzip"
         text = gzip.decompress(body).decode()
+        # streamed: chunked for HTTP/1.1, so HEAD has no length to give
         code, headers, body = _get(base + "/metrics", method="HEAD")
-        assert code == 200 and body == b"" and int(headers["Content-Length"]) > 1000
+        assert code == 200 and body == b"" and headers["Transfer-Encoding"] == "chunked"
+        code, headers, plain = _get(base + "/metrics")
+        assert code == 200 and "Content-Encoding" not in headers
+        assert _own_lines(plain.decode()) == _own_lines(text)
+        # HTTP/1.0 has no chunks: the body runs to the close of the connection
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            raw = b"".join(iter(lambda: sock.recv(65536), b""))
+        head, _, old_body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+        assert b"chunked" not in head
+        assert _own_lines(old_body.decode()) == _own_lines(text)
         assert _get(base + "/")[0] == 200 and _get(base + "/x")[0] == 404
     finally:
         server.stop()
@@ -404,3 +422,43 @@ def test_reload_moves_the_schedule_and_keeps_unchanged_jobs(tmp_path: Path) -> N
 
     asyncio.run(main())
 
+
+
+def test_first_polls_are_not_pushed_an_interval_late_when_the_scheduler_starts_late(
+) -> None:
+    """Adding 5,000 jobs takes seconds: a job whose first-poll moment passed before the
+    scheduler started must run at once, not one whole interval later (it used to)."""
+    inv = inventory()  # 10 s interval; first polls spread over the first 10 s
+    polled: dict[str, float] = {}
+
+    async def poll(_: Inventory, device: Device) -> PollResult:
+        polled.setdefault(device.name, time.monotonic())
+        return result(device.name)
+
+    async def main() -> float:
+        schedule = Schedule(Poller(Engine(inv), poll, max_concurrent=4))
+        schedule.sync(inv, list(inv.devices.values()))
+        await asyncio.sleep(10.5)  # every first-poll moment is now in the past
+        started = time.monotonic()
+        schedule.start()
+        try:
+            while len(polled) < len(inv.devices) and time.monotonic() - started < 5:
+                await asyncio.sleep(0.05)
+        finally:
+            schedule.shutdown()
+        return started
+
+    started = asyncio.run(main())
+    assert set(polled) == set(inv.devices)
+    assert max(polled.values()) - started < 3.0
+
+
+def test_an_snmp_only_daemon_does_not_load_pysnmp_netmiko_or_influx() -> None:
+    """~60 MB of RSS at start: pysnmp, netmiko/paramiko and influxdb_client are imported
+    only when a target, an SSH device or an influx: section needs them."""
+    code = ("import sys, netmon.cli, netmon.daemon, collectors.snmp.poller\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pysnmp', 'pyasn1',"
+            " 'netmiko', 'paramiko', 'influxdb_client'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"
