@@ -101,8 +101,9 @@ class _DeviceState:
     # the last successful SNMP poll's readings, (monotonic, sysUpTime) and readings by
     # interface name: the counters the next poll's rates start from. Kept through
     # failed polls (unlike `interfaces`), so a rate can span an outage.
+    # (the same dict as `interfaces` until a poll fails: no second dict per device)
     counted_at: tuple[float, float | None] = (0.0, None)
-    counted: dict[str, InterfaceReading] = field(default_factory=dict)
+    counted: dict[str, InterfaceView] = field(default_factory=dict)
     uptime: CounterPoint | None = None
     collectors: dict[str, _CollectorState] = field(default_factory=dict)
     discontinuities: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
@@ -220,13 +221,14 @@ class Engine:
         views: dict[str, InterfaceView] = {}
         for iface in result.interfaces:
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
-            prev = st.counted.get(iface.name)
+            before_view = st.counted.get(iface.name)
+            prev = before_view.reading if before_view is not None else None
             if prev is not None and prev.counter_bits != iface.counter_bits:
                 prev = None  # 32-bit and 64-bit counters are different series
             rates: dict[str, float | None] = {}
             for direction, value, before in (
-                    ("in", iface.in_octets, prev and prev.in_octets),
-                    ("out", iface.out_octets, prev and prev.out_octets)):
+                    ("in", iface.in_octets, None if prev is None else prev.in_octets),
+                    ("out", iface.out_octets, None if prev is None else prev.out_octets)):
                 if value is None:
                     rates[direction] = None
                     continue
@@ -241,7 +243,7 @@ class Engine:
                 rates[direction] = None if rate.per_second is None else rate.per_second * 8
             views[iface.name] = InterfaceView(iface, rates["in"], rates["out"])
         st.counted_at = (result.monotonic, result.uptime_s)
-        st.counted = {iface.name: iface for iface in result.interfaces}
+        st.counted = views
         st.interfaces = views
 
     def _publish(self, device: Device, st: _DeviceState,
