@@ -33,7 +33,7 @@ ifTableLastChange only counts row creation and deletion (RFC 2863's definition).
 Columns = dict[str, dict[str, SnmpValue]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _StaticEntry:
     """One device's static columns, as aligned tuples rather than a dict per column:
     7 dicts of 25 rows cost ~8 KB per device (40 MB at 5,000 devices), tuples ~2 KB."""
@@ -60,11 +60,25 @@ class _StaticEntry:
                                                          strict=True)))
 
 
+# Speeds seen so far, each kept once: a 5,000-device cache would otherwise hold 250,000
+# int objects for the handful of values ports have (10M, 100M, 1G, 10G). Bounded so a
+# broken agent inventing speeds cannot grow it without end.
+_SPEEDS: dict[int, int] = {}
+_SPEEDS_MAX = 4096
+
+
 def _shared(column: str, value: SnmpValue | None) -> SnmpValue | None:
-    """Interface names and descriptions interned: devices of one model repeat them
-    ("GigabitEthernet0/1", "ether1"), and the cache keeps them for every device."""
+    """Interface names, descriptions and speeds shared between devices: devices of one
+    model repeat them ("GigabitEthernet0/1", "ether1", 1000), and the cache keeps them
+    for every device."""
     if column in (ifmib.IF_NAME, ifmib.IF_DESCR) and isinstance(value, str):
         return sys.intern(value)
+    if column in (ifmib.IF_SPEED, ifmib.IF_HIGH_SPEED) and isinstance(value, int):
+        shared = _SPEEDS.get(value)
+        if shared is not None:
+            return shared
+        if len(_SPEEDS) < _SPEEDS_MAX:
+            _SPEEDS[value] = value
     return value
 
 
