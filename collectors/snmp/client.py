@@ -478,11 +478,8 @@ class SnmpClient:
         *,
         repetitions: int = 0,
     ) -> tuple[int, int, list[tuple[Oid, Reply]]]:
-        """One GET or GETBULK; returns (errorStatus, errorIndex, [(oid, converted value)]).
-
-        Every failure below the PDU level (timeouts, USM reports, socket errors,
-        pysnmp/pyasn1 exceptions) leaves here as a netmon `PollError`.
-        """
+        """`pysnmp_engine.request` on this target's engine (a method, so tests can put
+        a scripted agent in its place)."""
         from collectors.snmp import pysnmp_engine
 
         return await pysnmp_engine.request(self._engine_for(target), target, kind, oids,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import sys
 import time
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ from collectors.snmp.client import (
     MAX_ROWS_PER_COLUMN,
     SnmpTarget,
     SnmpValue,
+    _is_ip_literal,
     _text_or_hex,
     format_oid,
     parse_oid,
@@ -84,14 +84,6 @@ namespace); later walks size themselves from the row count."""
 V3_SESSIONS_MAX = 4096
 """Cached v3 sessions (one UDP socket each). Caching saves the two discovery round
 trips per poll; the bound keeps file descriptors far below common `ulimit -n` values."""
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _value(raw: Any) -> SnmpValue:
@@ -134,7 +126,7 @@ class GufoEngine:
     @staticmethod
     def supports(target: SnmpTarget) -> bool:
         """True when gufo can do exactly what pysnmp would for this target."""
-        if not _is_ip(target.host) or target.context:
+        if not _is_ip_literal(target.host) or target.context:
             return False
         if target.user is None:
             return True
