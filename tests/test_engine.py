@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from netmon.engine import Engine
+from netmon.engine import Engine, InterfaceTable, InterfaceView
 from netmon.inventory import parse_inventory
 from netmon.model import InterfaceReading, PollResult
 from netmon.sinks.prometheus import build_registry
@@ -208,3 +208,38 @@ def test_topology_metrics_follow_the_parent_chain(engine: Engine) -> None:
     assert _find(m, "netmon_device_upstream_up", device="kec-balen") == 0
     engine.ingest(_poll("core-1", 2, 100, [_iface("Gi0/1", 2, 0, 0)]))
     assert _find(_scrape(engine), "netmon_device_upstream_up", device="kec-balen") == 1
+
+
+def test_interface_table_gives_back_every_value_read() -> None:
+    odd = [
+        InterfaceReading("a", 1, "x", 1, 1, 10**9, 2**64 - 1, 5, 64, None, 3, 0, None),
+        InterfaceReading("b", 2, "", None, 2, None, None, None, 32),
+    ]
+    table = InterfaceTable(odd, [(1.5, None), (None, 0.0)])
+    assert table == {"a": InterfaceView(odd[0], 1.5, None),
+                     "b": InterfaceView(odd[1], None, 0.0)}
+    assert [v.reading for v in table.values()] == odd
+    assert list(table) == ["a", "b"] and "b" in table and "c" not in table
+    assert table.get("c") is None and table["b"].out_bps == 0.0
+    # a malformed agent's negative status does not fit the columns: kept as read
+    negative = [InterfaceReading("n", 1, "", -1, 1, 10, 1, 1)]
+    assert InterfaceTable(negative, [(None, None)])["n"].reading == negative[0]
+
+
+def test_rates_follow_interface_names_when_the_order_changes(engine: Engine) -> None:
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/0", 1, 0, 0), _iface("Gi0/1", 2, 0, 0)]))
+    snap = engine.ingest(_poll("core-1", 60, 160, [
+        _iface("Gi0/9", 9, 0, 0), _iface("Gi0/1", 2, 60 * 2000, 0),
+        _iface("Gi0/0", 1, 60 * 1000, 60 * 3000)]))
+    assert snap is not None
+    rates = {n: (v.in_bps, v.out_bps) for n, v in snap.interfaces.items()}
+    assert rates == {"Gi0/9": (None, None), "Gi0/1": (16000, 0), "Gi0/0": (8000, 24000)}
+    # the poll result kept for its timing no longer holds the readings twice
+    assert snap.polls[0].last is not None and snap.polls[0].last.interfaces == ()
+
+
+def test_a_repeated_interface_name_keeps_the_last_reading(engine: Engine) -> None:
+    snap = engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0),
+                                                  _iface("Gi0/1", 3, 5, 5)]))
+    assert snap is not None and len(snap.interfaces) == 1
+    assert snap.interfaces["Gi0/1"].reading.if_index == 3
