@@ -8,8 +8,10 @@ that many devices (interval 60 s), `netmon run` and a Prometheus 2.x (Debian pac
 scraping it every 15 s, all inside the namespace, all removed at the end.
 Printed per size: start-up to the first complete poll cycle (/-/ready turns 200), netmon
 CPU % over `--steady` seconds after that, RSS (max seen), Prometheus' scrape_duration
-(median, max), and freshness: how old the newest poll of a device is when Prometheus
-scrapes it (max over devices; ≤ interval + scrape interval by design).
+(median, max), netmon's own share of a scrape (median wall time of three gzip fetches of
+/metrics by a client that only reads: what is left of Prometheus' figure is Prometheus
+parsing and storing the samples), and freshness: how old the newest poll of a device is
+when Prometheus scrapes it (max over devices; ≤ interval + scrape interval by design).
 Figures only; nothing is asserted.
 """
 
@@ -67,10 +69,12 @@ def in_netns(ns: str, func: Callable[[], T]) -> T:
     return out[0]
 
 
-def http(ns: str, url: str, timeout: float = 30) -> tuple[int, bytes]:
+def http(ns: str, url: str, timeout: float = 30,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     def get() -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as reply:
+            request = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return reply.status, reply.read()
         except urllib.error.HTTPError as exc:
             return exc.code, b""
@@ -146,9 +150,17 @@ def one_size(devices: int, steady: float, work: Path) -> dict[str, float]:
         fresh = prom_query(agents.ns, "max(timestamp(netmon_poll_last_timestamp_seconds) - "
                                       "netmon_poll_last_timestamp_seconds)")
         ok = prom_query(agents.ns, "count(netmon_poll_success == 1)")
+        serve = []
+        for _ in range(3):
+            s0 = time.monotonic()
+            code, _ = http(agents.ns, f"http://127.0.0.1:{NETMON_PORT}/metrics", 60,
+                           {"Accept-Encoding": "gzip"})
+            if code == 200:
+                serve.append(time.monotonic() - s0)
         return {"devices": devices, "ready_s": ready_s or float("nan"), "cpu_pct": cpu_pct,
                 "rss_mb": rss_max, "scrape_median_s": median_q[0] if median_q else float("nan"),
                 "scrape_max_s": durations[0] if durations else float("nan"),
+                "serve_s": statistics.median(serve) if serve else float("nan"),
                 "freshness_max_s": fresh[0] if fresh else float("nan"),
                 "polled_ok": ok[0] if ok else 0}
     finally:
@@ -174,14 +186,14 @@ def main() -> int:
     print(f"# interval 60 s, scrape every 15 s, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"{'devices':>8} {'ready s':>8} {'CPU %':>6} {'RSS MB':>7} {'scrape med s':>12} "
-          f"{'scrape max s':>12} {'fresh max s':>11} {'ok':>6}")
+          f"{'scrape max s':>12} {'serve s':>7} {'fresh max s':>11} {'ok':>6}")
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="netmon-scale-") as tmp:
             r = one_size(size, args.steady, Path(tmp))
         rows.append(r)
         print(f"{size:>8} {r['ready_s']:>8.1f} {r['cpu_pct']:>6.1f} {r['rss_mb']:>7.0f} "
-              f"{r['scrape_median_s']:>12.2f} {r['scrape_max_s']:>12.2f} "
+              f"{r['scrape_median_s']:>12.2f} {r['scrape_max_s']:>12.2f} {r['serve_s']:>7.2f} "
               f"{r['freshness_max_s']:>11.1f} {int(r['polled_ok']):>6}", flush=True)
     if len(rows) > 1:
         print(f"# CPU % per 1k devices (median): "

@@ -82,7 +82,8 @@ class Daemon:
         if inventory.daemon.traps is not None:  # SNMP traps → immediate re-poll
             from collectors.snmp.traps import TrapReceiver
 
-            traps = TrapReceiver(inventory, inventory.daemon.traps, poller.run_poll)
+            traps = TrapReceiver(inventory, inventory.daemon.traps, poller.run_poll,
+                                 polls=self.polls)
             self.stats_sources.append(traps.stats)
             self.reload_hooks.append(traps.replace_inventory)
         influx = None
@@ -206,6 +207,10 @@ class Daemon:
     def polled_devices(self, inventory: Inventory) -> list[Device]:
         """The SNMP devices this instance polls: all, or its shard's share."""
         return self._mine(inventory.snmp_devices())
+
+    def polls(self, name: str) -> bool:
+        """Whether this instance polls device `name` (its shard's, or every one)."""
+        return self.shard is None or self.shard.owns(name)
 
     def _mine(self, devices: list[Device]) -> list[Device]:
         if self.shard is None:

@@ -16,6 +16,7 @@ from servers import free_port
 from collectors.snmp.traps import TrapReceiver, address_index, trap_name
 from netmon.errors import ConfigError
 from netmon.inventory import load_inventory
+from netmon.shard import Shard, shard_of
 
 ENGINE_ID = "80001f8804a1b2c3d4e5f60718"
 
@@ -136,6 +137,38 @@ def test_receiver_counts_maps_repolls_and_survives_garbage(tmp_path: Path) -> No
     assert stats[("traps_received", ("kec-balen", "Kantor Kecamatan Balen", "Balen",
                                      "kecamatan", "linkDown"))] == 2
     assert stats[("traps_unknown_source", ())] == 1
+
+
+def test_a_shard_counts_another_shards_trap_but_does_not_poll_that_device(
+        tmp_path: Path) -> None:
+    """With --shard, a device is polled by one instance only: a trap that reaches
+    another instance must not make it poll (and export) that device as well."""
+    port = free_port(socket.SOCK_DGRAM)
+    inv = load_inventory(_inventory(tmp_path, port))
+    elsewhere = Shard(3 - shard_of("kec-balen", 2), 2)  # the shard kec-balen is not in
+    polled: list[str] = []
+
+    async def poll(name: str) -> None:
+        polled.append(name)
+
+    async def run() -> TrapReceiver:
+        receiver = TrapReceiver(inv, inv.daemon.traps, poll,  # type: ignore[arg-type]
+                                polls=elsewhere.owns)
+        assert receiver.start_or_log()
+        await asyncio.get_running_loop().run_in_executor(
+            None, _snmptrap, port, ("-v", "2c", "-c", "s3cret-community"),
+            "1.3.6.1.6.3.1.1.5.3", "127.0.1.2")
+        for _ in range(50):
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        receiver.close()
+        return receiver
+
+    receiver = asyncio.run(run())
+    assert dict(receiver.received) == {("kec-balen", "linkDown"): 1}
+    assert polled == [] and not receiver.repolls
 
 
 def test_receiver_port_in_use_logs_and_runs_without_traps(

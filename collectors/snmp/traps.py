@@ -113,9 +113,13 @@ class TrapReceiver:
     """
 
     def __init__(self, inventory: Inventory, settings: TrapSettings,
-                 poll: Callable[[str], Awaitable[object]]) -> None:
+                 poll: Callable[[str], Awaitable[object]],
+                 polls: Callable[[str], bool] = lambda name: True) -> None:
         self.settings = settings
         self._poll = poll
+        # whether this instance polls a device (--shard): another shard's device is left
+        # to its own poller, or this instance would export series it does not keep fresh
+        self._polls = polls
         self._inventory = inventory
         self._by_address = address_index(inventory)
         self.received: Counter[tuple[str, str]] = Counter()
@@ -231,7 +235,7 @@ class TrapReceiver:
         self.received[(device.name, kind)] += 1
         log.info("%s: SNMP trap %s from %s", device.name, kind, source,
                  extra={"event": "trap", "device": device.name, "trap": kind})
-        if self.settings.repoll and kind in REPOLL_TRAPS:
+        if self.settings.repoll and kind in REPOLL_TRAPS and self._polls(device.name):
             self._schedule_poll(device.name)
         return device.name
 
