@@ -99,3 +99,30 @@ def test_cache_follows_snapshots_and_forgets_vanished_devices() -> None:
     third = registry.netmon_text.render()
     assert b'device="kec-b"' not in third
     assert samples(third) == samples(generate_latest(registry))
+
+
+def test_a_polled_device_is_rendered_when_its_poll_is_in_not_at_the_scrape() -> None:
+    inventory = parse_inventory(TEXT, Path("inventory.yaml"), environ={"C": "x"})
+    engine = Engine(inventory)
+    registry = build_registry(engine)
+    text = registry.netmon_text
+    rendered: list[str] = []
+    render = text._render_device
+
+    def counting(fams: Any, snap: Any) -> None:
+        rendered.append(snap.device.name)
+        render(fams, snap)
+
+    text._render_device = counting
+    engine.ingest(result("core", 10.0))
+    assert rendered == ["core"]  # by the engine's listener, on the polling side
+    body = text.render()  # the first scrape renders the devices never polled
+    assert rendered == ["core", "kec-a", "kec-b"]
+    rendered.clear()
+    engine.ingest(result("core", 70.0))
+    engine.ingest(result("kec-a", 70.0))
+    assert sorted(rendered) == ["core", "kec-a"]
+    rendered.clear()
+    second = text.render()
+    assert rendered == [] and second != body
+    assert samples(second) == samples(generate_latest(registry))

@@ -145,7 +145,19 @@ class TextExposition:
         self._cache: dict[str, tuple[int, tuple[str, ...], tuple[bytes, ...]]] = {}
         self._headers = {name: _header(name).encode() for name in CATALOGUE}
 
-    def _device_lines(self, fams: TextFamilies, snap: DeviceSnapshot) -> None:
+    def prepare(self, snap: DeviceSnapshot, result: object = None) -> None:
+        """Render a device's lines as soon as its poll is in (an `Engine.subscribe`
+        listener), so that the scrape only has to send them.
+
+        Why here: rendered in the /metrics thread, the lines of the devices polled since
+        the last scrape (a quarter of them, at 60 s polls and 15 s scrapes) competed for
+        the GIL with the polls on the event loop; at 5,000 devices a scrape took 10-15 s
+        of wall time for ~3 s of work. Rendered on the loop, one device at a time, they
+        cost the same CPU once per poll and the scrape takes ~1 s.
+        """
+        self._rendered(snap)
+
+    def _rendered(self, snap: DeviceSnapshot) -> tuple[int, tuple[str, ...], tuple[bytes, ...]]:
         name = snap.device.name
         cached = self._cache.get(name)
         if cached is None or cached[0] != snap.serial:
@@ -153,8 +165,13 @@ class TextExposition:
             self._render_device(own, snap)
             cached = (snap.serial, tuple(own.lines),
                       tuple(_pack("".join(v).encode()) for v in own.lines.values()))
+            # one assignment: a scrape in another thread sees the old entry or the new
             self._cache[name] = cached
-        self._seen.add(name)
+        return cached
+
+    def _device_lines(self, fams: TextFamilies, snap: DeviceSnapshot) -> None:
+        cached = self._rendered(snap)
+        self._seen.add(snap.device.name)
         for family, text in zip(cached[1], cached[2], strict=True):
             bucket = self._bytes.get(family)
             if bucket is None:

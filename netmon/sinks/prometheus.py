@@ -209,7 +209,9 @@ def build_registry(engine: Engine, sources: Iterable[StatsSource] = ()) -> Colle
     rest = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=rest)
     PlatformCollector(registry=rest)
-    registry.netmon_text = TextExposition(collector.fill, _device, rest)  # type: ignore[attr-defined]
+    text = TextExposition(collector.fill, _device, rest)
+    engine.subscribe(text.prepare)
+    registry.netmon_text = text  # type: ignore[attr-defined]
     return registry
 
 
