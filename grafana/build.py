@@ -722,13 +722,18 @@ def poller_health() -> dict[str, Any]:
               w=12, h=7, unit="bytes", custom=timeseries_custom(),
               description="Bytes waiting on disk while InfluxDB is unreachable (the "
               "Influx sink). No data when netmon does not write to InfluxDB."),
-        panel("timeseries", "SNMP traps received (per minute)",
+        panel("timeseries", "SNMP traps received and rejected (per minute)",
               [target(per_min.format(by="device", metric="netmon_traps_received_total"),
-                      "{{device}}")],
+                      "{{device}}"),
+               target(per_min.format(by="device, reason",
+                                     metric="netmon_traps_rejected_total"),
+                      "rejected: {{device}} {{reason}}")],
               w=12, h=7, custom=timeseries_custom(stack=True, fill=30),
               description="Traps from inventory devices, by device (the trap receiver; "
-              "each trap also triggers an immediate poll). No data until a device sends one, "
-              "and when the receiver is not enabled."),
+              "each trap also triggers an immediate poll), and traps rejected for a wrong "
+              "community or v3 credentials, by sender and reason (an empty device is an "
+              "address no inventory device has). No data until a device sends one, and "
+              "when the receiver is not enabled."),
     ]
     return dashboard("netmon-poller-health", "Poller health",
                      "netmon itself: poll durations, failures by reason, overruns, rate "

@@ -204,7 +204,14 @@ _DEFS = [
     MetricDef("traps_received", "counter", (*DEVICE_LABELS, "trap"), "traps",
               "SNMP traps received from an inventory device (matched by source address), "
               "by kind: linkDown, linkUp, coldStart, warmStart, authenticationFailure, "
-              "other. Each one triggers an immediate poll of the device."),
+              "other. Each one triggers an immediate poll of the device (with --shard, by "
+              "the shard that polls it)."),
+    MetricDef("traps_rejected", "counter", (*DEVICE_LABELS, "reason"), "traps",
+              "Traps dropped because their community or SNMPv3 credentials did not check "
+              "out, by sender (the four device labels empty for an address no device "
+              "has) and reason: community, v3_engine_id, v3_user, v3_auth, v3_priv, "
+              "v3_security_level, v3_time_window, other. Each sender and reason is also "
+              "logged, once an hour while it goes on, never with the community or key."),
     MetricDef("traps_unknown_source", "counter", (), "traps",
               "Traps dropped because their source address is no inventory device."),
     MetricDef("traps_repolls", "counter", DEVICE_LABELS, "polls",

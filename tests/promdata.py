@@ -225,6 +225,7 @@ def _diurnal(ts: float) -> float:
 GENERIC_METRICS = (
     "netmon_optics_rx_power_dbm", "netmon_optics_tx_power_dbm", "netmon_radio_signal_dbm",
     "netmon_radio_tx_rate_bps", "netmon_influx_spool_bytes", "netmon_traps_received_total",
+    "netmon_traps_rejected_total",
 )
 
 
@@ -455,6 +456,8 @@ def _generic_family(w: OpenMetricsWriter, full_name: str, devices: list[SynthDev
                 for x in devices]
         if "trap" in labels:  # netmon_traps_received_total: one kind is enough
             sets = [{**x, "trap": "linkDown"} for x in sets]
+        if "reason" in labels:  # netmon_traps_rejected_total: likewise
+            sets = [{**x, "reason": "community"} for x in sets]
     else:
         sets = [{}]
     for values in sets:

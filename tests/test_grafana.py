@@ -85,7 +85,8 @@ DEMO_EXPECTATIONS = expectation_table({
     ("netmon-poller-health", "Poll errors by device over the time range"): Expect.MAY_BE_EMPTY,
     ("netmon-poller-health", "Poll errors by reason (per minute)"): Expect.MAY_BE_EMPTY,
     ("netmon-poller-health", "Rate gaps by reason (per minute)"): Expect.MAY_BE_EMPTY,
-    ("netmon-poller-health", "SNMP traps received (per minute)"): Expect.MAY_BE_EMPTY,
+    ("netmon-poller-health", "SNMP traps received and rejected (per minute)"):
+        Expect.MAY_BE_EMPTY,
 })
 
 # Which dashboards run with which variable values, and what changes for that choice:

@@ -4,6 +4,7 @@ loopback, its configuration, and the lab's traps on faults (netmon.lab.traps).""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import subprocess
@@ -81,7 +82,9 @@ def _snmptrap(port: int, args: tuple[str, ...], oid: str, source: str) -> None:
 
 
 @pytest.mark.integration
-def test_receiver_counts_maps_repolls_and_survives_garbage(tmp_path: Path) -> None:
+def test_receiver_counts_maps_repolls_and_survives_garbage(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     port = free_port(socket.SOCK_DGRAM)
     inv = load_inventory(_inventory(tmp_path, port))
     polled: list[str] = []
@@ -103,7 +106,11 @@ def test_receiver_counts_maps_repolls_and_survives_garbage(tmp_path: Path) -> No
         await send(*v2c)                                   # linkDown from kec-balen
         await send(*v2c, oid="1.3.6.1.6.3.1.1.5.4")        # linkUp
         await send(*v2c, source="127.0.1.99")              # unknown source
-        await send("-v", "2c", "-c", "wrong")              # wrong community: dropped
+        await send("-v", "2c", "-c", "not-the-community")  # wrong community: dropped
+        await send("-v", "2c", "-c", "not-the-community", source="127.0.1.98")
+        await send("-v", "3", "-e", "0x" + ENGINE_ID, "-u", "netmon", "-l", "authPriv",
+                   "-a", "SHA", "-A", "not-the-auth-key", "-x", "AES", "-X", "trap-priv-key-1",
+                   oid="1.3.6.1.6.3.1.1.5.3", source="127.0.1.1")  # v3, wrong auth key
         # garbage and a truncated message: never stop the receiver
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.1.2", 0))
@@ -137,6 +144,17 @@ def test_receiver_counts_maps_repolls_and_survives_garbage(tmp_path: Path) -> No
     assert stats[("traps_received", ("kec-balen", "Kantor Kecamatan Balen", "Balen",
                                      "kecamatan", "linkDown"))] == 2
     assert stats[("traps_unknown_source", ())] == 1
+    # wrong credentials: counted by sender and reason, logged without the secret
+    assert dict(receiver.rejected) == {("kec-balen", "community"): 1,
+                                       ("", "community"): 1, ("core-1", "v3_auth"): 1}
+    assert stats[("traps_rejected", ("kec-balen", "Kantor Kecamatan Balen", "Balen",
+                                     "kecamatan", "community"))] == 1
+    assert stats[("traps_rejected", ("", "", "", "", "community"))] == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("kec-balen (127.0.1.2) rejected" in w and "community" in w for w in warnings)
+    assert any("127.0.1.98 (no inventory device) rejected" in w for w in warnings)
+    assert any("core-1 (127.0.1.1) rejected" in w and "auth key" in w for w in warnings)
+    assert not any("not-the-" in r.getMessage() for r in caplog.records)
 
 
 def test_a_shard_counts_another_shards_trap_but_does_not_poll_that_device(
@@ -209,3 +227,19 @@ def test_lab_traps_for_faults() -> None:
                                                                      None)]
     assert traps_for_fault(model, "unreachable", "kec-kapas", set()) == []
     assert device_address(0) == "127.0.1.1" and device_address(300) == "127.0.2.45"
+
+
+def test_a_rejected_sender_is_logged_once_an_hour_with_the_count_since(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    inv = load_inventory(_inventory(tmp_path, 9))
+    receiver = TrapReceiver(inv, inv.daemon.traps, lambda name: asyncio.sleep(0))  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO)
+    for t in (0.0, 10.0, 20.0, 3_599.0, 3_600.0, 3_700.0):
+        receiver.reject("127.0.1.2", "community", "check it", now=t)
+    lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert lines == [
+        "SNMP trap from kec-balen (127.0.1.2) rejected: check it; dropped",
+        "SNMP trap from kec-balen (127.0.1.2) rejected: check it; dropped "
+        "(4 since the last warning)",
+    ]
+    assert receiver.rejected[("kec-balen", "community")] == 6

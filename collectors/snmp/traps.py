@@ -11,7 +11,9 @@ from the credentials' users (authenticated with the sender's engine ID, listed i
 a cut link shows in /metrics within a second or two instead of a poll interval.
 
 Traps with a wrong community or v3 credentials are dropped by pysnmp before they get
-here. Traps from an address that is no device are counted in
+here; an observer on pysnmp's security-failure point counts them in
+`netmon_traps_rejected_total{device,...,reason}` and logs the sender (never the
+community). Traps from an address that is no device are counted in
 `netmon_traps_unknown_source_total` and dropped. Nothing a sender can put in a
 datagram stops the receiver: the callback catches everything and logs it.
 """
@@ -22,6 +24,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -47,6 +50,27 @@ TRAP_NAMES = {
 }
 # Traps after which the device's state has changed: poll it now.
 REPOLL_TRAPS = frozenset({"coldStart", "warmStart", "linkDown", "linkUp"})
+
+# pysnmp's error indication (by class name) when a trap fails its security check →
+# (reason label, what the NOC should check)
+REJECT_REASONS = {
+    "UnknownCommunityName": ("community", "the router's trap community is not one of the "
+                                          "inventory's SNMP communities"),
+    "UnknownEngineID": ("v3_engine_id", "the router's snmpEngineID is not in "
+                                        "daemon.traps.v3_engine_ids"),
+    "UnknownSecurityName": ("v3_user", "the v3 user is not one of the inventory's "
+                                       "credentials (for this engine ID)"),
+    "AuthenticationFailure": ("v3_auth", "the v3 auth key or protocol differs"),
+    "AuthenticationError": ("v3_auth", "the v3 auth key or protocol differs"),
+    "DecryptionError": ("v3_priv", "the v3 privacy key or protocol differs"),
+    "UnsupportedSecurityLevel": ("v3_security_level", "the router sends a lower security "
+                                                      "level than the credential requires"),
+    "NotInTimeWindow": ("v3_time_window", "the router's engine boots/time are out of step"),
+}
+_SM_FAILURES = ("rfc2576.prepareDataElements:sm-failure",
+                "rfc3412.prepareDataElements:sm-failure")
+# a sender that keeps using a wrong community is logged again after this long
+_REJECT_LOG_EVERY_S = 3600.0
 
 _AUTH = {
     "md5": snmp_config.USM_AUTH_HMAC96_MD5,
@@ -124,6 +148,9 @@ class TrapReceiver:
         self._by_address = address_index(inventory)
         self.received: Counter[tuple[str, str]] = Counter()
         self.repolls: Counter[str] = Counter()
+        # (device name, or "" for an address no device has; reason) → traps
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self._rejects_logged: dict[tuple[str, str], tuple[float, int]] = {}
         self.unknown_source = 0
         self._engine: Any = None
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -156,6 +183,7 @@ class TrapReceiver:
             transport = udp.UdpAsyncioTransport().open_server_mode(sock=sock)
             snmp_config.add_transport(engine, udp.DOMAIN_NAME, transport)
         self._add_credentials(engine)
+        engine.observer.register_observer(self._on_rejected, *_SM_FAILURES)
         ntfrcv.NotificationReceiver(engine, self._on_trap)
         self._engine = engine
         self.address = (host, port)
@@ -221,6 +249,34 @@ class TrapReceiver:
         except Exception:  # a malformed trap must never stop the receiver
             log.exception("netmon: could not handle an SNMP trap")
 
+    def _on_rejected(self, engine: Any, execpoint: str, variables: dict[str, Any],
+                     cb_ctx: Any) -> None:
+        try:
+            indication = variables["statusInformation"].get("errorIndication")
+            reason = REJECT_REASONS.get(type(indication).__name__, ("other", "see -v"))
+            self.reject(_source_ip(str(variables["transportAddress"][0])), *reason)
+        except Exception:  # a malformed datagram must never stop the receiver
+            log.exception("netmon: could not account for a rejected SNMP trap")
+
+    def reject(self, source: str, reason: str, hint: str, now: float | None = None) -> None:
+        """Count a trap that failed its community or v3 check; log the sender once an
+        hour (a router with a wrong trap community sends one per port flap)."""
+        device = self._by_address.get(source)
+        name = device.name if device is not None else ""
+        key = (name, reason)
+        self.rejected[key] += 1
+        now = time.monotonic() if now is None else now
+        last, count_then = self._rejects_logged.get(key, (None, 0))
+        if last is not None and now - last < _REJECT_LOG_EVERY_S:
+            return
+        since = self.rejected[key] - count_then
+        who = f"{name} ({source})" if name else f"{source} (no inventory device)"
+        log.warning("SNMP trap from %s rejected: %s; dropped%s", who, hint,
+                    "" if last is None else f" ({since} since the last warning)",
+                    extra={"event": "trap_rejected", "source": source, "device": name,
+                           "reason": reason})
+        self._rejects_logged[key] = (now, self.rejected[key])
+
     def handle(self, source: str, varbinds: list[tuple[str, str]]) -> str | None:
         """Count one trap from `source` and start the re-poll; returns the device name."""
         device = self._by_address.get(source)
@@ -274,4 +330,10 @@ class TrapReceiver:
             d = devices.get(name)
             if d is not None:
                 yield "traps_repolls", (d.name, d.site, d.kecamatan, d.role), count
+        for (name, reason), count in sorted(self.rejected.items()):
+            d = devices.get(name)
+            if d is not None:
+                yield "traps_rejected", (d.name, d.site, d.kecamatan, d.role, reason), count
+            elif not name:  # (a device removed by a reload is left out, like above)
+                yield "traps_rejected", ("", "", "", "", reason), count
         yield "traps_unknown_source", (), self.unknown_source

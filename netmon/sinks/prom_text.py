@@ -5,9 +5,9 @@ prometheus_client (a `Metric` and a `Sample` per line, then label validation and
 escaping per label in `generate_latest`) one scrape cost ~34 s CPU on this machine
 class — more than a 15 s scrape interval. A device's lines change only when its
 snapshot does (once per poll interval), while Prometheus scrapes every 15 s; so each
-device's lines are rendered straight to text when its snapshot is new and reused by
-later scrapes. Only the cheap cross-device parts (upstream state, links, netmon's own
-health) are rendered per scrape.
+device's lines are rendered straight to text when its poll is in (see `prepare`) and
+reused by every scrape until the next poll. Only the cheap cross-device parts (upstream
+state, links, netmon's own health) are rendered per scrape.
 
 The output is the Prometheus text format 0.0.4 that prometheus_client writes for the
 same families (HELP/TYPE per family, in catalogue order); tests/test_prom_text.py
