@@ -27,6 +27,7 @@ from netmon.inventory import (
     with_interval,
 )
 from netmon.logs import LOG_FORMATS, LogFormat, setup_logging
+from netmon.metrics import CATALOGUE
 from netmon.shard import Shard, parse_shard
 from netmon.units import format_bandwidth, parse_duration
 
@@ -98,11 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
 
     p = sub.add_parser("poll", help="poll one device once and print what it returned",
-                       description="Poll one device once (SNMP) and print its interfaces. "
-                       "Two polls a few seconds apart are needed for rates, so this prints "
-                       "counters, status and speeds. Exit 1 when the poll fails.")
+                       description="Poll one device once and print what it returned: over "
+                       "SNMP its interfaces (counters, status and speeds: rates need two "
+                       "polls), with --ssh its optics, radio and CPU readings. Exit 1 when "
+                       "the poll fails.")
     _inventory_arg(p)
     p.add_argument("device", help="device name from the inventory")
+    p.add_argument("--ssh", action="store_true",
+                   help="poll over SSH (the device's ssh: section) instead of SNMP")
     p.add_argument("--json", action="store_true", help="print the poll result as JSON")
 
     p = sub.add_parser("run", help="run the daemon: poll on schedule, serve /metrics",
@@ -222,7 +226,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args.inventory)
     if args.command == "poll":
-        return asyncio.run(_poll(load_inventory(args.inventory), args.device, args.json))
+        poll = _poll_ssh if args.ssh else _poll
+        return asyncio.run(poll(load_inventory(args.inventory), args.device, args.json))
     if args.command == "run":
         inventory = load_inventory(args.inventory)
         return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen),
@@ -286,6 +291,37 @@ async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
               f"{speed:>10} {i.in_octets if i.in_octets is not None else '-':>16} "
               f"{i.out_octets if i.out_octets is not None else '-':>16} {i.counter_bits:>4}  "
               f"{i.alias}")
+    return 0
+
+
+async def _poll_ssh(inventory: Inventory, name: str, as_json: bool) -> int:
+    from collectors.ssh.client import SshClient
+    from collectors.ssh.poller import poll_device_ssh
+
+    device = inventory.devices.get(name)
+    if device is None:
+        raise UsageError(f"no device {name!r} in {inventory.path}")
+    if device.ssh is None:
+        raise UsageError(f"{name} is not polled over SSH (no ssh: section)")
+    client = SshClient(max_workers=1)
+    try:
+        result = await poll_device_ssh(client, inventory, device)
+    except NetmonError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await asyncio.to_thread(client.close)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+        return 0
+    print(f"{name} over SSH ({device.ssh.device_type}), polled in "
+          f"{result.duration_s * 1000:.0f} ms: "
+          f"{len(result.samples)} readings")
+    for sample in result.samples:
+        d = CATALOGUE.get(sample.name)
+        labels = " ".join(f"{k}={v}" for k, v in sample.labels)
+        unit = f" {d.unit}" if d is not None and d.unit else ""
+        print(f"  {sample.name:<28} {labels:<40} {sample.value:g}{unit}")
     return 0
 
 

@@ -10,6 +10,7 @@ import functools
 import logging
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,7 @@ from netmon.sinks.prometheus import build_registry
 pytestmark = pytest.mark.integration
 
 PROMTOOL = "/usr/bin/promtool"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +195,35 @@ def test_wrong_password_is_an_auth_error_without_the_password(
     assert lab.plan.password not in repr(endpoint_for(lab.inventory,
                                                       lab.inventory.devices["opd-setda"]))
 
+
+def test_netmon_poll_ssh_prints_one_devices_readings(lab: SshLab) -> None:
+    def netmon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "netmon", "poll", "--ssh", *args, "-i",
+                               str(lab.inventory.path)], capture_output=True, text=True,
+                              timeout=60, cwd=REPO)
+
+    done = netmon("kec-kedewan")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("kec-kedewan over SSH (mikrotik_routeros), polled in ")
+    rx = next(line for line in done.stdout.splitlines()
+              if "optics_rx_power_dbm" in line and "interface=sfp1" in line)
+    assert rx.endswith(" dBm")
+    assert float(rx.split()[-2]) == pytest.approx(
+        lab.emulator.values.optics("kec-kedewan")["sfp1"].rx_dbm, abs=0.15)
+    # a user mistake is a message and exit 2; a failed poll exit 1; never the password
+    mistake = netmon("no-such-device")
+    assert mistake.returncode == 2 and "no device 'no-such-device'" in mistake.stderr
+    try:
+        apply_ssh_fault(lab.workdir, "ssh-wrong-password", "opd-setda")
+        time.sleep(0.15)
+        failed = netmon("opd-setda")
+    finally:
+        apply_ssh_fault(lab.workdir, "ssh-clear")
+        time.sleep(0.15)
+    assert failed.returncode == 1, failed.stdout
+    assert "opd-setda" in failed.stderr and "refused for user 'netmon'" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert lab.plan.password not in failed.stdout + failed.stderr
 
 def test_changed_host_key_is_refused(lab: SshLab, client: SshClient) -> None:
     assert poll(client, lab, "core-pemkab-1").ok
