@@ -42,7 +42,7 @@ def format_duration(seconds: float) -> str:
 
 
 def scale_durations(rules_text: str, factor: float) -> str:
-    """The rule file with every `for:` and every range window `[...]` multiplied by
+    """The rule file with every `for:`, range window `[...]` and `offset` multiplied by
     `factor` (rules written for 60 s polls, run against a demo polling every 5 s)."""
     def scale(match: re.Match[str]) -> str:
         return format_duration(parse_duration(match.group(0)) * factor)
@@ -51,6 +51,8 @@ def scale_durations(rules_text: str, factor: float) -> str:
     for group in doc["groups"]:
         for rule in group["rules"]:
             rule["expr"] = re.sub(r"(?<=\[)(?:\d+(?:ms|s|m|h|d|w|y))+(?=[\]:])",
+                                  lambda m: scale(m), rule["expr"])
+            rule["expr"] = re.sub(r"(?<=offset )(?:\d+(?:ms|s|m|h|d|w|y))+",
                                   lambda m: scale(m), rule["expr"])
             if "for" in rule:
                 rule["for"] = scale(re.match(r".*", rule["for"]))  # type: ignore[arg-type]
