@@ -287,7 +287,7 @@ async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
           f"{'out bytes':>16} {'bits':>4}  alias")
     for i in result.interfaces:
         speed = format_bandwidth(i.speed_bps) if i.speed_bps else "-"
-        print(f"{i.name:<20} {_status(i.oper_status):>4} {_status(i.admin_status):>5} "
+        print(f"{i.name:<20} {_if_status(i.oper_status):>4} {_if_status(i.admin_status):>5} "
               f"{speed:>10} {i.in_octets if i.in_octets is not None else '-':>16} "
               f"{i.out_octets if i.out_octets is not None else '-':>16} {i.counter_bits:>4}  "
               f"{i.alias}")
@@ -325,7 +325,7 @@ async def _poll_ssh(inventory: Inventory, name: str, as_json: bool) -> int:
     return 0
 
 
-def _status(value: int | None) -> str:
+def _if_status(value: int | None) -> str:
     return {1: "up", 2: "down", 3: "test"}.get(value or 0, str(value) if value else "-")
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +27,8 @@ from collectors.snmp.poller import poll_device
 from netmon.errors import AuthError, PollTimeout
 from netmon.inventory import Inventory, parse_inventory
 from netmon.model import PollResult
+
+REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.integration
 snmpsim_agent = snmp_agents.snmpsim_agent  # the shared factory fixture, by its name
@@ -340,3 +345,31 @@ def test_same_v3_user_with_different_keys_on_different_agents(
     results, engines = asyncio.run(go())
     assert [len(r.interfaces) for r in results] == [5, 4] * 3
     assert engines == 2
+
+
+def test_netmon_poll_prints_the_interfaces_or_json(sim: SnmpsimAgent, tmp_path: Path) -> None:
+    (tmp_path / "community").write_text("mikrotik-rb4011\n")
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "credentials:\n  snmp:\n    lab: {version: 2c, community: {file: community}}\n"
+        "devices:\n  - {name: rb4011, address: 127.0.0.1, site: lab, kecamatan: Balen,\n"
+        f"     role: core, snmp: {{credentials: lab, port: {sim.port}}}}}\n")
+
+    def netmon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "netmon", "poll", *args, "-i", str(path)],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+
+    text = netmon("rb4011")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("rb4011 (rtr-core-bjn), up 10.1 days, polled in ")
+    ether1 = next(line.split() for line in lines if line.startswith("ether1 "))
+    assert ether1 == ["ether1", "up", "up", "1", "Gbps", "8123456789012", "1234567890123",
+                      "64", "ISP", "Telkom", "130M"]
+    assert next(line for line in lines if line.startswith("ether4 ")).split()[1:3] == [
+        "down", "up"]
+    as_json = netmon("rb4011", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    ports = {i["name"]: i for i in json.loads(as_json.stdout)["interfaces"]}
+    assert ports["sfp-sfpplus1"]["speed_bps"] == 10**10
+    assert "mikrotik-rb4011" not in text.stdout + as_json.stdout  # the community
