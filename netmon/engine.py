@@ -65,6 +65,8 @@ class InterfaceTable(Mapping[str, InterfaceView]):
     """
 
     __slots__ = ("_absent", "_aliases", "_ints", "_rates", "_readings", "names")
+    names: tuple[str, ...]
+    _aliases: tuple[str, ...]
 
     def __init__(self, readings: Sequence[InterfaceReading],
                  rates: Sequence[tuple[float | None, float | None]],
@@ -79,9 +81,9 @@ class InterfaceTable(Mapping[str, InterfaceView]):
         self._rates = array("d", [_NO_RATE if v is None else v
                                   for pair in rates for v in pair])
         absent = 0
-        values: list[int | None] = []
+        values: list[int] = []
         for i, r in enumerate(readings):
-            row = _int_fields(r)
+            row = _int_fields(r)  # a tuple, in _INT_FIELDS order
             if None in row:
                 absent |= sum(1 << k for k, v in enumerate(row) if v is None) << (i * _WIDTH)
                 row = tuple(0 if v is None else v for v in row)
@@ -145,7 +147,7 @@ class InterfaceTable(Mapping[str, InterfaceView]):
 
 
 def _reading(name: str, alias: str, ints: array[int], absent: int, base: int) -> InterfaceReading:
-    row: list[int | None] = ints[base:base + _WIDTH].tolist()
+    row: list[int | None] = list(ints[base:base + _WIDTH])
     gone = absent >> base & _ALL_ABSENT
     if gone:
         row = [None if gone >> k & 1 else v for k, v in enumerate(row)]
