@@ -126,3 +126,18 @@ def test_a_polled_device_is_rendered_when_its_poll_is_in_not_at_the_scrape() -> 
     second = text.render()
     assert rendered == [] and second != body
     assert samples(second) == samples(generate_latest(registry))
+
+
+def test_numbers_are_written_as_prometheus_client_writes_them_cached_or_not() -> None:
+    from prometheus_client.utils import floatToGoString
+
+    from netmon.sinks.prom_text import TextFamilies
+
+    values: list[float] = [0, 1, 2, 7, 10**9, 10**10, 2**64 - 1, 8_123_456_789_012, -3,
+                           0.0, -0.0, 1.5, float("inf"), float("nan"), 1e-7, True]
+    for _ in range(2):  # the second round comes from the cache
+        fams = TextFamilies()
+        for v in values:
+            fams.add("inventory_devices", (), v)
+        assert [line.split()[-1] for line in fams.lines["inventory_devices"]] == [
+            floatToGoString(v) for v in values]

@@ -49,6 +49,14 @@ _ORDER: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 
 
+# int → its text: statuses, speeds, error counts and zeros repeat on every interface,
+# and formatting a number as prometheus_client does (through float, Go's exponent
+# rule) was a fifth of a device's render. Ints only (a float key would mix 0.0 with
+# -0.0, and NaN never matches); bounded, as counters rarely repeat.
+_NUMBERS: dict[int, str] = {}
+_NUMBERS_MAX = 4096
+
+
 def _header(name: str) -> str:
     d = CATALOGUE[name]
     kind = "counter" if d.kind == "counter" else "gauge"
@@ -78,7 +86,14 @@ class TextFamilies:
         names = CATALOGUE[name].labels
         if len(labels) != len(names):
             raise ValueError(f"{full_name}: {len(labels)} label values for {len(names)} names")
-        number = floatToGoString(value)
+        if type(value) is int:
+            number = _NUMBERS.get(value)
+            if number is None:
+                number = floatToGoString(value)
+                if len(_NUMBERS) < _NUMBERS_MAX:
+                    _NUMBERS[value] = number
+        else:
+            number = floatToGoString(value)
         if order:
             key = (names, tuple(labels))
             pairs = self._pairs.get(key)
