@@ -15,11 +15,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from netmon import __version__
 from netmon.control import DEFAULT_PID_FILE
 from netmon.errors import ConfigError, NetmonError
 from netmon.inventory import (
+    Device,
     Inventory,
     format_problems,
     load_inventory,
@@ -28,6 +30,7 @@ from netmon.inventory import (
 )
 from netmon.logs import LOG_FORMATS, LogFormat, setup_logging
 from netmon.metrics import CATALOGUE
+from netmon.model import PollResult
 from netmon.shard import Shard, parse_shard
 from netmon.units import format_bandwidth, parse_duration
 
@@ -226,8 +229,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args.inventory)
     if args.command == "poll":
-        poll = _poll_ssh if args.ssh else _poll
-        return asyncio.run(poll(load_inventory(args.inventory), args.device, args.json))
+        return asyncio.run(_poll(load_inventory(args.inventory), args.device, args.json,
+                                 ssh=args.ssh))
     if args.command == "run":
         inventory = load_inventory(args.inventory)
         return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen),
@@ -261,18 +264,29 @@ def _check(path: str) -> int:
     return 0
 
 
-async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
-    from collectors.snmp.client import SnmpClient
-    from collectors.snmp.poller import poll_device
-
+async def _poll(inventory: Inventory, name: str, as_json: bool, ssh: bool = False) -> int:
     device = inventory.devices.get(name)
     if device is None:
         raise UsageError(f"no device {name!r} in {inventory.path}")
-    if inventory.snmp_credential(device) is None:
-        raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
-    client = SnmpClient()
+    client: Any
+    if ssh:
+        from collectors.ssh.client import SshClient
+        from collectors.ssh.poller import poll_device_ssh
+
+        if device.ssh is None:
+            raise UsageError(f"{name} is not polled over SSH (no ssh: section)")
+        client = SshClient(max_workers=1)
+        poll = poll_device_ssh(client, inventory, device)
+    else:
+        from collectors.snmp.client import SnmpClient
+        from collectors.snmp.poller import poll_device
+
+        if inventory.snmp_credential(device) is None:
+            raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+        client = SnmpClient()
+        poll = poll_device(client, inventory, device)
     try:
-        result = await poll_device(client, inventory, device)
+        result = await poll
     except NetmonError as exc:
         print(f"netmon: {exc}", file=sys.stderr)
         return 1
@@ -280,9 +294,17 @@ async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
         client.close()
     if as_json:
         print(json.dumps(dataclasses.asdict(result), indent=2))
-        return 0
+    elif ssh:
+        _print_ssh_poll(device, result)
+    else:
+        _print_snmp_poll(result)
+    return 0
+
+
+def _print_snmp_poll(result: PollResult) -> None:
     uptime = f"{result.uptime_s / 86400:.1f} days" if result.uptime_s is not None else "?"
-    print(f"{name} ({result.sys_name}), up {uptime}, polled in {result.duration_s * 1000:.0f} ms")
+    print(f"{result.device} ({result.sys_name}), up {uptime}, polled in "
+          f"{result.duration_s * 1000:.0f} ms")
     print(f"{'interface':<20} {'oper':>4} {'admin':>5} {'speed':>10} {'in bytes':>16} "
           f"{'out bytes':>16} {'bits':>4}  alias")
     for i in result.interfaces:
@@ -291,38 +313,17 @@ async def _poll(inventory: Inventory, name: str, as_json: bool) -> int:
               f"{speed:>10} {i.in_octets if i.in_octets is not None else '-':>16} "
               f"{i.out_octets if i.out_octets is not None else '-':>16} {i.counter_bits:>4}  "
               f"{i.alias}")
-    return 0
 
 
-async def _poll_ssh(inventory: Inventory, name: str, as_json: bool) -> int:
-    from collectors.ssh.client import SshClient
-    from collectors.ssh.poller import poll_device_ssh
-
-    device = inventory.devices.get(name)
-    if device is None:
-        raise UsageError(f"no device {name!r} in {inventory.path}")
-    if device.ssh is None:
-        raise UsageError(f"{name} is not polled over SSH (no ssh: section)")
-    client = SshClient(max_workers=1)
-    try:
-        result = await poll_device_ssh(client, inventory, device)
-    except NetmonError as exc:
-        print(f"netmon: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await asyncio.to_thread(client.close)
-    if as_json:
-        print(json.dumps(dataclasses.asdict(result), indent=2))
-        return 0
-    print(f"{name} over SSH ({device.ssh.device_type}), polled in "
-          f"{result.duration_s * 1000:.0f} ms: "
-          f"{len(result.samples)} readings")
+def _print_ssh_poll(device: Device, result: PollResult) -> None:
+    assert device.ssh is not None
+    print(f"{device.name} over SSH ({device.ssh.device_type}), polled in "
+          f"{result.duration_s * 1000:.0f} ms: {len(result.samples)} readings")
     for sample in result.samples:
         d = CATALOGUE.get(sample.name)
         labels = " ".join(f"{k}={v}" for k, v in sample.labels)
         unit = f" {d.unit}" if d is not None and d.unit else ""
         print(f"  {sample.name:<28} {labels:<40} {sample.value:g}{unit}")
-    return 0
 
 
 def _if_status(value: int | None) -> str:

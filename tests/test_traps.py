@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,17 @@ def _snmptrap(port: int, args: tuple[str, ...], oid: str, source: str) -> None:
                    check=True, timeout=10, env={"MIBS": ""})
 
 
+async def _settle(receiver: TrapReceiver, done: Callable[[], bool]) -> TrapReceiver:
+    """Wait (up to 2.5 s) until `done()`, let stray traps arrive, close the receiver."""
+    for _ in range(50):
+        if done():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    receiver.close()
+    return receiver
+
+
 @pytest.mark.integration
 def test_receiver_counts_maps_repolls_and_survives_garbage(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -125,13 +137,7 @@ def test_receiver_counts_maps_repolls_and_survives_garbage(
             ["snmptrap", "-v", "1", "-c", "s3cret-community", "--clientaddr=127.0.1.2",
              f"127.0.0.1:{port}", "1.3.6.1.4.1.8072", "127.0.1.2", "2", "0", "",
              "1.3.6.1.2.1.2.2.1.1.1", "i", "1"], check=True, timeout=10, env={"MIBS": ""}))
-        for _ in range(50):
-            if receiver.received[("kec-balen", "linkDown")] == 2:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
-        receiver.close()
-        return receiver
+        return await _settle(receiver, lambda: receiver.received[("kec-balen", "linkDown")] == 2)
 
     receiver = asyncio.run(run())
     assert dict(receiver.received) == {("kec-balen", "linkDown"): 2, ("kec-balen", "linkUp"): 2,
@@ -176,13 +182,7 @@ def test_a_shard_counts_another_shards_trap_but_does_not_poll_that_device(
         await asyncio.get_running_loop().run_in_executor(
             None, _snmptrap, port, ("-v", "2c", "-c", "s3cret-community"),
             "1.3.6.1.6.3.1.1.5.3", "127.0.1.2")
-        for _ in range(50):
-            if receiver.received:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
-        receiver.close()
-        return receiver
+        return await _settle(receiver, lambda: bool(receiver.received))
 
     receiver = asyncio.run(run())
     assert dict(receiver.received) == {("kec-balen", "linkDown"): 1}
