@@ -721,8 +721,7 @@ def parse_inventory(
         _index_lines(_LineLoader(text).get_single_node(), (), lines)
         numbered = sorted((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
                            f"{_render_path(p)}: {message}") for p, message in problems)
-        seen: set[str] = set()
-        raise ConfigError([m for _, m in numbered if not (m in seen or seen.add(m))])
+        raise ConfigError(list(dict.fromkeys(m for _, m in numbered)))  # once each, in order
     assert model is not None
     return Inventory(model=model, path=path)
 
@@ -732,6 +731,12 @@ def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
     if not isinstance(value, list):
         return []
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A section of the raw YAML, or {} when it is missing or not a mapping (the model's
+    validation reports that; the cross-checks just skip it)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
@@ -750,14 +755,13 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     creds = data.get("credentials")
     snmp_creds = creds.get("snmp") if isinstance(creds, dict) else None
     snmp_names = set(snmp_creds) if isinstance(snmp_creds, dict) else set()
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    defaults = _mapping(data.get("defaults"))
     default_snmp = defaults.get("snmp")
     if isinstance(default_snmp, str) and default_snmp not in snmp_names:
         yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
     ssh_creds = creds.get("ssh") if isinstance(creds, dict) else None
     ssh_names = set(ssh_creds) if isinstance(ssh_creds, dict) else set()
-    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
-    traps = daemon.get("traps") if isinstance(daemon.get("traps"), dict) else {}
+    traps = _mapping(_mapping(data.get("daemon")).get("traps"))
     trap_creds = traps.get("credentials")
     for k, name in enumerate(trap_creds if isinstance(trap_creds, list) else []):
         if isinstance(name, str) and name not in snmp_names:
@@ -816,15 +820,15 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
             end = link.get(side)
             if not isinstance(end, dict) or "device" not in end:
                 continue
-            dev = end.get("device")
-            if isinstance(dev, str) and dev not in devices:
-                yield ("links", i, side, "device"), f"unknown device {dev!r}"
+            end_device = end.get("device")
+            if isinstance(end_device, str) and end_device not in devices:
+                yield ("links", i, side, "device"), f"unknown device {end_device!r}"
             iface = end.get("interface")
-            if isinstance(dev, str) and isinstance(iface, str):
-                key = (dev, iface)
+            if isinstance(end_device, str) and isinstance(iface, str):
+                key = (end_device, iface)
                 if key in ends and ends[key] != name:
                     yield ("links", i, side, "interface"), (
-                        f"{dev} {iface} is already an end of link {ends[key]!r}"
+                        f"{end_device} {iface} is already an end of link {ends[key]!r}"
                     )
                 ends.setdefault(key, str(name))
 

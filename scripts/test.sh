@@ -23,5 +23,8 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 echo "== ruff"
 python3 -m ruff check .
 
+echo "== mypy"
+python3 -m mypy
+
 echo "== pytest"
 exec python3 -m pytest "$@"

@@ -44,7 +44,7 @@ def _escape_value(value: str) -> str:
 _ORDER: dict[str, tuple[str, tuple[int, ...]]] = {
     # family → (full name, label positions in name order): prometheus_client writes
     # label pairs sorted by name, and scripts grep /metrics for exact strings
-    name: (d.full_name, tuple(sorted(range(len(d.labels)), key=lambda i, d=d: d.labels[i])))
+    name: (d.full_name, tuple(sorted(range(len(d.labels)), key=d.labels.__getitem__)))
     for name, d in CATALOGUE.items()
 }
 

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -55,11 +55,19 @@ _INDEX = (b"<!doctype html><title>netmon</title><h1>netmon</h1><ul>"
           b"<li><a href=\"/-/ready\">/-/ready</a></li></ul>\n")
 
 
+class Families(Protocol):
+    """Where `_device` and `_link` put their lines: prometheus_client's families here,
+    or prom_text's `TextFamilies` (the same `add`)."""
+
+    def add(self, name: str, labels: tuple[str, ...] | list[str],
+            value: float | None) -> None: ...
+
+
 class _Families:
     """Lazily created metric families keyed by catalogue name."""
 
     def __init__(self) -> None:
-        self._families: dict[str, Metric] = {}
+        self._families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
 
     def add(self, name: str, labels: tuple[str, ...] | list[str], value: float | None) -> None:
         if value is None:
@@ -78,7 +86,7 @@ class _Families:
             yield self._families.get(name) or _family(definition)
 
 
-def _family(d: MetricDef) -> Metric:
+def _family(d: MetricDef) -> CounterMetricFamily | GaugeMetricFamily:
     name = d.full_name
     if d.kind == "counter":
         return CounterMetricFamily(name.removesuffix("_total"), d.help, labels=d.labels)
@@ -136,7 +144,7 @@ def _device_labels(snap: DeviceSnapshot) -> tuple[str, str, str, str]:
     return (d.name, d.site, d.kecamatan, d.role)
 
 
-def _device(fams: _Families, snap: DeviceSnapshot) -> None:
+def _device(fams: Families, snap: DeviceSnapshot) -> None:
     d = snap.device
     dl = _device_labels(snap)
     fams.add("device", (*dl, d.address, d.parent or "", snap.sys_name), 1)
@@ -183,7 +191,7 @@ def _end_labels(end: Any) -> tuple[str, str]:
     return (end.device, end.interface) if isinstance(end, InterfaceEnd) else ("", "")
 
 
-def _link(fams: _Families, view: LinkView) -> None:
+def _link(fams: Families, view: LinkView) -> None:
     link = view.link
     device, interface = _end_labels(view.end)
     ll = (link.name, view.kecamatan, link.medium, device, interface)
