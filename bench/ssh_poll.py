@@ -44,7 +44,7 @@ from ssh_servers import openssh, write_ssh_lab_inventory  # noqa: E402
 
 from collectors.ssh.client import SshClient, endpoint_for  # noqa: E402
 from collectors.ssh.commands import commands_for  # noqa: E402
-from collectors.ssh.poller import link_ends, poll_device_ssh, ssh_devices  # noqa: E402
+from collectors.ssh.poller import link_ends, poll_device_ssh  # noqa: E402
 from netmon.inventory import Device, Inventory, load_inventory  # noqa: E402
 from netmon.lab.ssh import emulator_command, plan_ssh_lab, wait_ready  # noqa: E402
 
@@ -241,7 +241,7 @@ def main() -> int:
         plan = plan_ssh_lab(real, tmp / "lab")
         assert plan is not None
         inventory = write_ssh_lab_inventory(real, plan, tmp / "lab" / "lab-inventory.yaml")
-        devices = ssh_devices(inventory)
+        devices = inventory.ssh_devices()
         log = open(tmp / "emulator.log", "wb")  # noqa: SIM115 - closed below
         emulator = subprocess.Popen(emulator_command(tmp / "lab"), stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -274,7 +274,7 @@ class _SshSide:
         return client, poller, schedule
 
     def sync(self, inventory: Inventory) -> None:
-        wanted = self._daemon._mine([d for d in inventory.model.devices if d.ssh is not None])
+        wanted = self._daemon._mine(inventory.ssh_devices())
         if not wanted and self._parts is None:
             return
         if self._parts is None:

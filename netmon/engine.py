@@ -136,6 +136,12 @@ class InterfaceTable(Mapping[str, InterfaceView]):
         return (None if absent >> _IN & 1 else ints[base + _IN],
                 None if absent >> _OUT & 1 else ints[base + _OUT], ints[base + _BITS])
 
+    def _pairs(self) -> Iterator[tuple[str, InterfaceView]]:
+        """(name, view) in poll order, without a name lookup per interface (the
+        Mapping defaults would look each one up: quadratic on a 500-port switch)."""
+        for i, name in enumerate(self.names):
+            yield name, self._view(i)
+
     def _view(self, i: int) -> InterfaceView:
         rin, rout = self._rates[2 * i], self._rates[2 * i + 1]
         if self._ints is None:
@@ -158,18 +164,14 @@ class _Items(ItemsView[str, InterfaceView]):
     _mapping: InterfaceTable
 
     def __iter__(self) -> Iterator[tuple[str, InterfaceView]]:
-        table = self._mapping
-        for i, name in enumerate(table.names):
-            yield name, table._view(i)
+        return self._mapping._pairs()
 
 
 class _Values(ValuesView[InterfaceView]):
     _mapping: InterfaceTable
 
     def __iter__(self) -> Iterator[InterfaceView]:
-        table = self._mapping
-        for i in range(len(table.names)):
-            yield table._view(i)
+        return (view for _, view in self._mapping._pairs())
 
 
 @dataclass(frozen=True, slots=True)

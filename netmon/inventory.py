@@ -487,6 +487,10 @@ class Inventory:
     def snmp_devices(self) -> list[Device]:
         return [d for d in self.model.devices if self.snmp_credential(d) is not None]
 
+    def ssh_devices(self) -> list[Device]:
+        """Devices with an `ssh:` section, in inventory order (the SSH schedule's jobs)."""
+        return [d for d in self.model.devices if d.ssh is not None]
+
     def ancestors(self, name: str) -> list[str]:
         """Parent chain, nearest first (validated acyclic at load)."""
         chain: list[str] = []

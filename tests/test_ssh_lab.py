@@ -22,7 +22,7 @@ from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab, write_ssh_lab_inventor
 
 from collectors.ssh.client import SshClient, endpoint_for
 from collectors.ssh.commands import IOS_VERSION, ROS_RESOURCE
-from collectors.ssh.poller import poll_device_ssh, ssh_devices
+from collectors.ssh.poller import poll_device_ssh
 from netmon.engine import Engine
 from netmon.errors import AuthError, HostKeyError, PollTimeout
 from netmon.inventory import load_inventory
@@ -294,7 +294,7 @@ def test_hung_device_times_out_and_the_others_keep_polling(lab: SshLab,
             r = await poller.run_poll(name)
             return name, r, time.monotonic() - t0
 
-        done = await asyncio.gather(*(one(d.name) for d in ssh_devices(inventory)))
+        done = await asyncio.gather(*(one(d.name) for d in inventory.ssh_devices()))
         return {name: (r, t) for name, r, t in done}
 
     results = asyncio.run(round_of_polls())
@@ -377,7 +377,7 @@ def test_a_poll_waiting_for_a_worker_is_dropped_not_abandoned(lab: SshLab) -> No
 @pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")
 def test_ssh_metrics_render_and_pass_promtool(lab: SshLab, client: SshClient) -> None:
     engine = Engine(lab.inventory)
-    for d in ssh_devices(lab.inventory):
+    for d in lab.inventory.ssh_devices():
         engine.ingest(poll(client, lab, d.name))
     text = generate_latest(build_registry(engine, [client.stats])).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -430,7 +430,7 @@ def test_with_traps_ssh_devices_keep_their_own_address_and_are_polled_there(
     with Lab(load_for_lab(src), tmp_path / "lab", traps=True) as lab:
         inventory = load_inventory(lab.lab_inventory_path)
         known_hosts = SshLabPlan.load(lab.workdir).known_hosts.read_text()
-        devices = ssh_devices(inventory)
+        devices = inventory.ssh_devices()
         assert {d.name for d in devices} == {
             "core-pemkab-1", "opd-setda", "kec-kedewan", "tower-wonocolo"}
         assert len({d.address for d in inventory.model.devices}) == 4  # all distinct

@@ -34,11 +34,6 @@ OPTICS_MEDIA = frozenset({"fibre", "isp"})
 RADIO_MEDIA = frozenset({"radio"})
 
 
-def ssh_devices(inventory: Inventory) -> list[Device]:
-    """Devices with an `ssh:` section, in inventory order (the SSH schedule's jobs)."""
-    return [d for d in inventory.model.devices if d.ssh is not None]
-
-
 def ssh_interval(inventory: Inventory, device: Device) -> float:
     """`ssh.interval` when set (optics move slowly: a router can be asked less often
     over SSH than over SNMP), else the device's poll interval."""
