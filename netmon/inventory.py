@@ -305,7 +305,7 @@ class Defaults(_Strict):
 
 
 class TrapSettings(_Strict):
-    """SNMP trap receiver (off unless `daemon.traps` is present); see the README, section Alerts.
+    """SNMP trap receiver (off unless `daemon.traps` is present); see docs/alerts.md.
 
     Traps are mapped to devices by source address and trigger an immediate poll.
     `credentials` names entries of `credentials.snmp` whose community (v2c) or user
@@ -343,7 +343,7 @@ class DaemonSettings(_Strict):
     max_concurrent_polls: int = Field(strict=True, default=16, ge=1, le=1024)
     ssh_known_hosts: str = "/etc/netmon/known_hosts"
     # TLS and basic auth for /metrics: a Prometheus exporter web-config file
-    # (README, "Running netmon in production"); relative to the inventory's folder;
+    # (docs/production.md); relative to the inventory's folder;
     # `--web-config` overrides
     web_config: str | None = Field(default=None, min_length=1)
     # SNMP trap receiver (linkDown/linkUp/coldStart/warmStart → immediate re-poll)
@@ -365,7 +365,7 @@ class DaemonSettings(_Strict):
 
 
 class InfluxSettings(_Strict):
-    """InfluxDB export (off unless this section is present); see the README, "InfluxDB export".
+    """InfluxDB export (off unless this section is present); see docs/influx.md.
 
     InfluxDB 2.x: `url`, `org`, `bucket`, `token`. InfluxDB 1.8+ through its 2.x
     compatibility API: `bucket: database/retention-policy` (or just `database`),
@@ -654,7 +654,7 @@ def _line_for(path: Path_, lines: dict[Path_, int]) -> int:
 def _message(error: Any) -> str:
     msg = str(error["msg"])
     if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see the README's inventory reference)"
+        return "unknown key (check the spelling; see docs/inventory.md)"
     if error["type"] == "missing":
         return "required field is missing"
     if error["type"] in {"model_type", "dict_type"}:

@@ -1,6 +1,6 @@
 """The metric catalogue: every series netmon exports, with its labels, unit and meaning.
 
-One list serves the Prometheus sink (families and HELP text), the README's metric
+One list serves the Prometheus sink (families and HELP text), docs/metrics.md's metric
 reference (a test checks that every entry is documented there) and, later, the Influx
 schema. Adding a metric means adding it here first.
 """
@@ -233,7 +233,7 @@ CATALOGUE: dict[str, MetricDef] = {d.name: d for d in _DEFS}
 
 
 def markdown_table() -> str:
-    """The README's metric reference, generated so it cannot drift from the code."""
+    """The metric reference in docs/metrics.md, generated so it cannot drift from the code."""
     rows = ["| metric | type | labels | unit | meaning |", "|---|---|---|---|---|"]
     for d in CATALOGUE.values():
         kind = "gauge" if d.kind == "info" else d.kind
@@ -242,5 +242,5 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m netmon.metrics > table, pasted into the README
+if __name__ == "__main__":  # python -m netmon.metrics > table, pasted into docs/metrics.md
     print(markdown_table())

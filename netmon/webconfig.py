@@ -202,8 +202,7 @@ def _problem(section: str | None, error: Any) -> str:
     if error["type"] == "extra_forbidden":
         key = error["loc"][-1] if error["loc"] else section
         return (_UNSUPPORTED_HELP if key in _UNSUPPORTED else
-                "unknown key (check the spelling; see the README, Running netmon in "
-                "production)")
+                "unknown key (check the spelling; see docs/production.md)")
     if section == "basic_auth_users" and error["type"] == "string_type":
         return "expected a bcrypt hash (a string)"
     return _message(error)

@@ -1,11 +1,11 @@
-"""Regenerate the README's metric table from netmon/metrics.py."""
+"""Regenerate the metric table in docs/metrics.md from netmon/metrics.py."""
 
 import re
 from pathlib import Path
 
 from netmon.metrics import markdown_table
 
-readme = Path(__file__).resolve().parent.parent / "README.md"
+readme = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 text = readme.read_text()
 text = re.sub(
     r"(<!-- metrics-table:start -->\n).*?(<!-- metrics-table:end -->)",

@@ -47,8 +47,8 @@ def test_check_lists_every_problem_with_file_and_line_and_exit_2(tmp_path: Path)
         "2 problems in the inventory:",
         f"  {broken}:2: devices[0].address: '10.0.0.300' is not a valid IP address or "
         "host name",
-        f"  {broken}:3: devices[1].colour: unknown key (check the spelling; see the README's "
-        "inventory reference)",
+        f"  {broken}:3: devices[1].colour: unknown key (check the spelling; see "
+        "docs/inventory.md)",
     ]
 
 

@@ -1,4 +1,5 @@
-"""The README is the user's manual: its metric table must match the catalogue."""
+"""The manual (README.md and docs/) must match the code: the metric table is generated from
+the catalogue, and every link from the README into docs/ points at a file that exists."""
 
 from __future__ import annotations
 
@@ -7,19 +8,35 @@ from pathlib import Path
 
 from netmon.metrics import CATALOGUE, markdown_table
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+METRICS_DOC = REPO / "docs" / "metrics.md"
 
 
-def test_readme_metric_table_is_generated_from_the_catalogue() -> None:
-    text = README.read_text()
+def test_metric_table_is_generated_from_the_catalogue() -> None:
+    text = METRICS_DOC.read_text()
     m = re.search(r"<!-- metrics-table:start -->\n(.*?)<!-- metrics-table:end -->", text, re.S)
-    assert m, "README lost its metrics-table markers"
+    assert m, "docs/metrics.md lost its metrics-table markers"
     assert m.group(1).strip() == markdown_table().strip(), (
-        "README metric table is stale: run `python3 scripts/update-readme.py`"
+        "docs/metrics.md metric table is stale: run `python3 scripts/update-readme.py`"
     )
 
 
 def test_every_metric_is_documented_by_name() -> None:
-    text = README.read_text()
+    text = METRICS_DOC.read_text()
     missing = [d.full_name for d in CATALOGUE.values() if f"`{d.full_name}`" not in text]
     assert not missing
+
+
+def test_readme_links_into_docs_resolve() -> None:
+    """Every relative link in the README and docs/ names a file that exists."""
+    broken = []
+    for doc in [README, *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            if not (doc.parent / target).exists():
+                broken.append(f"{doc.relative_to(REPO)} → {target}")
+    assert not broken
+    linked = re.findall(r"\]\(docs/([a-z-]+\.md)\)", README.read_text())
+    assert sorted(set(linked)) == sorted(p.name for p in (REPO / "docs").glob("*.md")), (
+        "every file in docs/ is linked from the README's manual table"
+    )

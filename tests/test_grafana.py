@@ -206,7 +206,7 @@ def test_dashboard_provider_points_at_the_documented_folder() -> None:
     (p,) = provider["providers"]
     assert p["type"] == "file"
     assert p["options"]["path"] == "/var/lib/grafana/dashboards/netmon"
-    docs = (REPO / "README.md").read_text(encoding="utf-8")
+    docs = (REPO / "docs/dashboards.md").read_text(encoding="utf-8")
     assert "/var/lib/grafana/dashboards/netmon" in docs
 
 

@@ -127,7 +127,7 @@ def test_web_config_problems_are_all_reported_with_lines_and_never_echo_a_hash(
         f"{path}:7: basic_auth_users.bob: expected a bcrypt hash (a string)",
         f"{path}:8: http_server_config: {webconfig._UNSUPPORTED_HELP}",
         f"{path}:9: basic_auth_userz: unknown key (check the spelling; see "
-        "the README, Running netmon in production)",
+        "docs/production.md)",
     ]
     # once the users section is well-formed, the hash itself is checked, never echoed
     path.write_text("basic_auth_users:\n  alice: hunter2-pasted-by-mistake\n")

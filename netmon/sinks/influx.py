@@ -26,7 +26,7 @@ The only module that imports influxdb-client. The flow, and why it is shaped so:
   never succeed, so they are dropped, counted and logged. 413 splits the request.
 
 Lost data is always counted in `netmon_influx_points_dropped_total{reason}` and logged
-at ERROR; see the README, section InfluxDB export for the metrics and the spool's behaviour.
+at ERROR; see docs/influx.md for the metrics and the spool's behaviour.
 """
 
 from __future__ import annotations
