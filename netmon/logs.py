@@ -68,5 +68,9 @@ def setup_logging(verbose: bool = False, fmt: LogFormat = "text") -> None:
     # Library chatter is not for the NOC; our own lines say what matters.
     for noisy in ("apscheduler", "pysnmp", "asyncio", "paramiko", "netmiko"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # paramiko logs every failed handshake as ~20 ERROR lines of traceback from its
+    # transport thread (an SSH site outage wrote ~54 of them); the same failure reaches
+    # the SSH client as an exception and is logged once, with the device, by netmon.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -226,6 +226,10 @@ def translate(exc: BaseException, ep: SshEndpoint) -> PollError:
             return PollTimeout(f"{dev}: no SSH connection to {addr} within "
                                f"{ep.connect_timeout:g} s")
     text = " ".join(str(e) for e in chain)
+    if "protocol banner" in text and any(isinstance(e, EOFError) for e in chain):
+        return DeviceUnreachable(f"{dev}: {addr} closed the connection before sending an "
+                                 "SSH banner (sshd down or overloaded, or not SSH on this "
+                                 "port)")
     if "protocol banner" in text or "No existing session" in text:
         return PollTimeout(f"{dev}: {addr} sent no SSH banner within {ep.connect_timeout:g} s")
     for e in chain:
