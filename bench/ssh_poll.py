@@ -43,7 +43,7 @@ from netmiko import ConnectHandler  # noqa: E402 - reference only; netmon uses c
 from ssh_servers import openssh, write_ssh_lab_inventory  # noqa: E402
 
 from collectors.ssh.client import SshClient, endpoint_for  # noqa: E402
-from collectors.ssh.commands import commands_for  # noqa: E402
+from collectors.ssh.platforms import platform_for  # noqa: E402
 from collectors.ssh.poller import link_ends, poll_device_ssh  # noqa: E402
 from netmon.inventory import Device, Inventory, load_inventory  # noqa: E402
 from netmon.lab.ssh import emulator_command, plan_ssh_lab, wait_ready  # noqa: E402
@@ -107,7 +107,7 @@ def proc_cpu(pid: int) -> float:
 def commands_of(inventory: Inventory, device: Device) -> list[str]:
     ends = link_ends(inventory, device.name)
     assert device.ssh is not None
-    return [c.text for c in commands_for(
+    return [c.text for c in platform_for(device.ssh.device_type).commands(
         device.ssh.device_type, [e.interface for e in ends if e.link.medium == "fibre"],
         [e.interface for e in ends if e.link.medium == "radio"])]
 

@@ -204,13 +204,25 @@ class SshTarget(_Strict):
     """How a device is polled over SSH (optics, radio, CPU: what SNMP does not give)."""
 
     credentials: Name
-    device_type: Literal["mikrotik_routeros", "cisco_ios", "cisco_xe", "linux"]
+    # a platform module in collectors/ssh/platforms/ claims each device type
+    device_type: str
     port: int = Field(strict=True, default=22, ge=1, le=65535)
     interval: Duration | None = None
     # SSH needs its own bounds: a login over a slow radio hop takes seconds, far more
     # than the SNMP request `timeout`. None = the collector's defaults (10 s each).
     connect_timeout: Duration | None = Field(default=None, gt=0)
     command_timeout: Duration | None = Field(default=None, gt=0)
+
+    @field_validator("device_type")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        # imported here: the platforms bring TextFSM, which an SNMP-only daemon never needs
+        from collectors.ssh.platforms import device_types
+
+        known = device_types()
+        if value not in known:
+            raise ValueError(f"unknown SSH device type {value!r}; one of: {', '.join(known)}")
+        return value
 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")

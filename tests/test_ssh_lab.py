@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab, write_ssh_lab_inventory
 
 from collectors.ssh.client import SshClient, endpoint_for
-from collectors.ssh.commands import IOS_VERSION, ROS_RESOURCE
+from collectors.ssh.platforms.ios import VERSION as IOS_VERSION
+from collectors.ssh.platforms.routeros import RESOURCE as ROS_RESOURCE
 from collectors.ssh.poller import poll_device_ssh
 from netmon.engine import Engine
 from netmon.errors import AuthError, HostKeyError, PollTimeout

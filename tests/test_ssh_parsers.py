@@ -15,17 +15,11 @@ from typing import Any
 
 import pytest
 
-from collectors.ssh.commands import (
-    Command,
-    command_from_text,
-    commands_for,
-    parse,
-    ros_monitor,
-    routeros_quote,
-)
-from collectors.ssh.parsers import ParseError, routeros
-from collectors.ssh.parsers.common import rate_bps, routeros_duration
-from collectors.ssh.parsers.ios import parse_transceivers, short_interface
+from collectors.ssh.parsing import ParseError, rate_bps, routeros_duration
+from collectors.ssh.platform import Command
+from collectors.ssh.platforms import device_types, platform_for, routeros
+from collectors.ssh.platforms.ios import parse_transceivers, short_interface
+from collectors.ssh.platforms.routeros import monitor_command, routeros_quote
 
 DATA = Path(__file__).resolve().parent / "data" / "ssh"
 CASES = sorted(p for p in DATA.glob("*/*") if (p / "expected.json").is_file())
@@ -59,15 +53,15 @@ def test_corpus_covers_every_device_type_with_several_firmware_variants() -> Non
                               for c, n in OUTPUTS])
 def test_recorded_output_parses_as_expected(case: Path, name: str) -> None:
     expected = json.loads((case / "expected.json").read_text())["outputs"][name]
-    device_type = case.parent.name
-    command = command_from_text(device_type, expected["command"])
+    platform = platform_for(case.parent.name)
+    command = platform.command_from_text(expected["command"])
     text = (case / name).read_text()
     if "error" in expected:
         with pytest.raises(ParseError) as info:
-            parse(device_type, command, text)
+            platform.parse(command, text)
         assert str(info.value) == expected["error"]
     else:
-        assert parse(device_type, command, text) == _approx(expected["parsed"])
+        assert platform.parse(command, text) == _approx(expected["parsed"])
 
 
 ROUTEROS_KV = [(c, n) for c, n in OUTPUTS if c.parent.name == "mikrotik_routeros"
@@ -148,6 +142,17 @@ def test_ios_interface_names_shorten_like_ifname() -> None:
     assert short_interface("Gi1/0/1") == "Gi1/0/1"
 
 
+def commands_for(device_type: str, optics: list[str], radios: list[str]) -> list[Command]:
+    return platform_for(device_type).commands(device_type, optics, radios)
+
+
+def test_every_recorded_device_type_is_a_platform_and_back() -> None:
+    """The inventory accepts exactly the device types a platform module claims, and
+    each has recorded outputs (a vendor is one module plus its recordings)."""
+    assert device_types() == ["cisco_ios", "cisco_xe", "linux", "mikrotik_routeros"]
+    assert {c.parent.name for c in CASES} == set(device_types())
+
+
 def test_commands_per_device_type() -> None:
     ros = commands_for("mikrotik_routeros", ["sfp1"], ["wlan1"])
     assert [c.text for c in ros] == [
@@ -164,7 +169,7 @@ def test_commands_per_device_type() -> None:
 
 def test_interface_names_cannot_inject_routeros_commands() -> None:
     assert routeros_quote("sfp-sfpplus1") == "sfp-sfpplus1"
-    assert ros_monitor("uplink to kec") == '/interface ethernet monitor "uplink to kec" once'
+    assert monitor_command("uplink to kec") == '/interface ethernet monitor "uplink to kec" once'
     for bad in ("sfp1; /system reboot", 'x" once; /system reboot', "a\nb", "$(x)", "[x]"):
         with pytest.raises(ValueError):
             routeros_quote(bad)
@@ -172,8 +177,12 @@ def test_interface_names_cannot_inject_routeros_commands() -> None:
 
 def test_device_error_text_is_a_parse_error_not_a_reading() -> None:
     with pytest.raises(ParseError, match="bad command name"):
-        parse("mikrotik_routeros", Command("/system resource print", "system"),
-              "bad command name resource (line 1 column 9)")
+        platform_for("mikrotik_routeros").parse(Command("/system resource print", "system"),
+                                                "bad command name resource (line 1 column 9)")
     with pytest.raises(ParseError, match="Invalid input"):
-        parse("cisco_ios", Command("show version", "version"),
-              "        ^\n% Invalid input detected at '^' marker.\n")
+        platform_for("cisco_ios").parse(Command("show version", "version"),
+                                        "        ^\n% Invalid input detected at '^' marker.\n")
+
+    with pytest.raises(ParseError, match="No such file or directory"):
+        platform_for("linux").parse(Command("cat /proc/uptime", "uptime"),
+                                    "cat: /proc/uptime: No such file or directory\n")

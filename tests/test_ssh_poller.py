@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.ssh.commands import Command, commands_for
+from collectors.ssh.platform import Command
+from collectors.ssh.platforms import platform_for
 from collectors.ssh.poller import build_samples, link_ends
 from netmon.errors import MalformedReply
 from netmon.inventory import Inventory, parse_inventory
@@ -42,6 +43,9 @@ links:
 """
 
 
+ROUTEROS, IOS = platform_for("mikrotik_routeros"), platform_for("cisco_ios")
+
+
 @pytest.fixture(scope="module")
 def inventory() -> Inventory:
     return parse_inventory(INVENTORY, Path("inventory.yaml"), environ={"P": "x"})
@@ -54,7 +58,7 @@ def _by(samples: list[Sample]) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 def test_routeros_optics_and_radio_samples(inventory: Inventory) -> None:
     device = inventory.devices["kec"]
     ends = link_ends(inventory, "kec")
-    cmds = commands_for("mikrotik_routeros", ["sfp1", "ether1"], ["wlan1"])
+    cmds = ROUTEROS.commands("mikrotik_routeros", ["sfp1", "ether1"], ["wlan1"])
     outputs = [
         (ROS / "ros6_48_rb2011_sfp_dom" / "system_resource_print.txt").read_text(),
         (ROS / "ros6_48_rb2011_sfp_dom" / "interface_ethernet_monitor_sfp1_once.txt").read_text(),
@@ -64,7 +68,7 @@ def test_routeros_optics_and_radio_samples(inventory: Inventory) -> None:
          / "interface_wireless_registration-table_print_stats_where_interface_wlan1.txt"
          ).read_text(),
     ]
-    samples, uptime = build_samples(device, ends, cmds, outputs)
+    samples, uptime = build_samples(device, ROUTEROS, ends, cmds, outputs)
     got = _by(samples)
     fo = (("interface", "sfp1"), ("link", "fo-kec"))
     radio = (("interface", "wlan1"), ("link", "radio-tower"))
@@ -84,12 +88,12 @@ def test_routeros_optics_and_radio_samples(inventory: Inventory) -> None:
 
 def test_tower_end_maps_directions_the_other_way(inventory: Inventory) -> None:
     device = inventory.devices["tower"]
-    cmds = commands_for("mikrotik_routeros", [], ["wlan1"])
+    cmds = ROUTEROS.commands("mikrotik_routeros", [], ["wlan1"])
     case = ROS / "ros6_48_tower_station"
     outputs = [(case / "system_resource_print.txt").read_text(),
                (case / "interface_wireless_registration-table_print_stats_where_interface_wlan1"
                        ".txt").read_text()]
-    got = _by(build_samples(device, link_ends(inventory, "tower"), cmds, outputs)[0])
+    got = _by(build_samples(device, ROUTEROS, link_ends(inventory, "tower"), cmds, outputs)[0])
     radio = (("interface", "wlan1"), ("link", "radio-tower"))
     # b end: its rx (216M) is the downstream direction
     assert got[("radio_rate_contract_ratio", (*radio, ("direction", "downstream")))] == \
@@ -99,11 +103,11 @@ def test_tower_end_maps_directions_the_other_way(inventory: Inventory) -> None:
 def test_ios_table_is_matched_to_link_interfaces_by_short_name(inventory: Inventory) -> None:
     device = inventory.devices["core"]
     case = DATA / "cisco_ios" / "ios15_2_c2960x_access"
-    cmds = commands_for("cisco_ios", ["Gi1/0/26", "GigabitEthernet1/0/25"], [])
+    cmds = IOS.commands("cisco_ios", ["Gi1/0/26", "GigabitEthernet1/0/25"], [])
     files = ["show_version.txt", "show_processes_cpu.txt",
              "show_processes_memory_include_pool_total.txt", "show_interfaces_transceiver.txt"]
     outputs = [(case / f).read_text() for f in files]
-    samples, uptime = build_samples(device, link_ends(inventory, "core"), cmds, outputs)
+    samples, uptime = build_samples(device, IOS, link_ends(inventory, "core"), cmds, outputs)
     got = _by(samples)
     assert got[("optics_rx_power_dbm", (("interface", "Gi1/0/26"), ("link", "fo-kec")))] == -23.4
     assert got[("optics_rx_power_dbm", (("interface", "GigabitEthernet1/0/25"),
@@ -118,10 +122,10 @@ def test_one_bad_command_costs_only_its_own_samples(inventory: Inventory) -> Non
     cmds = [Command("/system resource print", "system"),
             Command("/interface ethernet monitor sfp1 once", "optics", "sfp1")]
     resource = (ROS / "ros6_48_rb2011_sfp_dom" / "system_resource_print.txt").read_text()
-    samples, _ = build_samples(device, link_ends(inventory, "kec"), cmds,
+    samples, _ = build_samples(device, ROUTEROS, link_ends(inventory, "kec"), cmds,
                                [resource, "no such item"])
     assert {s.name for s in samples} == {"device_cpu_ratio", "device_memory_used_ratio",
                                          "device_os_uptime_seconds"}
     with pytest.raises(MalformedReply, match="no SSH output could be read"):
-        build_samples(device, link_ends(inventory, "kec"), cmds,
+        build_samples(device, ROUTEROS, link_ends(inventory, "kec"), cmds,
                       ["bad command name resource", "no such item"])

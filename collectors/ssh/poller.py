@@ -16,12 +16,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from collectors.ssh.client import SshClient, endpoint_for
-from collectors.ssh.commands import Command, commands_for, parse
-from collectors.ssh.parsers import ParseError
-from collectors.ssh.parsers.ios import short_interface
+from collectors.ssh.platform import Command, Optics, ParseError, Platform, Radio, Reading
+from collectors.ssh.platforms import platform_for
 from netmon.errors import MalformedReply
 from netmon.inventory import Device, InterfaceEnd, Inventory, Link
 from netmon.metrics import CATALOGUE, DEVICE_LABELS
@@ -68,14 +66,15 @@ async def poll_device_ssh(client: SshClient, inventory: Inventory, device: Devic
     optics = [e.interface for e in ends if e.link.medium in OPTICS_MEDIA]
     radios = [e.interface for e in ends if e.link.medium in RADIO_MEDIA]
     assert device.ssh is not None  # endpoint_for checked
+    platform = platform_for(device.ssh.device_type)
     try:
-        commands = commands_for(device.ssh.device_type, optics, radios)
+        commands = platform.commands(device.ssh.device_type, optics, radios)
     except ValueError as exc:  # an interface name RouterOS cannot take safely
         raise MalformedReply(f"{device.name}: {exc}") from None
     wall0, mono0 = time.time(), time.monotonic()
     outputs = await client.run(endpoint, [c.text for c in commands])
     wall1, mono1 = time.time(), time.monotonic()
-    samples, uptime = build_samples(device, ends, commands, outputs)
+    samples, uptime = build_samples(device, platform, ends, commands, outputs)
     return PollResult(
         device=device.name,
         collector=COLLECTOR,
@@ -101,87 +100,69 @@ def _sample(name: str, value: float | None, **labels: str) -> Sample | None:
 _warned: set[tuple[str, str, str]] = set()
 
 
-def _warn_once(device: str, command: str, message: str) -> None:
-    key = (device, command, message)
+def _warn_once(device: str, what: str, message: str) -> None:
+    """Once per device, subject and message: a port that is always unreadable must not
+    repeat its warning every poll (the rest of the poll's readings still count)."""
+    key = (device, what, message)
     if key in _warned:
-        log.debug("%s: %s: %s", device, command, message)
+        log.debug("%s: %s: %s", device, what, message)
         return
     _warned.add(key)
-    log.warning("%s: SSH command %r gave nothing usable: %s", device, command, message)
+    log.warning("%s: %s: %s", device, what, message)
 
 
-def build_samples(device: Device, ends: list[LinkEnd], commands: list[Command],
-                  outputs: list[str]) -> tuple[list[Sample], float | None]:
-    """Samples and OS uptime from the outputs of `commands` (in the same order)."""
-    by_interface = {e.interface: e for e in ends}
-    samples: list[Sample | None] = []
-    uptime: float | None = None
+def build_samples(device: Device, platform: Platform, ends: list[LinkEnd],
+                  commands: list[Command], outputs: list[str]
+                  ) -> tuple[list[Sample], float | None]:
+    """Samples and OS uptime from the outputs of `commands` (in the same order).
+
+    The platform reads each output into one typed `Reading`; what becomes a sample is
+    decided here, the same for every platform."""
+    reading = Reading()
     parsed_any = False
     first_error: str | None = None
-    table: dict[str, dict[str, Any]] | None = None
     for cmd, text in zip(commands, outputs, strict=True):
         try:
-            data = parse(device.ssh.device_type if device.ssh else "", cmd, text)
+            platform.read(cmd, text, reading)
         except ParseError as exc:
             first_error = first_error or f"{cmd.text!r}: {exc}"
-            _warn_once(device.name, cmd.text, str(exc))
+            _warn_once(device.name, f"SSH command {cmd.text!r} gave nothing usable", str(exc))
             continue
         parsed_any = True
-        if cmd.kind in ("system", "uptime", "meminfo", "version", "cpu", "memory"):
-            uptime = _health(cmd.kind, data, samples) or uptime
-        elif cmd.kind == "optics" and cmd.interface in by_interface:
-            _optics(data, by_interface[cmd.interface], samples)
-        elif cmd.kind == "radio" and cmd.interface in by_interface:
-            if data is None:
-                _warn_once(device.name, cmd.text, "no peer registered (radio link down?)")
-            else:
-                _radio(data, by_interface[cmd.interface], samples)
-        elif cmd.kind == "optics_table":
-            table = data
-    if table is not None:
-        for end in ends:
-            if end.link.medium in OPTICS_MEDIA:
-                row = table.get(short_interface(end.interface))
-                if row is not None:
-                    _optics({"sfp_present": True, "dom": True, **row}, end, samples)
     if not parsed_any and commands:
         raise MalformedReply(f"{device.name}: no SSH output could be read ({first_error})")
-    return [s for s in samples if s is not None], uptime
+    samples: list[Sample | None] = [
+        _sample("device_cpu_ratio", reading.cpu_ratio),
+        _sample("device_memory_used_ratio", reading.memory_used_ratio),
+        _sample("device_os_uptime_seconds", reading.uptime_s),
+    ]
+    for end in ends:
+        if end.link.medium in OPTICS_MEDIA and end.interface in reading.optics:
+            _optics(reading.optics[end.interface], end, samples)
+        elif end.link.medium in RADIO_MEDIA and end.interface in reading.radios:
+            radio = reading.radios[end.interface]
+            if radio is None:
+                _warn_once(device.name, f"radio interface {end.interface}",
+                           f"no peer registered on link {end.link.name} (radio link down?)")
+            else:
+                _radio(radio, end, samples)
+    return [s for s in samples if s is not None], reading.uptime_s
 
 
-def _health(kind: str, data: dict[str, Any], samples: list[Sample | None]) -> float | None:
-    if kind == "system":  # RouterOS /system resource print
-        samples.append(_sample("device_cpu_ratio", data["cpu_ratio"]))
-        samples.append(_sample("device_memory_used_ratio", data["memory_used_ratio"]))
-    elif kind == "cpu":
-        samples.append(_sample("device_cpu_ratio", data["one_minute_ratio"]))
-    elif kind in ("memory", "meminfo"):
-        key = "used_ratio" if kind == "memory" else "memory_used_ratio"
-        samples.append(_sample("device_memory_used_ratio", data[key]))
-    uptime = data.get("uptime_s")
-    if uptime is not None:
-        samples.append(_sample("device_os_uptime_seconds", uptime))
-    return uptime
-
-
-def _optics(data: dict[str, Any], end: LinkEnd, samples: list[Sample | None]) -> None:
-    """No module, or a module without diagnostics: no samples (never zeros)."""
-    if not data.get("sfp_present") or not data.get("dom"):
-        return
+def _optics(optics: Optics, end: LinkEnd, samples: list[Sample | None]) -> None:
     labels = {"interface": end.interface, "link": end.link.name}
-    samples.append(_sample("optics_rx_power_dbm", data.get("rx_power_dbm"), **labels))
-    samples.append(_sample("optics_tx_power_dbm", data.get("tx_power_dbm"), **labels))
-    samples.append(_sample("optics_temperature_celsius", data.get("temperature_celsius"),
+    samples.append(_sample("optics_rx_power_dbm", optics.rx_power_dbm, **labels))
+    samples.append(_sample("optics_tx_power_dbm", optics.tx_power_dbm, **labels))
+    samples.append(_sample("optics_temperature_celsius", optics.temperature_celsius,
                            **labels))
 
 
-def _radio(data: dict[str, Any], end: LinkEnd, samples: list[Sample | None]) -> None:
+def _radio(radio: Radio, end: LinkEnd, samples: list[Sample | None]) -> None:
     labels = {"interface": end.interface, "link": end.link.name}
-    samples.append(_sample("radio_signal_dbm", data.get("signal_dbm"), **labels))
-    samples.append(_sample("radio_signal_to_noise_db", data.get("signal_to_noise_db"),
-                           **labels))
-    samples.append(_sample("radio_ccq_ratio", data.get("tx_ccq_ratio"), **labels))
-    tx, rx = data.get("tx_rate_bps"), data.get("rx_rate_bps")
+    samples.append(_sample("radio_signal_dbm", radio.signal_dbm, **labels))
+    samples.append(_sample("radio_signal_to_noise_db", radio.signal_to_noise_db, **labels))
+    samples.append(_sample("radio_ccq_ratio", radio.tx_ccq_ratio, **labels))
+    tx, rx = radio.tx_rate_bps, radio.rx_rate_bps
     samples.append(_sample("radio_tx_rate_bps", tx, **labels))
     samples.append(_sample("radio_rx_rate_bps", rx, **labels))
     # a's transmit direction is the link's downstream (a→b); b's is upstream

@@ -1,4 +1,4 @@
-"""MikroTik RouterOS CLI output → dicts.
+"""MikroTik RouterOS (`mikrotik_routeros`): commands, error patterns and parsers.
 
 Three commands: `/system resource print`, `/interface ethernet monitor <if> once` and
 `/interface wireless registration-table print stats where interface=<if>`.
@@ -15,9 +15,10 @@ copes. The registration table has no template: its `key=value` stats are read he
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from collectors.ssh.parsers.common import (
+from collectors.ssh.parsing import (
     ParseError,
     TextFSMError,
     binary_bytes,
@@ -28,6 +29,7 @@ from collectors.ssh.parsers.common import (
     textfsm_rows,
     yes_no,
 )
+from collectors.ssh.platform import Command, Optics, Platform, Radio, Reader, Reading
 
 # What RouterOS prints instead of output when a command or argument is wrong.
 _ERRORS = re.compile(
@@ -227,3 +229,87 @@ def parse_registration_table(text: str, interface: str | None = None) -> dict[st
             "uptime_s": routeros_duration(entry.get("uptime")),
         }
     return None
+
+
+# --- the platform: commands and how their output becomes a reading ------------------------
+
+RESOURCE = "/system resource print"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._/:+-]+$")
+
+
+def routeros_quote(name: str) -> str:
+    """An interface name as a RouterOS argument; refuses anything that could end the
+    command or start a new one (names come from the inventory, still: never a shell)."""
+    if _SAFE_NAME.match(name):
+        return name
+    if any(c in name for c in '"\\$[];\r\n\t') or not name.isprintable():
+        raise ValueError(f"interface name {name!r} cannot be passed to RouterOS safely")
+    return f'"{name}"'
+
+
+def monitor_command(interface: str) -> str:
+    return f"/interface ethernet monitor {routeros_quote(interface)} once"
+
+
+def registration_command(interface: str) -> str:
+    return ("/interface wireless registration-table print stats where interface="
+            f"{routeros_quote(interface)}")
+
+
+def commands(device_type: str, optics: Sequence[str], radios: Sequence[str]) -> list[Command]:
+    """Health, then one monitor per optical port and one registration query per radio
+    (RouterOS has no table of all transceivers)."""
+    return [
+        Command(RESOURCE, "system"),
+        *(Command(monitor_command(i), "optics", i) for i in optics),
+        *(Command(registration_command(i), "radio", i) for i in radios),
+    ]
+
+
+def command_from_text(text: str) -> Command:
+    """The `Command` for a command string (recorded outputs are named by command)."""
+    m = re.fullmatch(r"/interface ethernet monitor \"?(.+?)\"? once", text)
+    if m:
+        return Command(text, "optics", m.group(1))
+    m = re.fullmatch(r"/interface wireless registration-table print stats"
+                     r"(?: where interface=\"?(.+?)\"?)?", text)
+    if m:
+        return Command(text, "radio", m.group(1))
+    if text == RESOURCE:
+        return Command(text, "system")
+    raise ValueError(f"unknown RouterOS command {text!r}")
+
+
+def _apply_system(data: dict[str, Any], command: Command, into: Reading) -> None:
+    into.cpu_ratio = data["cpu_ratio"]
+    into.memory_used_ratio = data["memory_used_ratio"]
+    into.uptime_s = data["uptime_s"]
+
+
+def _apply_optics(data: dict[str, Any], command: Command, into: Reading) -> None:
+    if command.interface is not None and data["sfp_present"] and data["dom"]:
+        into.optics[command.interface] = Optics(
+            data["rx_power_dbm"], data["tx_power_dbm"], data["temperature_celsius"])
+
+
+def _apply_radio(data: dict[str, Any] | None, command: Command, into: Reading) -> None:
+    if command.interface is None:
+        return
+    into.radios[command.interface] = None if data is None else Radio(
+        data.get("signal_dbm"), data.get("signal_to_noise_db"), data.get("tx_ccq_ratio"),
+        data.get("tx_rate_bps"), data.get("rx_rate_bps"))
+
+
+PLATFORM = Platform(
+    name="RouterOS",
+    device_types=("mikrotik_routeros",),
+    commands=commands,
+    readers={
+        "system": Reader(lambda text, c: parse_system_resource(text), _apply_system),
+        "optics": Reader(lambda text, c: parse_ethernet_monitor(text), _apply_optics),
+        "radio": Reader(lambda text, c: parse_registration_table(text, c.interface),
+                        _apply_radio),
+    },
+    error_message=error_message,
+    command_from_text=command_from_text,
+)

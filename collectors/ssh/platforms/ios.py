@@ -1,4 +1,4 @@
-"""Cisco IOS / IOS-XE CLI output → dicts.
+"""Cisco IOS and IOS-XE (`cisco_ios`, `cisco_xe`): commands, error patterns, parsers.
 
 `show version` and `show processes cpu` go through ntc-templates. `show interfaces
 transceiver` is parsed here although a template exists: the template reads a row
@@ -11,9 +11,11 @@ template (it is one regex).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from collectors.ssh.parsers.common import ParseError, TextFSMError, textfsm_rows
+from collectors.ssh.parsing import ParseError, TextFSMError, textfsm_rows
+from collectors.ssh.platform import Command, Optics, Platform, Reader, Reading
 
 _INVALID = re.compile(r"^\s*% ?(Invalid input|Incomplete command|Ambiguous command|"
                       r"Unknown command)", re.MULTILINE)
@@ -186,3 +188,65 @@ def parse_version(text: str) -> dict[str, Any]:
         "uptime_s": uptime,
         "ios_xe": "IOS XE" in text or "IOS-XE" in text,
     }
+
+
+# --- the platform: commands and how their output becomes a reading ------------------------
+
+VERSION = "show version"
+CPU = "show processes cpu"
+MEMORY = "show processes memory | include Pool Total"
+TRANSCEIVERS = "show interfaces transceiver"
+
+
+def commands(device_type: str, optics: Sequence[str], radios: Sequence[str]) -> list[Command]:
+    """Cisco prints all transceivers in one table, so optics need one command for every
+    port; radios are not read on IOS (this network has no wireless on IOS routers)."""
+    cmds = [Command(VERSION, "version"), Command(CPU, "cpu"), Command(MEMORY, "memory")]
+    if optics:
+        cmds.append(Command(TRANSCEIVERS, "optics_table", interfaces=tuple(optics)))
+    return cmds
+
+
+def command_from_text(text: str) -> Command:
+    kinds = {VERSION: "version", CPU: "cpu", MEMORY: "memory", TRANSCEIVERS: "optics_table"}
+    if text not in kinds:
+        raise ValueError(f"unknown IOS command {text!r}")
+    return Command(text, kinds[text])
+
+
+def _apply_version(data: dict[str, Any], command: Command, into: Reading) -> None:
+    into.uptime_s = data["uptime_s"]
+
+
+def _apply_cpu(data: dict[str, Any], command: Command, into: Reading) -> None:
+    into.cpu_ratio = data["one_minute_ratio"]
+
+
+def _apply_memory(data: dict[str, Any], command: Command, into: Reading) -> None:
+    into.memory_used_ratio = data["used_ratio"]
+
+
+def _apply_transceivers(table: dict[str, dict[str, Any]], command: Command,
+                        into: Reading) -> None:
+    """Rows are keyed by IOS's short names (Gi0/1); the inventory may write either."""
+    for interface in command.interfaces:
+        row = table.get(short_interface(interface))
+        if row is not None:
+            into.optics[interface] = Optics(
+                row.get("rx_power_dbm"), row.get("tx_power_dbm"),
+                row.get("temperature_celsius"))
+
+
+PLATFORM = Platform(
+    name="Cisco IOS",
+    device_types=("cisco_ios", "cisco_xe"),
+    commands=commands,
+    readers={
+        "version": Reader(lambda text, c: parse_version(text), _apply_version),
+        "cpu": Reader(lambda text, c: parse_processes_cpu(text), _apply_cpu),
+        "memory": Reader(lambda text, c: parse_memory_pools(text), _apply_memory),
+        "optics_table": Reader(lambda text, c: parse_transceivers(text), _apply_transceivers),
+    },
+    error_message=error_message,
+    command_from_text=command_from_text,
+)
