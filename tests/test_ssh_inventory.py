@@ -48,6 +48,15 @@ def test_unknown_ssh_credentials_are_named_with_their_line(tmp_path: Path) -> No
     ]
 
 
+def test_an_unknown_device_type_names_the_platforms_there_are(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, BASE.replace("SSH_CRED", "mikrotik").replace("cisco_xe", "juniper_junos"))
+    assert info.value.problems == [
+        f"{tmp_path / 'inventory.yaml'}:19: devices[1].ssh.device_type: unknown SSH device "
+        "type 'juniper_junos'; one of: cisco_ios, cisco_xe, linux, mikrotik_routeros"
+    ]
+
+
 def test_ssh_endpoint_from_the_inventory(tmp_path: Path) -> None:
     inv = _load(tmp_path, BASE.replace("SSH_CRED", "mikrotik"))
     kec = endpoint_for(inv, inv.devices["kec-balen"])  # type: ignore[attr-defined]
