@@ -1,0 +1,224 @@
+"""SNMP modules as data: the schema refuses what cannot work, and a walk becomes samples.
+
+Expected values are written out by hand (the tricky cases of LibreNMS' and NAV's
+trackers: hrStorage above 8 TB read as a negative Integer32, allocation units,
+ENTITY-SENSOR-MIB scale and precision, unavailable sensors), then HOST-RESOURCES-MIB is
+read from a real net-snmp snmpd on this machine and compared with df and /proc/meminfo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from collectors.snmp.client import SnmpClient, SnmpTarget
+from collectors.snmp.module import Dropped, Module, Walk, describe, module_samples, parse_module
+from tests import snmp_agents
+from tests.snmp_agents import SnmpdAgent
+
+MODULES = Path(__file__).resolve().parent.parent / "collectors" / "snmp" / "modules"
+snmpd_agent = snmp_agents.snmpd_agent
+
+STORAGE = "1.3.6.1.2.1.25.2.3.1"
+
+
+def host_resources() -> Module:
+    return parse_module(yaml.safe_load((MODULES / "host-resources.yaml").read_text()))
+
+
+def by_key(samples: list[Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, s.labels): s.value for s in samples}
+
+
+def test_storage_above_8_tb_allocation_units_and_bad_rows() -> None:
+    walk = Walk(
+        scalars={"1.3.6.1.2.1.25.1.1.0": 297745},
+        columns={
+            f"{STORAGE}.3": {"1": "Physical memory", "36": "/", "40": "/srv/arsip",
+                             "41": "/broken", "42": "/text", "5.1": "two-part index"},
+            f"{STORAGE}.4": {"1": 1024, "36": 4096, "40": 4096, "41": 0, "42": 4096,
+                             "5.1": 4096},
+            # /srv/arsip: 3,000,000,000 units of 4 KiB = 12.288 TB, which an agent
+            # with a signed Integer32 sends as 3e9 - 2^32; likewise its used space
+            f"{STORAGE}.5": {"1": 24683584, "36": 66053021, "40": -1294967296, "41": 100,
+                             "42": "lots", "5.1": 1},
+            f"{STORAGE}.6": {"1": 21224900, "36": 6310004, "40": -1794967296, "41": 50,
+                             "42": 1, "5.1": 1},
+            "1.3.6.1.2.1.25.3.3.1.2": {"196608": 7, "196609": 150},
+        },
+    )
+    samples, dropped = module_samples(host_resources(), walk)
+    got = by_key(samples)
+    assert got[("host_uptime_seconds", ())] == 2977.45
+    size = "host_storage_size_bytes"
+    assert got[(size, (("storage_index", "1"), ("storage", "Physical memory")))] == 25275990016
+    assert got[(size, (("storage_index", "36"), ("storage", "/")))] == 270553174016
+    assert got[(size, (("storage_index", "40"), ("storage", "/srv/arsip")))] == 12288000000000
+    assert got[("host_storage_used_bytes", (("storage_index", "40"), ("storage", "/srv/arsip")))
+               ] == 10240000000000
+    assert got[("host_processor_load_ratio", (("processor", "196608"),))] == 0.07
+    # nothing is exported for the rows that cannot be read right: each is accounted for
+    assert not [k for k in got if ("storage", "/broken") in k[1]]
+    text_row = (("storage_index", "42"), ("storage", "/text"))
+    assert (size, text_row) not in got  # "lots" is not a size
+    assert got[("host_storage_used_bytes", text_row)] == 4096  # but its used column is fine
+    assert ("host_processor_load_ratio", (("processor", "196609"),)) not in got
+    assert sorted(dropped, key=lambda d: (d.metric, d.index)) == [
+        Dropped("host_processor_load_ratio", "196609", "1.5 outside 0..1"),
+        Dropped("host_storage_size_bytes", "41", "hrStorageAllocationUnits missing or not "
+                "positive"),
+        Dropped("host_storage_size_bytes", "42", "not a number (str)"),
+        Dropped("host_storage_size_bytes", "5.1", "index does not decode"),
+        Dropped("host_storage_used_bytes", "41", "hrStorageAllocationUnits missing or not "
+                "positive"),
+        Dropped("host_storage_used_bytes", "5.1", "index does not decode"),
+    ]
+
+
+SENSORS = """
+name: entity-sensor-test
+description: ENTITY-SENSOR-MIB sensors labelled by entPhysicalName
+tables:
+  entPhysical:
+    index: [{name: entPhysicalIndex}]
+    columns:
+      entPhysicalName: {oid: 1.3.6.1.2.1.47.1.1.1.1.7, static: true}
+  entPhySensor:
+    index: [{name: entPhysicalIndex}]
+    columns:
+      entPhySensorType: {oid: 1.3.6.1.2.1.99.1.1.1.1, static: true}
+      entPhySensorScale: {oid: 1.3.6.1.2.1.99.1.1.1.2, static: true}
+      entPhySensorPrecision: {oid: 1.3.6.1.2.1.99.1.1.1.3, static: true}
+      entPhySensorValue: {oid: 1.3.6.1.2.1.99.1.1.1.4}
+      entPhySensorOperStatus: {oid: 1.3.6.1.2.1.99.1.1.1.5}
+    lookups: [{label: sensor, table: entPhysical, column: entPhysicalName,
+               by: entPhysicalIndex}]
+metrics:
+  - name: sensor_celsius
+    type: gauge
+    unit: celsius
+    help: Temperature a sensor reads, scale and precision applied.
+    table: entPhySensor
+    value: entPhySensorValue
+    sensor_scale: {scale: entPhySensorScale, precision: entPhySensorPrecision}
+    when: {column: entPhySensorOperStatus, in: [1]}
+  - name: sensor_status
+    type: enum
+    help: The sensor's own status (ok, unavailable, nonoperational).
+    table: entPhySensor
+    value: entPhySensorOperStatus
+    states: {1: ok, 2: unavailable, 3: nonoperational}
+"""
+
+
+def test_sensor_scale_precision_lookups_and_unavailable_sensors() -> None:
+    module = parse_module(yaml.safe_load(SENSORS))
+    value = "1.3.6.1.2.1.99.1.1.1"
+    walk = Walk(scalars={}, columns={
+        "1.3.6.1.2.1.47.1.1.1.1.7": {"1": "Inlet", "2": "CPU", "3": "PSU 1", "4": "Exhaust",
+                                     "5": "Rack top"},
+        # units(9) precision 1 · milli(8) precision 0 · kilo(10) precision 2 ·
+        # exa(14), listed before peta(15) in the MIB · an unavailable sensor's last value
+        f"{value}.2": {"1": 9, "2": 8, "3": 10, "4": 14, "5": 9},
+        f"{value}.3": {"1": 1, "2": 0, "3": 2, "4": 0, "5": 1},
+        f"{value}.4": {"1": 235, "2": 41500, "3": 3, "4": 0, "5": 999},
+        f"{value}.5": {"1": 1, "2": 1, "3": 1, "4": 1, "5": 2},
+    })
+    samples, dropped = module_samples(module, walk)
+    got = by_key(samples)
+    assert got[("sensor_celsius", (("sensor", "Inlet"),))] == pytest.approx(23.5, rel=1e-12)
+    assert got[("sensor_celsius", (("sensor", "CPU"),))] == pytest.approx(41.5, rel=1e-12)
+    assert got[("sensor_celsius", (("sensor", "PSU 1"),))] == pytest.approx(30.0, rel=1e-12)
+    assert got[("sensor_celsius", (("sensor", "Exhaust"),))] == 0.0
+    assert ("sensor_celsius", (("sensor", "Rack top"),)) not in got  # unavailable: no reading
+    assert got[("sensor_status", (("sensor", "Rack top"), ("state", "unavailable")))] == 1.0
+    assert got[("sensor_status", (("sensor", "Rack top"), ("state", "ok")))] == 0.0
+    assert not dropped
+    # exa is 10^18, not 10^15: one unit at exa precision 0
+    exa = Walk(scalars={}, columns={**walk.columns, f"{value}.4": {"4": 1}})
+    assert by_key(module_samples(module, exa)[0])[
+        ("sensor_celsius", (("sensor", "Exhaust"),))] == 1e18
+    # a status outside the enum is dropped, not exported as a new state
+    odd = Walk(scalars={}, columns={**walk.columns, f"{value}.5": {"1": 7}})
+    assert module_samples(module, odd)[1] == [Dropped("sensor_status", "1",
+                                                      "7 is not a known state")]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["metrics"][0].update(name="netmon_sensor_celsius"),
+     "without the netmon_ prefix"),
+    (lambda m: m["metrics"][0].update(value="entPhySensorValu"),
+     "metric sensor_celsius: table entPhySensor has no column 'entPhySensorValu'"),
+    (lambda m: m["metrics"][0].update(name="sensor_temperature"), "ends in _celsius"),
+    (lambda m: m["metrics"][1].update(states={}), "an enum needs states"),
+    (lambda m: m["metrics"][0].update(type="counter", name="sensor_celsius_total"),
+     "without _total"),
+    (lambda m: m["tables"]["entPhySensor"]["lookups"][0].update(table="entPhysicl"),
+     "unknown table 'entPhysicl'"),
+    (lambda m: m["tables"]["entPhySensor"]["columns"]["entPhySensorValue"].update(
+        oid="1.3.6.1.2.1.99.1.1.1.x"), "String should match pattern"),
+    (lambda m: m["tables"]["entPhySensor"].update(labels={"device": "entPhySensorType"}),
+     "label 'device' is reserved"),
+    (lambda m: m["metrics"][0].update(colour="red"), "Extra inputs are not permitted"),
+    (lambda m: m["metrics"][0].update(scalar="x"), "exactly one of scalar: or table:"),
+])
+def test_broken_modules_are_refused_with_the_reason(change: Callable[[dict[str, Any]], None],
+                                                    message: str) -> None:
+    data = yaml.safe_load(SENSORS)
+    change(data)
+    with pytest.raises(ValidationError) as info:
+        parse_module(data)
+    assert message in str(info.value)
+
+
+def test_describe_names_the_exported_series() -> None:
+    rows = {name: (kind, labels) for name, kind, _, labels, _ in describe(
+        parse_module(yaml.safe_load(SENSORS)))}
+    assert rows == {"netmon_sensor_celsius": ("gauge", ("sensor",)),
+                    "netmon_sensor_status": ("gauge (state set)", ("sensor", "state"))}
+
+
+def _meminfo_kib(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {key} in /proc/meminfo")
+
+
+def test_host_resources_from_a_real_snmpd_agree_with_df_and_meminfo(
+        snmpd_agent: Callable[..., SnmpdAgent]) -> None:
+    """The shipped module against net-snmp's snmpd serving this machine."""
+    agent = snmpd_agent(community="hr-community")
+    target = SnmpTarget(device="server", host=agent.host, port=agent.port,
+                        community="hr-community")
+    module = host_resources()
+    scalar_oids, static, dynamic = module.oids()
+
+    async def go() -> Walk:
+        async with SnmpClient() as client:
+            scalars = await client.get(target, scalar_oids)
+            return Walk(scalars, await client.walk_columns(target, static + dynamic))
+
+    walk = asyncio.run(go())
+    root = os.statvfs("/")
+    mem_total = _meminfo_kib("MemTotal")
+    samples, dropped = module_samples(module, walk)
+    assert not dropped
+    by_storage = {(s.name, dict(s.labels)["storage"]): s.value for s in samples
+                  if "storage" in dict(s.labels)}
+    assert by_storage[("host_storage_size_bytes", "Physical memory")] == mem_total * 1024
+    assert by_storage[("host_storage_size_bytes", "/")] == root.f_blocks * root.f_frsize
+    used = by_storage[("host_storage_used_bytes", "/")]
+    df_used = (root.f_blocks - root.f_bfree) * root.f_frsize
+    assert abs(used - df_used) <= 0.01 * root.f_blocks * root.f_frsize  # other tests write
+    uptime = next(s.value for s in samples if s.name == "host_uptime_seconds")
+    with open("/proc/uptime") as f:
+        host_uptime = float(f.read().split()[0])
+    assert abs(uptime - host_uptime) < 5
