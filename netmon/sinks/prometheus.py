@@ -12,6 +12,7 @@ import logging
 import math
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -45,6 +46,7 @@ log = logging.getLogger("netmon.http")
 _HANDSHAKE_TIMEOUT_S = 10.0
 _REQUEST_TIMEOUT_S = 60.0  # > Prometheus' default scrape timeout, < forever
 _AUTH_LOG_EVERY_S = 60.0
+_ERROR_LOG_EVERY_S = 60.0
 _TLS_HANDSHAKE_RECORD = b"\x16"
 _PLAIN_HTTP_TO_TLS = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8"
                       b"\r\nConnection: close\r\n\r\n"
@@ -278,10 +280,28 @@ class _Server(ThreadingHTTPServer):
         self.web = web
         self.auth = BasicAuth(web.users)
         self.auth_failures = _AuthFailureLog()
+        self.internal_errors = _InternalErrorLog()
         super().__init__(address, _Handler)
 
     def set_web_config(self, web: WebConfig) -> None:
         self.web, self.auth = web, BasicAuth(web.users)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Replaces socketserver's default, which prints a traceback to stderr outside
+        the logger (breaking `--log-format json`) for every client that goes away.
+
+        A client closing or resetting the connection, timing out or failing TLS
+        mid-request is the client's business: one debug line. Anything else is a bug
+        in netmon: logged through the logger (one JSON line with `exc` in that format),
+        at most once a minute with the count, so a scrape loop cannot flood the journal.
+        """
+        exc = sys.exc_info()[1]
+        client = str(client_address[0]) if client_address else "?"
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("metrics: connection from %s ended mid-request (%s)", client,
+                      type(exc).__name__, extra={"client": client})
+            return
+        self.internal_errors.note(client, exc)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         tls = self.web.tls
@@ -325,6 +345,35 @@ class _AuthFailureLog:
         log.warning("metrics: refused %d request%s with a wrong or missing password "
                     "(last from %s)", count, "" if count == 1 else "s", client,
                     extra={"client": client, "refused": count})
+
+
+# How a client that went away shows up in the handler thread: closed or reset while we
+# read or write (BrokenPipe, ConnectionReset/Aborted), silent past the socket timeout,
+# or a TLS record cut short (SSLEOFError and friends).
+_CLIENT_GONE = (ConnectionError, TimeoutError, ssl.SSLError)
+
+
+class _InternalErrorLog:
+    """Logs unexpected errors while serving a request, with the traceback, at most once
+    a minute (with how many there were): a bug hit by every scrape must be visible
+    without flooding the journal."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._last = -math.inf
+
+    def note(self, client: str, exc: BaseException | None) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < _ERROR_LOG_EVERY_S:
+                return
+            count, self._count, self._last = self._count, 0, now
+        log.error("metrics: internal error serving %s (%d in the last minute): %s",
+                  client, count, type(exc).__name__ if exc is not None else "?",
+                  exc_info=exc is not None and (type(exc), exc, exc.__traceback__),
+                  extra={"client": client, "errors": count})
 
 
 class _Handler(BaseHTTPRequestHandler):
