@@ -176,6 +176,7 @@ class InfluxSink:
         self._batch_oldest: int | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._replayed = 0  # points sent from the spool since it last became empty
         self._last_failure_log = -math.inf
         self._queue_drop_log = -math.inf
         # statistics, read by the /metrics thread
@@ -221,6 +222,15 @@ class InfluxSink:
         if self._thread.is_alive():
             log.error("influx: writer did not stop within %.1f s; %d points not yet "
                       "spooled may be lost", timeout, self._queued_points + len(self._batch))
+            return
+        # one line at shutdown that says where the data went (the journal's last word
+        # on whether a stop lost anything)
+        with self._stats_lock:
+            written, dropped = self._written, sum(self._dropped.values())
+        log.info("influx: stopped; %d points written since start, %d in the spool for the "
+                 "next start, %d dropped", written, self._spool.points, dropped,
+                 extra={"event": "influx_stopped", "written": written,
+                        "spooled": self._spool.points, "dropped": dropped})
 
     # --- the engine listener (event loop thread: must be quick) ----------------------
 
@@ -349,6 +359,7 @@ class InfluxSink:
             if chunk is None:  # only unreadable records were left; the spool moved past
                 self._retry_at = time.monotonic() + self.settings.retry_delay  # no hot loop
                 return
+            waiting = self._spool.points  # before the commit: what there is to replay
             try:
                 self._send(chunk.body, chunk.points)
             except WriteFailed as exc:
@@ -356,10 +367,14 @@ class InfluxSink:
                     self._backoff(exc)
                     return
                 self._reject(chunk.points, exc)
+            else:
+                self._replayed += chunk.points
+            self._recovered(waiting)
             self._spool.commit(chunk)
-            self._recovered()
         if not self._spool.points:
-            log.info("influx: spool replayed; writing live again")
+            log.info("influx: spool replayed (%d points sent); writing live again",
+                     self._replayed)
+            self._replayed = 0
 
     def _send(self, body: bytes, points: int) -> None:
         """One write request; a 413 halves the request until InfluxDB takes it."""
@@ -415,11 +430,18 @@ class InfluxSink:
                         "(%d points there already), retry %d in %.1f s", s.url, exc.reason,
                         exc.message, self._spool.points, self._failures, delay)
 
-    def _recovered(self) -> None:
+    def _recovered(self, spooled: int = 0) -> None:
+        """A write succeeded. `spooled`: the points the spool held before this write
+        (counted before the spool's cursor moves past the batch just sent, which is why
+        the caller passes it in: read afterwards it said "replaying 0" when all of a
+        one-batch spool had just been sent)."""
         if self._failures:
-            log.warning("influx: %s answers again after %d failed attempts; replaying %d "
-                        "spooled points", self.settings.url, self._failures,
-                        self._spool.points)
+            if spooled:
+                log.warning("influx: %s answers again after %d failed attempts; replaying "
+                            "%d spooled points", self.settings.url, self._failures, spooled)
+            else:
+                log.warning("influx: %s answers again after %d failed attempts; nothing "
+                            "spooled, writing live", self.settings.url, self._failures)
         self._failures = 0
         self._retry_at = 0.0
 
