@@ -68,11 +68,28 @@ def setup_logging(verbose: bool = False, fmt: LogFormat = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Nothing may reach stderr around the handler: a line that is not in the chosen
+    # format breaks a log shipper reading JSON. Python warnings and errors that escape a
+    # thread (the HTTP server's, the Influx writer's...) go through the logger too.
+    logging.captureWarnings(True)
+    threading.excepthook = _log_thread_exception
     # Library chatter is not for the NOC; our own lines say what matters.
     for noisy in ("apscheduler", "pysnmp", "asyncio", "paramiko", "netmiko"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """threading.excepthook: an exception that ended a thread, as one log record."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("netmon").critical(
+        "internal error: thread %s stopped: %s", name, args.exc_type.__name__,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+        if args.exc_value is not None else None,
+        extra={"event": "thread_died", "thread_name": name})
 
 
 K = TypeVar("K", bound=Hashable)

@@ -462,3 +462,25 @@ def test_an_snmp_only_daemon_does_not_load_pysnmp_netmiko_or_influx() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_json_logs_take_in_warnings_and_thread_deaths_too() -> None:
+    """With --log-format json every stderr line is a JSON object: a Python warning and
+    an exception that ends a thread go through the logger, not around it."""
+    code = ("import threading, warnings\n"
+            "from netmon.logs import setup_logging\n"
+            "setup_logging(fmt='json')\n"
+            "warnings.warn('an old API', DeprecationWarning, stacklevel=1)\n"
+            "def boom():\n"
+            "    raise RuntimeError('a bug in a thread')\n"
+            "t = threading.Thread(target=boom, name='netmon-test'); t.start(); t.join()\n")
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    records = [json.loads(line) for line in lines]  # every line parses
+    assert [r["level"] for r in records] == ["warning", "critical"], lines
+    assert "an old API" in records[0]["message"]
+    assert records[1]["message"] == ("internal error: thread netmon-test stopped: "
+                                     "RuntimeError")
+    assert "RuntimeError: a bug in a thread" in records[1]["exc"]
