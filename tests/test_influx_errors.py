@@ -312,3 +312,42 @@ def test_sigterm_with_influx_down_spools_and_the_next_start_replays_once(
     assert all(len(ts) == 2 for ts in points.values())  # the two runs' polls, once each
     assert ("influx: spool replayed (12 points sent); writing live again"
             in (tmp_path / "second.log").read_text())
+
+
+def test_queue_full_drops_are_logged_with_their_count_even_when_they_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The writer is stuck (not started): polls beyond queue_max_points are dropped. The
+    first drop is logged at once; the rest of the burst, followed by silence, is logged
+    with its count when the window ends (1 s here, a minute in service), not never."""
+    import re
+    import time
+
+    from netmon.sinks import influx
+
+    monkeypatch.setattr(influx, "_LOG_EVERY_S", 1.0)
+    caplog.set_level(logging.INFO, logger="netmon.influx")
+    inventory = _inventory(tmp_path, "http://127.0.0.1:9", queue_max_points=1000,
+                           batch_size=100)
+    engine = Engine(inventory)
+    sink = attach_influx(engine, inventory.model.influx)  # type: ignore[arg-type]
+    rounds = 1000 // PER_ROUND + 5
+    _feed(engine, rounds)
+    fed = rounds * DEVICES
+    dropped_polls = fed - len(sink._queue)
+    assert dropped_polls > 1
+
+    def drop_lines() -> list[str]:
+        return [m for m in _messages(caplog) if "DROPPED" in m]
+
+    deadline = time.monotonic() + 20
+    while len(drop_lines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = drop_lines()  # before close(), which would also write the count
+    sink.close(0.1)
+    assert len(lines) == 2, lines
+    counts = [int(re.search(r"DROPPED (\d+) new poll", m).group(1))  # type: ignore[union-attr]
+              for m in lines]
+    assert counts == [1, dropped_polls - 1]
+    total = sink.stat("influx_points_dropped", ("queue_full",))
+    assert lines[-1].endswith(f"({total:.0f} points dropped so far)")

@@ -48,6 +48,7 @@ from influxdb_client.rest import ApiException
 
 from netmon.engine import DeviceSnapshot, Engine, LinkView
 from netmon.inventory import InfluxSettings, Inventory, measured_end
+from netmon.logs import BurstLog
 from netmon.model import PollResult
 from netmon.sinks.influx_points import links_measured_on, poll_lines, time_ms
 from netmon.sinks.spool import Spool
@@ -178,7 +179,9 @@ class InfluxSink:
         self._retry_at = 0.0
         self._replayed = 0  # points sent from the spool since it last became empty
         self._last_failure_log = -math.inf
-        self._queue_drop_log = -math.inf
+        # queue-full drops: the first logged at once, then one line a minute with the
+        # count, also when the drops stop (a burst followed by silence is reported)
+        self._queue_drops: BurstLog[str] = BurstLog(_LOG_EVERY_S, self._log_queue_drops)
         # statistics, read by the /metrics thread
         self._stats_lock = threading.Lock()
         self._written = 0
@@ -212,6 +215,7 @@ class InfluxSink:
             self._closing = True
             self._close_deadline = time.monotonic() + timeout
             self._cond.notify()
+        self._queue_drops.close()  # drops only counted so far are logged now
         if self._thread is None:
             if self._queue:
                 self._count_drop("closed", self._queued_points)
@@ -249,17 +253,22 @@ class InfluxSink:
                 return
             if self._queued_points + points > self.settings.queue_max_points:
                 self._count_drop("queue_full", points)
-                now = time.monotonic()
-                if now - self._queue_drop_log >= _LOG_EVERY_S:
-                    self._queue_drop_log = now
-                    log.error("influx: writer is %d points behind; DROPPING new polls "
-                              "(%d points dropped so far)", self._queued_points,
-                              self._dropped["queue_full"])
-                return
-            self._queue.append(_Queued(snapshot, result, links, points))
-            self._queued_points += points
-            if self._queued_points >= self.settings.batch_size:
-                self._cond.notify()
+                behind = self._queued_points
+            else:
+                behind = -1
+                self._queue.append(_Queued(snapshot, result, links, points))
+                self._queued_points += points
+                if self._queued_points >= self.settings.batch_size:
+                    self._cond.notify()
+        if behind >= 0:  # logged outside the condition's lock
+            self._queue_drops.note("queue_full", behind)
+
+    def _log_queue_drops(self, key: str, polls: int, first: bool, behind: int) -> None:
+        with self._stats_lock:
+            total = self._dropped["queue_full"]
+        log.error("influx: writer is %d points behind; DROPPED %d new poll%s (%d points "
+                  "dropped so far)", behind, polls, "" if polls == 1 else "s", total,
+                  extra={"event": "influx_queue_full", "polls": polls, "points": total})
 
     def _links_measured_on(self, device: str) -> tuple[LinkView, ...]:
         """Link views whose rates come from `device`, as of now (this poll).
