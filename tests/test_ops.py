@@ -484,3 +484,27 @@ def test_json_logs_take_in_warnings_and_thread_deaths_too() -> None:
     assert records[1]["message"] == ("internal error: thread netmon-test stopped: "
                                      "RuntimeError")
     assert "RuntimeError: a bug in a thread" in records[1]["exc"]
+
+
+def test_burst_log_reports_every_event_once_and_at_most_once_a_window() -> None:
+    """netmon.logs.BurstLog, clock given: first event at once; the events within the
+    window as one count when it ends (flush), or when the next event comes after it;
+    close() reports what is left. Nothing counted twice, nothing lost."""
+    from netmon.logs import BurstLog
+
+    lines: list[tuple[str, int, bool, object]] = []
+    burst: BurstLog[str] = BurstLog(60.0, lambda k, n, first, d: lines.append((k, n, first, d)))
+    for t, key in [(0, "a"), (1, "a"), (2, "b"), (30, "a"), (59, "a")]:
+        burst.note(key, f"at {t}", now=t)
+    assert lines == [("a", 1, True, "at 0"), ("b", 1, True, "at 2")]
+    burst.flush(now=59.5)  # a's window (0-60) has not ended
+    assert len(lines) == 2
+    burst.flush(now=60.0)  # it has: the three since, with the latest detail
+    assert lines[2:] == [("a", 3, False, "at 59")]
+    burst.note("a", "at 130", now=130)  # a quiet window passed: logged at once
+    burst.note("a", "at 131", now=131)
+    assert lines[3:] == [("a", 1, False, "at 130")]
+    burst.close()
+    assert lines[4:] == [("a", 1, False, "at 131")]
+    burst.close()  # idempotent, nothing new
+    assert len(lines) == 5
