@@ -427,30 +427,33 @@ def test_reload_moves_the_schedule_and_keeps_unchanged_jobs(tmp_path: Path) -> N
 def test_first_polls_are_not_pushed_an_interval_late_when_the_scheduler_starts_late(
 ) -> None:
     """Adding 5,000 jobs takes seconds: a job whose first-poll moment passed before the
-    scheduler started must run at once, not one whole interval later (it used to)."""
-    inv = inventory()  # 10 s interval; first polls spread over the first 10 s
-    polled: dict[str, float] = {}
+    scheduler started must run at once, not one whole interval later (it used to).
+
+    With a 1 h interval (first polls still spread over the first 10 s) "at once" and
+    "an interval later" are an hour apart: waiting up to 60 s tells them apart on any
+    machine, without asserting a speed."""
+    inv = parse_inventory(INVENTORY.replace("interval: 10s", "interval: 1h"),
+                          Path("inventory.yaml"), environ={"T_COMMUNITY": "x"})
+    polled: set[str] = set()
 
     async def poll(_: Inventory, device: Device) -> PollResult:
-        polled.setdefault(device.name, time.monotonic())
+        polled.add(device.name)
         return result(device.name)
 
-    async def main() -> float:
+    async def main() -> None:
         schedule = Schedule(Poller(Engine(inv), poll, max_concurrent=4))
         schedule.sync(inv, list(inv.devices.values()))
         await asyncio.sleep(10.5)  # every first-poll moment is now in the past
         started = time.monotonic()
         schedule.start()
         try:
-            while len(polled) < len(inv.devices) and time.monotonic() - started < 5:
+            while len(polled) < len(inv.devices) and time.monotonic() - started < 60:
                 await asyncio.sleep(0.05)
         finally:
             schedule.shutdown()
-        return started
 
-    started = asyncio.run(main())
-    assert set(polled) == set(inv.devices)
-    assert max(polled.values()) - started < 3.0
+    asyncio.run(main())
+    assert polled == set(inv.devices)
 
 
 def test_an_snmp_only_daemon_does_not_load_pysnmp_netmiko_or_influx() -> None:
