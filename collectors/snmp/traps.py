@@ -13,7 +13,9 @@ a cut link shows in /metrics within a second or two instead of a poll interval.
 Traps with a wrong community or v3 credentials are dropped by pysnmp before they get
 here; an observer on pysnmp's security-failure point counts them in
 `netmon_traps_rejected_total{device,...,reason}` and logs the sender (never the
-community). Traps from an address that is no device are counted in
+community). pysnmp accepts a v3 trap at whatever security level the message claims, so
+the receiver itself refuses one below its user's credential (`v3_security_level`).
+Traps from an address that is no device are counted in
 `netmon_traps_unknown_source_total` and dropped. Nothing a sender can put in a
 datagram stops the receiver: the callback catches everything and logs it.
 """
