@@ -45,9 +45,11 @@ class VictoriaMetrics:
     """A single-node VictoriaMetrics with its own data directory (kept across restarts,
     so stop() + start() is an outage, not a wipe)."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.binary = _binary("victoria-metrics", "victoria-metrics")
         self.workdir = workdir
+        self.extra_args = extra_args  # e.g. -httpAuth.username=… (a real 401)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,7 +60,8 @@ class VictoriaMetrics:
         self.proc = subprocess.Popen(
             [self.binary, f"-httpListenAddr=127.0.0.1:{self.port}",
              f"-storageDataPath={self.workdir / 'data'}", "-retentionPeriod=100y",
-             "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN"],
+             "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN",
+             *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -99,10 +102,10 @@ class VictoriaMetrics:
 class InfluxDB1:
     """InfluxDB 1.x with a temporary config: own dirs, loopback-only HTTP and RPC."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.binary = _binary("influxd", "influxdb")
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
@@ -172,16 +175,18 @@ class InfluxDB1:
 class ScriptedInflux:
     """A stand-in for answers no real server gives on demand (400, 413, 503, a hang).
 
-    `answer(body) -> (status, delay_s)` decides each `/api/v2/write`; bodies that got
-    a 204 are kept in `accepted`. Everything else about the sink is tested against
+    `answer(body) -> (status, delay_s)` or `(status, delay_s, headers)` decides each
+    `/api/v2/write`; bodies that got a 204 are kept in `accepted`, and every request's
+    arrival (monotonic clock) in `arrivals`. Everything else about the sink is tested against
     the real servers above.
     """
 
-    def __init__(self, answer: Callable[[bytes], tuple[int, float]]) -> None:
+    def __init__(self, answer: Callable[[bytes], tuple[Any, ...]]) -> None:
         self.answer = answer
         self.accepted: list[bytes] = []
         self.requests = 0
         self.seen: list[tuple[str, dict[str, str]]] = []  # (path?query, headers)
+        self.arrivals: list[float] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -190,14 +195,18 @@ class ScriptedInflux:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 stub.requests += 1
+                stub.arrivals.append(time.monotonic())
                 stub.seen.append((self.path, dict(self.headers.items())))
-                status, delay = stub.answer(body)
+                status, delay, *extra = stub.answer(body)
+                headers: dict[str, str] = extra[0] if extra else {}
                 time.sleep(delay)
                 if status == 204:
                     stub.accepted.append(body)
                 payload = b"" if status == 204 else json.dumps(
                     {"code": "invalid", "message": f"scripted {status}"}).encode()
                 self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -13,7 +13,9 @@ a cut link shows in /metrics within a second or two instead of a poll interval.
 Traps with a wrong community or v3 credentials are dropped by pysnmp before they get
 here; an observer on pysnmp's security-failure point counts them in
 `netmon_traps_rejected_total{device,...,reason}` and logs the sender (never the
-community). Traps from an address that is no device are counted in
+community). pysnmp accepts a v3 trap at whatever security level the message claims, so
+the receiver itself refuses one below its user's credential (`v3_security_level`).
+Traps from an address that is no device are counted in
 `netmon_traps_unknown_source_total` and dropped. Nothing a sender can put in a
 datagram stops the receiver: the callback catches everything and logs it.
 """
@@ -24,19 +26,21 @@ import asyncio
 import ipaddress
 import logging
 import socket
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from pyasn1.codec.ber import decoder as ber_decoder
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.api import v2c
+from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 
 from netmon.errors import NetmonError
 from netmon.inventory import Device, Inventory, SnmpV2c, SnmpV3, TrapSettings, parse_listen
+from netmon.logs import BurstLog
 
 log = logging.getLogger("netmon.traps")
 
@@ -69,6 +73,7 @@ REJECT_REASONS = {
 }
 _SM_FAILURES = ("rfc2576.prepareDataElements:sm-failure",
                 "rfc3412.prepareDataElements:sm-failure")
+_USM = 3  # SNMPv3's user-based security model
 # a sender that keeps using a wrong community is logged again after this long
 _REJECT_LOG_EVERY_S = 3600.0
 
@@ -138,7 +143,8 @@ class TrapReceiver:
 
     def __init__(self, inventory: Inventory, settings: TrapSettings,
                  poll: Callable[[str], Awaitable[object]],
-                 polls: Callable[[str], bool] = lambda name: True) -> None:
+                 polls: Callable[[str], bool] = lambda name: True,
+                 reject_log_every_s: float = _REJECT_LOG_EVERY_S) -> None:
         self.settings = settings
         self._poll = poll
         # whether this instance polls a device (--shard): another shard's device is left
@@ -150,9 +156,17 @@ class TrapReceiver:
         self.repolls: Counter[str] = Counter()
         # (device name, or "" for an address no device has; reason) → traps
         self.rejected: Counter[tuple[str, str]] = Counter()
-        self._rejects_logged: dict[tuple[str, str], tuple[float, int]] = {}
+        # first reject of a (device, reason) logged at once, then the count once an hour
+        # (also after the burst ends: a timer writes it)
+        self.reject_log: BurstLog[tuple[str, str]] = BurstLog(reject_log_every_s,
+                                                              self._log_rejects)
         self.unknown_source = 0
         self._engine: Any = None
+        # v3 user → the security level its credential requires (2 authNoPriv, 3 authPriv)
+        # and the engine IDs traps are accepted from (lower-case hex); see _on_trap
+        self._v3_levels: dict[str, int] = {}
+        self._engine_ids = frozenset(e.lower().removeprefix("0x")
+                                     for e in settings.v3_engine_ids)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self.address: tuple[str, int] | None = None
@@ -202,6 +216,7 @@ class TrapReceiver:
         return True
 
     def close(self) -> None:
+        self.reject_log.close()  # rejects only counted so far are logged now
         for task in self._running.values():
             task.cancel()
         if self._engine is not None:
@@ -225,6 +240,7 @@ class TrapReceiver:
             if isinstance(cred, SnmpV2c):
                 communities.add(cred.community.get())
             elif isinstance(cred, SnmpV3):
+                self._v3_levels[cred.user] = 3 if cred.priv_protocol else 2
                 for engine_id in self.settings.v3_engine_ids:
                     snmp_config.add_v3_user(
                         engine, cred.user, _AUTH[cred.auth_protocol], cred.auth_key.get(),
@@ -244,6 +260,15 @@ class TrapReceiver:
             context = engine.observer.get_execution_context(
                 "rfc3412.receiveMessage:request")
             source = _source_ip(str(context["transportAddress"][0]))
+            if int(context["securityModel"]) == _USM:
+                # pysnmp's USM checks a v3 message at the level the *message* claims: a
+                # noAuthNoPriv trap naming a known user passes it. Refuse anything below
+                # what that user's credential requires (VACM's job in a full agent).
+                level = int(context["securityLevel"])
+                required = self._v3_levels.get(str(context["securityName"]), 3)
+                if level < required:
+                    self.reject(source, *REJECT_REASONS["UnsupportedSecurityLevel"])
+                    return
             varbinds = [(str(oid), value.prettyPrint()) for oid, value in var_binds]
             self.handle(source, varbinds)
         except Exception:  # a malformed trap must never stop the receiver
@@ -253,29 +278,48 @@ class TrapReceiver:
                      cb_ctx: Any) -> None:
         try:
             indication = variables["statusInformation"].get("errorIndication")
-            reason = REJECT_REASONS.get(type(indication).__name__, ("other", "see -v"))
+            kind = type(indication).__name__
+            if kind == "UnknownSecurityName" and not self._known_engine(variables):
+                # a v3 trap from an engine ID netmon was not told about: pysnmp looks
+                # users up by (engine ID, name) and so reports an unknown user
+                kind = "UnknownEngineID"
+            reason = REJECT_REASONS.get(kind, ("other", "see -v"))
             self.reject(_source_ip(str(variables["transportAddress"][0])), *reason)
         except Exception:  # a malformed datagram must never stop the receiver
             log.exception("netmon: could not account for a rejected SNMP trap")
 
+    def _known_engine(self, variables: dict[str, Any]) -> bool:
+        """Whether a USM message's authoritative engine ID is in v3_engine_ids (True
+        when it cannot be read: then pysnmp's own reason stands)."""
+        try:
+            params, _ = ber_decoder.decode(bytes(variables["securityParameters"]),
+                                           asn1Spec=UsmSecurityParameters())
+            engine_id = bytes(params.getComponentByPosition(0)).hex()
+        except Exception:  # whatever a sender put there
+            return True
+        return engine_id in self._engine_ids
+
     def reject(self, source: str, reason: str, hint: str, now: float | None = None) -> None:
-        """Count a trap that failed its community or v3 check; log the sender once an
-        hour (a router with a wrong trap community sends one per port flap)."""
+        """Count a trap that failed its community or v3 check; log the sender at once,
+        then at most once an hour with the count since (a router with a wrong trap
+        community sends one per port flap). The count of a burst is logged when its
+        hour ends even if no trap follows (`BurstLog`'s timer)."""
         device = self._by_address.get(source)
         name = device.name if device is not None else ""
         key = (name, reason)
         self.rejected[key] += 1
-        now = time.monotonic() if now is None else now
-        last, count_then = self._rejects_logged.get(key, (None, 0))
-        if last is not None and now - last < _REJECT_LOG_EVERY_S:
-            return
-        since = self.rejected[key] - count_then
+        self.reject_log.note(key, (source, hint), now=now)
+
+    @staticmethod
+    def _log_rejects(key: tuple[str, str], count: int, first: bool,
+                     detail: tuple[str, str]) -> None:
+        name, reason = key
+        source, hint = detail
         who = f"{name} ({source})" if name else f"{source} (no inventory device)"
         log.warning("SNMP trap from %s rejected: %s; dropped%s", who, hint,
-                    "" if last is None else f" ({since} since the last warning)",
+                    "" if first else f" ({count} since the last warning)",
                     extra={"event": "trap_rejected", "source": source, "device": name,
-                           "reason": reason})
-        self._rejects_logged[key] = (now, self.rejected[key])
+                           "reason": reason, "rejected": count})
 
     def handle(self, source: str, varbinds: list[tuple[str, str]]) -> str | None:
         """Count one trap from `source` and start the re-poll; returns the device name."""

@@ -48,6 +48,7 @@ from influxdb_client.rest import ApiException
 
 from netmon.engine import DeviceSnapshot, Engine, LinkView
 from netmon.inventory import InfluxSettings, Inventory, measured_end
+from netmon.logs import BurstLog
 from netmon.model import PollResult
 from netmon.sinks.influx_points import links_measured_on, poll_lines, time_ms
 from netmon.sinks.spool import Spool
@@ -176,8 +177,11 @@ class InfluxSink:
         self._batch_oldest: int | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._replayed = 0  # points sent from the spool since it last became empty
         self._last_failure_log = -math.inf
-        self._queue_drop_log = -math.inf
+        # queue-full drops: the first logged at once, then one line a minute with the
+        # count, also when the drops stop (a burst followed by silence is reported)
+        self._queue_drops: BurstLog[str] = BurstLog(_LOG_EVERY_S, self._log_queue_drops)
         # statistics, read by the /metrics thread
         self._stats_lock = threading.Lock()
         self._written = 0
@@ -211,6 +215,7 @@ class InfluxSink:
             self._closing = True
             self._close_deadline = time.monotonic() + timeout
             self._cond.notify()
+        self._queue_drops.close()  # drops only counted so far are logged now
         if self._thread is None:
             if self._queue:
                 self._count_drop("closed", self._queued_points)
@@ -221,6 +226,15 @@ class InfluxSink:
         if self._thread.is_alive():
             log.error("influx: writer did not stop within %.1f s; %d points not yet "
                       "spooled may be lost", timeout, self._queued_points + len(self._batch))
+            return
+        # one line at shutdown that says where the data went (the journal's last word
+        # on whether a stop lost anything)
+        with self._stats_lock:
+            written, dropped = self._written, sum(self._dropped.values())
+        log.info("influx: stopped; %d points written since start, %d in the spool for the "
+                 "next start, %d dropped", written, self._spool.points, dropped,
+                 extra={"event": "influx_stopped", "written": written,
+                        "spooled": self._spool.points, "dropped": dropped})
 
     # --- the engine listener (event loop thread: must be quick) ----------------------
 
@@ -239,17 +253,22 @@ class InfluxSink:
                 return
             if self._queued_points + points > self.settings.queue_max_points:
                 self._count_drop("queue_full", points)
-                now = time.monotonic()
-                if now - self._queue_drop_log >= _LOG_EVERY_S:
-                    self._queue_drop_log = now
-                    log.error("influx: writer is %d points behind; DROPPING new polls "
-                              "(%d points dropped so far)", self._queued_points,
-                              self._dropped["queue_full"])
-                return
-            self._queue.append(_Queued(snapshot, result, links, points))
-            self._queued_points += points
-            if self._queued_points >= self.settings.batch_size:
-                self._cond.notify()
+                behind = self._queued_points
+            else:
+                behind = -1
+                self._queue.append(_Queued(snapshot, result, links, points))
+                self._queued_points += points
+                if self._queued_points >= self.settings.batch_size:
+                    self._cond.notify()
+        if behind >= 0:  # logged outside the condition's lock
+            self._queue_drops.note("queue_full", behind)
+
+    def _log_queue_drops(self, key: str, polls: int, first: bool, behind: int) -> None:
+        with self._stats_lock:
+            total = self._dropped["queue_full"]
+        log.error("influx: writer is %d points behind; DROPPED %d new poll%s (%d points "
+                  "dropped so far)", behind, polls, "" if polls == 1 else "s", total,
+                  extra={"event": "influx_queue_full", "polls": polls, "points": total})
 
     def _links_measured_on(self, device: str) -> tuple[LinkView, ...]:
         """Link views whose rates come from `device`, as of now (this poll).
@@ -349,6 +368,7 @@ class InfluxSink:
             if chunk is None:  # only unreadable records were left; the spool moved past
                 self._retry_at = time.monotonic() + self.settings.retry_delay  # no hot loop
                 return
+            waiting = self._spool.points  # before the commit: what there is to replay
             try:
                 self._send(chunk.body, chunk.points)
             except WriteFailed as exc:
@@ -356,10 +376,14 @@ class InfluxSink:
                     self._backoff(exc)
                     return
                 self._reject(chunk.points, exc)
+            else:
+                self._replayed += chunk.points
+            self._recovered(waiting)
             self._spool.commit(chunk)
-            self._recovered()
         if not self._spool.points:
-            log.info("influx: spool replayed; writing live again")
+            log.info("influx: spool replayed (%d points sent); writing live again",
+                     self._replayed)
+            self._replayed = 0
 
     def _send(self, body: bytes, points: int) -> None:
         """One write request; a 413 halves the request until InfluxDB takes it."""
@@ -415,11 +439,18 @@ class InfluxSink:
                         "(%d points there already), retry %d in %.1f s", s.url, exc.reason,
                         exc.message, self._spool.points, self._failures, delay)
 
-    def _recovered(self) -> None:
+    def _recovered(self, spooled: int = 0) -> None:
+        """A write succeeded. `spooled`: the points the spool held before this write
+        (counted before the spool's cursor moves past the batch just sent, which is why
+        the caller passes it in: read afterwards it said "replaying 0" when all of a
+        one-batch spool had just been sent)."""
         if self._failures:
-            log.warning("influx: %s answers again after %d failed attempts; replaying %d "
-                        "spooled points", self.settings.url, self._failures,
-                        self._spool.points)
+            if spooled:
+                log.warning("influx: %s answers again after %d failed attempts; replaying "
+                            "%d spooled points", self.settings.url, self._failures, spooled)
+            else:
+                log.warning("influx: %s answers again after %d failed attempts; nothing "
+                            "spooled, writing live", self.settings.url, self._failures)
         self._failures = 0
         self._retry_at = 0.0
 

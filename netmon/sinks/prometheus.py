@@ -9,11 +9,10 @@ custom-collector pattern). This is the only module that imports prometheus_clien
 from __future__ import annotations
 
 import logging
-import math
 import socket
 import ssl
+import sys
 import threading
-import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from netmon import __version__
 from netmon.capacity import DIRECTIONS
 from netmon.engine import DeviceSnapshot, Engine, LinkView, link_utilisation
 from netmon.inventory import InterfaceEnd
+from netmon.logs import BurstLog
 from netmon.metrics import CATALOGUE, MetricDef
 from netmon.sinks.prom_text import TextExposition
 from netmon.webconfig import PLAIN, BasicAuth, WebConfig
@@ -45,6 +45,7 @@ log = logging.getLogger("netmon.http")
 _HANDSHAKE_TIMEOUT_S = 10.0
 _REQUEST_TIMEOUT_S = 60.0  # > Prometheus' default scrape timeout, < forever
 _AUTH_LOG_EVERY_S = 60.0
+_ERROR_LOG_EVERY_S = 60.0
 _TLS_HANDSHAKE_RECORD = b"\x16"
 _PLAIN_HTTP_TO_TLS = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8"
                       b"\r\nConnection: close\r\n\r\n"
@@ -277,11 +278,29 @@ class _Server(ThreadingHTTPServer):
         self.ready = ready
         self.web = web
         self.auth = BasicAuth(web.users)
-        self.auth_failures = _AuthFailureLog()
+        self.auth_failures = _auth_failure_log()
+        self.internal_errors = _internal_error_log()
         super().__init__(address, _Handler)
 
     def set_web_config(self, web: WebConfig) -> None:
         self.web, self.auth = web, BasicAuth(web.users)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Replaces socketserver's default, which prints a traceback to stderr outside
+        the logger (breaking `--log-format json`) for every client that goes away.
+
+        A client closing or resetting the connection, timing out or failing TLS
+        mid-request is the client's business: one debug line. Anything else is a bug
+        in netmon: logged through the logger (one JSON line with `exc` in that format),
+        at most once a minute with the count, so a scrape loop cannot flood the journal.
+        """
+        exc = sys.exc_info()[1]
+        client = str(client_address[0]) if client_address else "?"
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("metrics: connection from %s ended mid-request (%s)", client,
+                      type(exc).__name__, extra={"client": client})
+            return
+        self.internal_errors.note("error", (client, exc))
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         tls = self.web.tls
@@ -306,25 +325,46 @@ class _Server(ThreadingHTTPServer):
             conn.close()
 
 
-class _AuthFailureLog:
-    """Logs refused logins at most once a minute (a password-guessing client must not
-    flood the journal), with the client's address and never the user name or password."""
+def _log_refused(key: str, count: int, first: bool, client: str) -> None:
+    log.warning("metrics: refused %d request%s with a wrong or missing password "
+                "(last from %s)", count, "" if count == 1 else "s", client,
+                extra={"client": client, "refused": count})
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-        self._last = -math.inf
 
-    def note(self, client: str) -> None:
-        with self._lock:
-            self._count += 1
-            now = time.monotonic()
-            if now - self._last < _AUTH_LOG_EVERY_S:
-                return
-            count, self._count, self._last = self._count, 0, now
-        log.warning("metrics: refused %d request%s with a wrong or missing password "
-                    "(last from %s)", count, "" if count == 1 else "s", client,
-                    extra={"client": client, "refused": count})
+def _auth_failure_log() -> BurstLog[str]:
+    """Refused logins: the first logged at once, then at most one line a minute with the
+    count (a password-guessing client must not flood the journal; the count of a burst
+    is written when its minute ends, even if nothing follows). The client's address,
+    never the user name or password."""
+    return BurstLog(_AUTH_LOG_EVERY_S, _log_refused)
+
+
+# How a client that went away shows up in the handler thread: closed or reset while we
+# read or write (BrokenPipe, ConnectionReset/Aborted), silent past the socket timeout,
+# or a TLS record cut short (SSLEOFError and friends).
+_CLIENT_GONE = (ConnectionError, TimeoutError, ssl.SSLError)
+
+
+def _log_internal(key: str, count: int, first: bool,
+                  detail: tuple[str, BaseException | None]) -> None:
+    client, exc = detail
+    if first or count == 1:
+        log.error("metrics: internal error serving %s: %s", client,
+                  type(exc).__name__ if exc is not None else "?",
+                  exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+                  extra={"client": client, "errors": count})
+    else:
+        log.error("metrics: %d more internal errors serving requests (last from %s: %s); "
+                  "the first one's traceback is above", count, client,
+                  type(exc).__name__ if exc is not None else "?",
+                  extra={"client": client, "errors": count})
+
+
+def _internal_error_log() -> BurstLog[str]:
+    """Unexpected errors while serving a request: the first with its traceback, then at
+    most one line a minute with the count (a bug hit by every scrape must be visible
+    without flooding the journal)."""
+    return BurstLog(_ERROR_LOG_EVERY_S, _log_internal)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -341,7 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, *, send_body: bool) -> None:
         server = self.server
         if not server.auth.check(self.headers.get("Authorization")):
-            server.auth_failures.note(self.client_address[0])
+            server.auth_failures.note("refused", str(self.client_address[0]))
             self._send(401, b"Unauthorized\n", send_body,
                        [("WWW-Authenticate", 'Basic realm="netmon", charset="UTF-8"')])
             return
@@ -461,6 +501,8 @@ class MetricsServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.auth_failures.close()  # counts not yet logged are logged now
+            self._server.internal_errors.close()
             self._server = None
         if self._thread is not None:
             self._thread.join(5)
