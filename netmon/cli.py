@@ -24,6 +24,7 @@ from netmon.inventory import (
     Device,
     Inventory,
     format_problems,
+    format_warnings,
     load_inventory,
     parse_listen,
     with_interval,
@@ -233,6 +234,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                  ssh=args.ssh))
     if args.command == "run":
         inventory = load_inventory(args.inventory)
+        for warning in inventory.warnings:
+            log.warning("inventory: %s", warning, extra={"event": "inventory_warning"})
         return _serve(inventory, args.listen or parse_listen(inventory.daemon.listen),
                       web_config=args.web_config, pid_file=args.pid_file,
                       shard=args.shard)
@@ -261,6 +264,8 @@ def _check(path: str) -> int:
     unpolled = sorted(set(inventory.devices) - {d.name for d in snmp})
     if unpolled:
         print(f"  not polled (no snmp: credentials): {', '.join(unpolled)}")
+    if inventory.warnings:  # runs as written, but probably not as meant: exit 0 still
+        print(format_warnings(inventory.warnings), file=sys.stderr)
     return 0
 
 

@@ -165,7 +165,13 @@ class Daemon:
             try:
                 new = await asyncio.to_thread(load_inventory, old.path)
                 web = await asyncio.to_thread(self._web_config, new)
-            except ConfigError as exc:
+            except Exception as exc:  # whatever the file holds, the old inventory stays
+                if not isinstance(exc, ConfigError):
+                    # load_inventory turns bad input into ConfigError; anything else is
+                    # a bug, logged by type only (its text may quote the file)
+                    log.debug("reload: unexpected error", exc_info=True)
+                    exc = ConfigError([f"{old.path}: cannot load the inventory "
+                                       f"({type(exc).__name__})"])
                 self.reload_ok = False
                 for problem in exc.problems:
                     log.error("reload refused: %s", problem,
@@ -176,6 +182,8 @@ class Daemon:
                           time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.loaded_at)),
                           extra={"event": "reload_failed", "problems": len(exc.problems)})
                 return False
+            for warning in new.warnings:
+                log.warning("reload: %s", warning, extra={"event": "inventory_warning"})
             added = sorted(new.devices.keys() - old.devices.keys())
             removed = sorted(old.devices.keys() - new.devices.keys())
             changed = sorted(name for name in new.devices.keys() & old.devices.keys()
