@@ -42,7 +42,6 @@ from netmon.units import (
     format_bandwidth,
     format_duration,
     parse_bandwidth,
-    parse_duration,
     parse_duration_between,
     shown,
 )
@@ -1021,6 +1020,8 @@ def load_inventory(
                            resolve_secrets=resolve_secrets)
 
 
+_NUL_HELP = ("a NUL byte: a binary file, or UTF-16 text without a byte-order mark? "
+             "Save it as UTF-8 text")
 _UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE,
                   codecs.BOM_UTF16_BE)
 
@@ -1030,6 +1031,10 @@ def _decode(raw: bytes, path: Path) -> str:
     if raw.startswith(_UTF16_32_BOMS):
         raise ConfigError([f"{path}:1: the file is UTF-16 or UTF-32 text (it starts with "
                            "that byte-order mark): save it as UTF-8"])
+    nul = raw.find(b"\0")
+    if nul >= 0:  # before decoding: a binary file fails here, with its first line
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ConfigError([f"{path}:{line}: {_NUL_HELP}"])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -1050,8 +1055,7 @@ def parse_inventory(
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
         char = f"U+{ord(bad.group()):04X}"
-        what = (f"a NUL byte ({char}): a binary file, or UTF-16 text without a byte-order "
-                "mark? Save it as UTF-8" if bad.group() == "\0" else
+        what = (_NUL_HELP if bad.group() == "\0" else
                 f"character {char} is not allowed in YAML (a control character)")
         raise ConfigError([f"{path}:{line}: {what}"])
     try:
@@ -1247,12 +1251,10 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
                 ends.setdefault(key, str(name))
 
 
-def _seconds(value: Any) -> float | None:
+def _seconds(value: Any, limits: tuple[float, float]) -> float | None:
     """A raw duration in seconds, or None when invalid (validation reports that)."""
-    if value is None:
-        return None
     try:
-        return parse_duration(value)
+        return parse_duration_between(value, *limits)
     except ValueError:
         return None
 
@@ -1266,16 +1268,18 @@ def _timing_checks(data: dict[str, Any], *, warnings: bool) -> Iterator[tuple[Pa
     do not answer: a warning.
     """
     defaults = _mapping(data.get("defaults"))
-    d_interval = _seconds(defaults.get("interval", 60.0))
-    d_timeout = _seconds(defaults.get("timeout", 2.0))
+    d_interval = _seconds(defaults.get("interval", 60.0), INTERVAL_RANGE)
+    d_timeout = _seconds(defaults.get("timeout", 2.0), SNMP_TIMEOUT_RANGE)
     d_retries = defaults.get("retries", 2)
     places: list[tuple[Path_, dict[str, Any]]] = [(("defaults",), defaults)]
     places += [(("devices", i), dev) for i, dev in _items(data, "devices")
                if dev.get("snmp") is not None and any(
                    k in dev for k in ("interval", "timeout", "retries"))]
     for where, entry in places:
-        interval = _seconds(entry["interval"]) if "interval" in entry else d_interval
-        timeout = _seconds(entry["timeout"]) if "timeout" in entry else d_timeout
+        interval = (_seconds(entry["interval"], INTERVAL_RANGE) if "interval" in entry
+                    else d_interval)
+        timeout = (_seconds(entry["timeout"], SNMP_TIMEOUT_RANGE) if "timeout" in entry
+                   else d_timeout)
         retries = entry.get("retries", d_retries)
         if interval is None or timeout is None:
             continue
