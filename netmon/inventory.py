@@ -48,7 +48,7 @@ from netmon.units import (
 
 # --- limits: what netmon reads, and the ranges it runs ---------------------------------
 # A realistic 5,000-device inventory (block style, a comment, a description and a link
-# per device) is ~3.1 MB, ~275,000 YAML nodes and nests 6 deep; it loads in ~3 s. The
+# per device) is ~3.1 MB, ~245,000 YAML nodes and nests 5 deep; it loads in ~3 s. The
 # limits sit far above that and far below what would take minutes or gigabytes: an
 # alias bomb (10 levels x 10 aliases) expands to 10^10 nodes from a few hundred bytes.
 MAX_INVENTORY_BYTES = 16 * 2**20

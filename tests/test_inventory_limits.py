@@ -84,7 +84,7 @@ def test_a_5000_device_inventory_is_far_inside_every_limit(tmp_path: Path) -> No
         depth += isinstance(event, yaml.CollectionStartEvent)
         depth -= isinstance(event, yaml.CollectionEndEvent)
         deepest = max(deepest, depth)
-    # measured: ~3.1 MB, ~270,000 nodes, 5 deep; each limit at least 5x that
+    # measured: ~3.1 MB, ~245,000 nodes, 5 deep; each limit at least 5x that
     assert 2_500_000 < size < MAX_INVENTORY_BYTES / 5
     assert 200_000 < nodes < MAX_YAML_NODES / 5
     assert deepest < MAX_YAML_DEPTH / 10
