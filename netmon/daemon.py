@@ -150,7 +150,19 @@ class Daemon:
         """SIGHUP: reload in a task (signal handlers must not block the loop)."""
         task = asyncio.get_running_loop().create_task(self.reload())
         self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task[bool]) -> None:
+        """Retrieve the task's outcome: a reload that failed while applying the new
+        inventory is one log line and a 0 on /metrics, not "Task exception was never
+        retrieved" with a traceback on stderr."""
+        self._reloads.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            self.reload_ok = False
+            log.error("reload failed while applying the new inventory (%s); see the debug "
+                      "log", type(exc).__name__, extra={"event": "reload_failed"})
+            log.debug("reload failure", exc_info=exc)
 
     async def reload(self) -> bool:
         """Re-read the inventory (and the web config); keep the old ones if invalid.

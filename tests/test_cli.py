@@ -69,6 +69,11 @@ def test_user_mistakes_end_with_a_message_not_a_traceback(tmp_path: Path) -> Non
         (("run", "--listen", "nonsense"), "expected HOST:PORT"),
         (("lab", "fault", "link-down", "fo-kec-balen", "--dir", str(tmp_path / "nolab")),
          "no lab in"),
+        # the demo's --interval has the inventory's range: nothing starts
+        (("demo", "--interval", "30000000000h", "--dir", str(tmp_path / "nolab")),
+         "argument --interval: must be between 1s and 24h, got '30000000000h'"),
+        (("demo", "--interval", "1ms", "--dir", str(tmp_path / "nolab")),
+         "argument --interval: must be between 1s and 24h, got '1ms'"),
     ]
     for args, message in cases:
         out = netmon(*args, env=SHIPPED_ENV)

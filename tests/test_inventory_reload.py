@@ -209,3 +209,55 @@ def test_warnings_are_logged_on_reload(daemon: Daemon) -> None:
 
     wait_for(logged, 60, "the warning in the log")
     assert daemon.reload_successful() == 1
+
+
+def test_a_reload_that_fails_while_applying_is_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SIGHUP path (`request_reload`, a task): a failure after the file loaded, in a
+    collector's reload hook, is logged as one error and shows as a 0 on /metrics,
+    not as "Task exception was never retrieved"."""
+    import asyncio
+    import gc
+    import logging
+
+    from netmon.daemon import Daemon
+    from netmon.inventory import load_inventory
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    inv = tmp_path / "inventory.yaml"
+    _write(inv, GOOD.format(listen=free_port(), snmp_port=silent.getsockname()[1]).encode())
+    monkeypatch.setenv("NETMON_RELOAD_COMMUNITY", "c")  # the reload reads the environment
+    unhandled: list[dict[str, object]] = []
+
+    def broken_hook(_: object) -> None:
+        raise RuntimeError(SECRET)  # whatever a hook raises, its text is not logged
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unhandled.append(ctx))
+        daemon = Daemon(load_inventory(inv), ("127.0.0.1", 0))
+        started = asyncio.Event()
+        task = asyncio.create_task(daemon.run(on_ready=lambda _: started.set()))
+        await started.wait()
+        daemon.reload_hooks.append(broken_hook)
+        daemon.request_reload()
+        for _ in range(1200):  # generous: the reload reads the file in a thread
+            if not daemon._reloads:
+                break
+            await asyncio.sleep(0.05)
+        assert daemon.reload_ok is False
+        daemon.stop()
+        await asyncio.wait_for(task, 30)
+
+    try:
+        with caplog.at_level(logging.INFO, logger="netmon"):
+            asyncio.run(main())
+            gc.collect()  # an unretrieved task exception is reported when it is collected
+    finally:
+        silent.close()
+    failed = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in failed] == [
+        "reload failed while applying the new inventory (RuntimeError); see the debug log"]
+    assert unhandled == []
+    assert SECRET not in caplog.text
