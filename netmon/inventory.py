@@ -451,11 +451,11 @@ class TrapSettings(_Strict):
         for engine_id in value:
             text = engine_id.removeprefix("0x")
             if not 10 <= len(text) <= 64 or len(text) % 2:
-                raise ValueError(f"engine ID {engine_id!r}: expected 5-32 bytes in hex")
+                raise ValueError(f"engine ID {shown(engine_id)}: expected 5-32 bytes in hex")
             try:
                 bytes.fromhex(text)
             except ValueError:
-                raise ValueError(f"engine ID {engine_id!r} is not hexadecimal") from None
+                raise ValueError(f"engine ID {shown(engine_id)} is not hexadecimal") from None
         return value
 
 
@@ -522,7 +522,7 @@ class InfluxSettings(_Strict):
             return value
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", value, re.IGNORECASE)
         if match is None:
-            raise ValueError(f"expected a size such as 512MiB or 2GiB, got {value!r}")
+            raise ValueError(f"expected a size such as 512MiB or 2GiB, got {shown(value)}")
         unit = (match.group(2) or "B").upper()
         power = " KMGT".index(unit[0]) if unit != "B" else 0
         base = 1024 if "I" in unit else 1000
@@ -583,7 +583,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[v6]:PORT`) → (host, port)."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
+        raise ValueError(f"expected HOST:PORT, got {shown(value)}")
     return host.strip("[]"), int(port)
 
 
@@ -1058,6 +1058,7 @@ def parse_inventory(
         what = (_NUL_HELP if bad.group() == "\0" else
                 f"character {char} is not allowed in YAML (a control character)")
         raise ConfigError([f"{path}:{line}: {what}"])
+    spans: tuple[tuple[int, int], ...] = ()
     try:
         spans = _scan(text)
         data = _load(text, spans)
@@ -1066,7 +1067,12 @@ def parse_inventory(
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise ConfigError([f"{path}:{line}: YAML syntax error: {exc.problem}"]) from None
+        problem = exc.problem
+        if (mark is not None and "(not shown" not in str(problem)
+                and any(start <= mark.index < end for start, end in spans)):
+            # e.g. an unknown tag (`community: !s3cret x`): the message would quote it
+            problem = "in a secret reference (not shown: it may hold the secret)"
+        raise ConfigError([f"{path}:{line}: YAML syntax error: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: YAML error: {exc}"]) from None
     if not isinstance(data, dict):
@@ -1156,7 +1162,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         if isinstance(name, str):
             if name in devices:
                 yield ("devices", i, "name"), (
-                    f"duplicate device name {name!r} (also devices[{devices[name]}])"
+                    f"duplicate device name {shown(name)} (also devices[{devices[name]}])"
                 )
             else:
                 devices[name] = i
@@ -1167,25 +1173,25 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     defaults = _mapping(data.get("defaults"))
     default_snmp = defaults.get("snmp")
     if isinstance(default_snmp, str) and default_snmp not in snmp_names:
-        yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
+        yield ("defaults", "snmp"), f"unknown SNMP credentials {shown(default_snmp)}"
     ssh_creds = creds.get("ssh") if isinstance(creds, dict) else None
     ssh_names = set(ssh_creds) if isinstance(ssh_creds, dict) else set()
     traps = _mapping(_mapping(data.get("daemon")).get("traps"))
     trap_creds = traps.get("credentials")
     for k, name in enumerate(trap_creds if isinstance(trap_creds, list) else []):
         if isinstance(name, str) and name not in snmp_names:
-            yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {name!r}"
+            yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {shown(name)}"
 
     for i, dev in _items(data, "devices"):
         parent = dev.get("parent")
         if isinstance(parent, str) and parent not in devices:
-            yield ("devices", i, "parent"), f"unknown parent device {parent!r}"
+            yield ("devices", i, "parent"), f"unknown parent device {shown(parent)}"
         snmp = dev.get("snmp")
         cred = snmp if isinstance(snmp, str) else (
             snmp.get("credentials") if isinstance(snmp, dict) else None
         )
         if isinstance(cred, str) and cred not in snmp_names:
-            yield ("devices", i, "snmp"), f"unknown SNMP credentials {cred!r}"
+            yield ("devices", i, "snmp"), f"unknown SNMP credentials {shown(cred)}"
         elif isinstance(snmp, dict) and cred is None and default_snmp is None:
             yield ("devices", i, "snmp"), (
                 "no SNMP credentials: name them here or set defaults.snmp"
@@ -1193,7 +1199,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         ssh = dev.get("ssh")
         ssh_cred = ssh.get("credentials") if isinstance(ssh, dict) else None
         if isinstance(ssh_cred, str) and ssh_cred not in ssh_names:
-            yield ("devices", i, "ssh", "credentials"), f"unknown SSH credentials {ssh_cred!r}"
+            yield ("devices", i, "ssh", "credentials"), f"unknown SSH credentials {shown(ssh_cred)}"
 
     # parent cycles (a duplicated name counts once, by its first entry: the duplicate
     # is reported above and must not also show up as a loop)
@@ -1223,7 +1229,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         if isinstance(name, str):
             if name in link_names:
                 yield ("links", i, "name"), (
-                    f"duplicate link name {name!r} (also links[{link_names[name]}])"
+                    f"duplicate link name {shown(name)} (also links[{link_names[name]}])"
                 )
             else:
                 link_names[name] = i
@@ -1240,13 +1246,13 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
                 continue
             end_device = end.get("device")
             if isinstance(end_device, str) and end_device not in devices:
-                yield ("links", i, side, "device"), f"unknown device {end_device!r}"
+                yield ("links", i, side, "device"), f"unknown device {shown(end_device)}"
             iface = end.get("interface")
             if isinstance(end_device, str) and isinstance(iface, str):
                 key = (end_device, iface)
                 if key in ends and ends[key] != name:
                     yield ("links", i, side, "interface"), (
-                        f"{end_device} {iface} is already an end of link {ends[key]!r}"
+                        f"{end_device} {iface} is already an end of link {shown(ends[key])}"
                     )
                 ends.setdefault(key, str(name))
 

@@ -109,6 +109,7 @@ REQUIRED_CASES = frozenset(
         "secret_env_pasted",
         "secret_duplicate_key",
         "secret_syntax_error",
+        "secret_yaml_tag",
         # bounded reading and decoding
         "alias_bomb",
         "alias_recursive",
@@ -380,7 +381,7 @@ def test_inline_secret_case_really_holds_secrets() -> None:
     assert b"no-text" in (ERRORS / "secrets" / "not-utf8.bin").read_bytes()
     planted = [case for case in _cases() if case.startswith("secret_")
                and "s3cr3t" in (ERRORS / f"{case}.yaml").read_text(encoding="utf-8")]
-    assert len(planted) >= 10, planted
+    assert len(planted) >= 11, planted
 
 
 def _warning_cases() -> list[str]:
