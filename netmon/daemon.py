@@ -150,7 +150,19 @@ class Daemon:
         """SIGHUP: reload in a task (signal handlers must not block the loop)."""
         task = asyncio.get_running_loop().create_task(self.reload())
         self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task[bool]) -> None:
+        """Retrieve the task's outcome: a reload that failed while applying the new
+        inventory is one log line and a 0 on /metrics, not "Task exception was never
+        retrieved" with a traceback on stderr."""
+        self._reloads.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            self.reload_ok = False
+            log.error("reload failed while applying the new inventory (%s); see the debug "
+                      "log", type(exc).__name__, extra={"event": "reload_failed"})
+            log.debug("reload failure", exc_info=exc)
 
     async def reload(self) -> bool:
         """Re-read the inventory (and the web config); keep the old ones if invalid.
@@ -165,7 +177,13 @@ class Daemon:
             try:
                 new = await asyncio.to_thread(load_inventory, old.path)
                 web = await asyncio.to_thread(self._web_config, new)
-            except ConfigError as exc:
+            except Exception as exc:  # whatever the file holds, the old inventory stays
+                if not isinstance(exc, ConfigError):
+                    # load_inventory turns bad input into ConfigError; anything else is
+                    # a bug, logged by type only (its text may quote the file)
+                    log.debug("reload: unexpected error", exc_info=True)
+                    exc = ConfigError([f"{old.path}: cannot load the inventory "
+                                       f"({type(exc).__name__})"])
                 self.reload_ok = False
                 for problem in exc.problems:
                     log.error("reload refused: %s", problem,
@@ -176,6 +194,8 @@ class Daemon:
                           time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.loaded_at)),
                           extra={"event": "reload_failed", "problems": len(exc.problems)})
                 return False
+            for warning in new.warnings:
+                log.warning("reload: %s", warning, extra={"event": "inventory_warning"})
             added = sorted(new.devices.keys() - old.devices.keys())
             removed = sorted(old.devices.keys() - new.devices.keys())
             changed = sorted(name for name in new.devices.keys() & old.devices.keys()

@@ -27,8 +27,11 @@ class ConfigError(NetmonError):
 
     reason = "config"
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, warnings: list[str] | None = None) -> None:
         self.problems = problems
+        # found alongside the errors; shown with them so one run of `netmon check` tells
+        # everything (an inventory that loads carries its warnings itself)
+        self.warnings = warnings or []
         super().__init__("\n".join(problems))
 
 

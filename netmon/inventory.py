@@ -9,10 +9,14 @@ references (``{env: NAME}`` or ``{file: PATH}``) resolved at load time and held 
 
 from __future__ import annotations
 
+import codecs
+import functools
 import ipaddress
 import os
 import re
-from collections.abc import Hashable, Iterator
+import stat
+import typing
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,9 +38,42 @@ from pydantic import (
 )
 
 from netmon.errors import ConfigError
-from netmon.units import format_bandwidth, parse_bandwidth, parse_duration
+from netmon.units import (
+    format_bandwidth,
+    format_duration,
+    parse_bandwidth,
+    parse_duration_between,
+    shown,
+)
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# --- limits: what netmon reads, and the ranges it runs ---------------------------------
+# A realistic 5,000-device inventory (block style, a comment, a description and a link
+# per device) is ~3.1 MB, ~245,000 YAML nodes and nests 5 deep; it loads in ~3 s. The
+# limits sit far above that and far below what would take minutes or gigabytes: an
+# alias bomb (10 levels x 10 aliases) expands to 10^10 nodes from a few hundred bytes.
+MAX_INVENTORY_BYTES = 16 * 2**20
+MAX_YAML_NODES = 2_000_000  # counted with every alias expanded
+MAX_YAML_DEPTH = 64
+# Communities, keys, passwords and tokens are short; a bigger "secret" is a wrong file.
+MAX_SECRET_BYTES = 64 * 2**10
+
+DAY = 86400.0
+INTERVAL_RANGE = (1.0, DAY)  # a poll every second at most, once a day at least
+SNMP_TIMEOUT_RANGE = (0.1, 60.0)  # per SNMP request (retries come on top)
+SSH_TIMEOUT_RANGE = (0.5, 600.0)  # a login over a slow radio hop takes seconds
+INFLUX_DURATION_RANGE = (0.1, 3600.0)  # flush, write timeout, first retry delay
+INFLUX_RETRY_MAX_RANGE = (0.1, DAY)
+
+
+def _between(limits: tuple[float, float]) -> Callable[[Any], float]:
+    return functools.partial(parse_duration_between, low=limits[0], high=limits[1])
+
+
+Interval = Annotated[float, BeforeValidator(_between(INTERVAL_RANGE))]
+SnmpTimeout = Annotated[float, BeforeValidator(_between(SNMP_TIMEOUT_RANGE))]
+SshTimeout = Annotated[float, BeforeValidator(_between(SSH_TIMEOUT_RANGE))]
+InfluxDuration = Annotated[float, BeforeValidator(_between(INFLUX_DURATION_RANGE))]
+InfluxRetryMax = Annotated[float, BeforeValidator(_between(INFLUX_RETRY_MAX_RANGE))]
 Bandwidth = Annotated[int, BeforeValidator(parse_bandwidth)]
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _LABEL_WORD_PATTERN = r"^[a-z][a-z0-9_-]*$"
@@ -59,7 +96,9 @@ class Secret(_Strict):
 
     Relative files are resolved against the inventory file's folder. The value is read
     once at load; a missing variable or unreadable file is a configuration error that
-    names the reference, never the value.
+    names the reference, never the value. Whatever is written under a secret field is
+    treated as possibly the secret itself: unknown keys and references that cannot be a
+    variable name or an existing path are not echoed in messages.
     """
 
     env: str | None = None
@@ -73,6 +112,11 @@ class Secret(_Strict):
             raise ValueError(
                 "secrets are not written inline: use {env: VARIABLE} or {file: /path/to/file}"
             )
+        if not set(data) <= {"env", "file"}:
+            # `community: {s3cret}` is a YAML mapping whose key is the secret: refuse it
+            # here, at the secret's own path, so no message names the key
+            raise ValueError("a secret reference is {env: VARIABLE} or {file: PATH}; "
+                             "other keys are not shown (one may be the secret itself)")
         return data
 
     @model_validator(mode="after")
@@ -96,16 +140,7 @@ class Secret(_Strict):
                 raise ValueError(f"environment variable {self.env} is not set")
             value = environ[self.env]
         else:
-            path = Path(self.file or "")
-            if not path.is_absolute():
-                path = Path(context.get("base_dir", ".")) / path
-            try:
-                value = path.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
-            except UnicodeDecodeError:
-                # the codec's message would quote a byte of the secret
-                raise ValueError(f"secret file {path} is not UTF-8 text") from None
+            value = _read_secret_file(self.file or "", Path(context.get("base_dir", ".")))
         if not value:
             raise ValueError(f"secret {self.describe()} is empty")
         self._value = SecretStr(value)
@@ -122,6 +157,92 @@ class Secret(_Strict):
         return f"Secret({self.describe()})"
 
     __str__ = __repr__
+
+
+def _read_secret_file(reference: str, base_dir: Path) -> str:
+    """The secret in file `reference` (relative to `base_dir`), first line ending dropped.
+
+    A reference is only echoed when it is plainly a path (it names a folder that exists,
+    or the file itself exists): `{file: s3cret-value}` is the secret pasted where a path
+    goes, and "cannot read secret file s3cret-value" would print it.
+    """
+    path = Path(reference)
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        plainly_a_path = os.path.lexists(path) or (
+            "/" in reference and path.parent.is_dir()) or bool(_ABSOLUTE_PATH.match(reference))
+    except (OSError, ValueError):  # a NUL byte, a name too long for the system
+        plainly_a_path = False
+    if not plainly_a_path:
+        raise ValueError("file: names no existing file (the reference is not shown: it "
+                         "is no path to an existing folder, so it may be the secret itself)")
+    try:
+        raw = read_bounded(path, MAX_SECRET_BYTES)
+    except _ReadError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc}") from None
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        # the codec's message would quote a byte of the secret
+        raise ValueError(f"secret file {path} is not UTF-8 text") from None
+
+
+# /etc/netmon/secrets/site-community: absolute, two or more plain components
+_ABSOLUTE_PATH = re.compile(r"^(/[\w.@+-]{1,255}){2,32}$")
+
+
+class _ReadError(Exception):
+    """Why a file was not read: a short reason without its content (or its name)."""
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe), not a file"),
+    (stat.S_ISCHR, "is a character device, not a file"),
+    (stat.S_ISBLK, "is a block device, not a file"),
+    (stat.S_ISSOCK, "is a socket, not a file"),
+)
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """Read a regular file of at most `limit` bytes, never blocking, never more.
+
+    The type is checked before opening (opening a FIFO for reading blocks until a writer
+    comes; /dev/zero never ends), the open is non-blocking in case the path is swapped
+    in between, and at most limit+1 bytes are read whatever the size claims (/proc).
+    Raises `_ReadError` with a reason that holds no content.
+    """
+    try:
+        kind = os.stat(path).st_mode
+        for is_kind, reason in _FILE_KINDS:
+            if is_kind(kind):
+                raise _ReadError(reason)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _ReadError(exc.strerror or type(exc).__name__) from None
+    except ValueError:  # an embedded NUL byte in the path
+        raise _ReadError("not a valid file name") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _ReadError("is not a regular file")
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise _ReadError(f"is {_size(size)}; the limit is {_size(limit)}")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise _ReadError(exc.strerror or type(exc).__name__) from None
+    if len(data) > limit:
+        raise _ReadError(f"is larger than the limit of {_size(limit)}")
+    return data
+
+
+def _size(count: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= factor:
+            return f"{count / factor:.1f} {unit}".replace(".0 ", " ")
+    return f"{count} bytes"
 
 
 def _version_str(value: Any) -> Any:
@@ -207,11 +328,11 @@ class SshTarget(_Strict):
     # a platform module in collectors/ssh/platforms/ claims each device type
     device_type: str
     port: int = Field(strict=True, default=22, ge=1, le=65535)
-    interval: Duration | None = None
+    interval: Interval | None = None
     # SSH needs its own bounds: a login over a slow radio hop takes seconds, far more
     # than the SNMP request `timeout`. None = the collector's defaults (10 s each).
-    connect_timeout: Duration | None = Field(default=None, gt=0)
-    command_timeout: Duration | None = Field(default=None, gt=0)
+    connect_timeout: SshTimeout | None = None
+    command_timeout: SshTimeout | None = None
 
     @field_validator("device_type")
     @classmethod
@@ -237,7 +358,7 @@ def _check_address(value: Any) -> Any:
     except ValueError:
         pass
     if re.fullmatch(r"[\d.]+", value) or not _HOSTNAME.match(value):
-        raise ValueError(f"{value!r} is not a valid IP address or host name")
+        raise ValueError(f"{shown(value)} is not a valid IP address or host name")
     return value
 
 
@@ -251,8 +372,8 @@ class Device(_Strict):
     description: str = ""
     snmp: SnmpTarget | None = None
     ssh: SshTarget | None = None
-    interval: Duration | None = None
-    timeout: Duration | None = None
+    interval: Interval | None = None
+    timeout: SnmpTimeout | None = None
     retries: int | None = Field(strict=True, default=None, ge=0, le=10)
 
 
@@ -310,8 +431,8 @@ class Link(_Strict):
 
 
 class Defaults(_Strict):
-    interval: Duration = 60.0
-    timeout: Duration = 2.0
+    interval: Interval = 60.0
+    timeout: SnmpTimeout = 2.0
     retries: int = Field(strict=True, default=2, ge=0, le=10)
     snmp: Name | None = None
 
@@ -342,11 +463,11 @@ class TrapSettings(_Strict):
         for engine_id in value:
             text = engine_id.removeprefix("0x")
             if not 10 <= len(text) <= 64 or len(text) % 2:
-                raise ValueError(f"engine ID {engine_id!r}: expected 5-32 bytes in hex")
+                raise ValueError(f"engine ID {shown(engine_id)}: expected 5-32 bytes in hex")
             try:
                 bytes.fromhex(text)
             except ValueError:
-                raise ValueError(f"engine ID {engine_id!r} is not hexadecimal") from None
+                raise ValueError(f"engine ID {shown(engine_id)} is not hexadecimal") from None
         return value
 
 
@@ -391,12 +512,12 @@ class InfluxSettings(_Strict):
     token: Secret | None = None
     # a batch is written when it holds batch_size points or is flush_interval old
     batch_size: int = Field(default=5000, ge=1, le=100_000)
-    flush_interval: Duration = 5.0
-    timeout: Duration = 10.0
+    flush_interval: InfluxDuration = 5.0
+    timeout: InfluxDuration = 10.0
     # failed writes are retried from the spool after retry_delay, doubling up to
     # retry_max_delay (with jitter)
-    retry_delay: Duration = 1.0
-    retry_max_delay: Duration = 60.0
+    retry_delay: InfluxDuration = 1.0
+    retry_max_delay: InfluxRetryMax = 60.0
     # polls waiting to be formatted and written; beyond this, new polls are dropped
     # (counted) rather than let memory grow without bound
     queue_max_points: int = Field(default=100_000, ge=1000, le=10_000_000)
@@ -413,7 +534,7 @@ class InfluxSettings(_Strict):
             return value
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", value, re.IGNORECASE)
         if match is None:
-            raise ValueError(f"expected a size such as 512MiB or 2GiB, got {value!r}")
+            raise ValueError(f"expected a size such as 512MiB or 2GiB, got {shown(value)}")
         unit = (match.group(2) or "B").upper()
         power = " KMGT".index(unit[0]) if unit != "B" else 0
         base = 1024 if "I" in unit else 1000
@@ -446,11 +567,35 @@ class InventoryModel(_Strict):
     links: list[Link] = Field(default_factory=list)
 
 
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _secret_fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        for inner in _models_in(info.annotation):
+            if inner is Secret:
+                names.add(name)
+            elif inner not in seen:
+                seen.add(inner)
+                names |= _secret_fields(inner, seen)
+    return names
+
+
+# Every field that holds a `Secret`, found in the model (community, auth_key, priv_key,
+# password, passphrase, token...): a new secret field is redacted without a list to keep.
+SECRET_FIELDS = frozenset(_secret_fields(InventoryModel, set()))
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[v6]:PORT`) → (host, port)."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
+        raise ValueError(f"expected HOST:PORT, got {shown(value)}")
     return host.strip("[]"), int(port)
 
 
@@ -470,6 +615,8 @@ class Inventory:
 
     model: InventoryModel
     path: Path
+    # `file:line: field: message` for what runs but is probably a mistake (see _warnings)
+    warnings: tuple[str, ...] = ()
     devices: dict[str, Device] = field(init=False)
     links: tuple[Link, ...] = field(init=False)
 
@@ -571,27 +718,56 @@ def describe_capacity(link: Link) -> str:
 
 # --- loading with file:line errors ------------------------------------------------------
 
-Path_ = tuple[str | int, ...]
+
+@dataclass(frozen=True)
+class _Key:
+    """A mapping key YAML reads as something other than a string (`yes`, `161`, `~`).
+
+    Kept apart from list indexes in a field path, so `161: port` renders as `.161`,
+    not `[161]`; compared by type too, since True == 1 in Python.
+    """
+
+    value: Hashable
+    kind: str = field(init=False)
+    text: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", type(self.value).__name__)
+
+
+Path_ = tuple[str | int | _Key, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+# What YAML allows in a document (YAML 1.1 "printable"); anything else is refused with
+# its line before libyaml's reader reports it by character offset only.
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader (libyaml's when present: ~10x faster on a 5,000-device inventory) that
     refuses duplicate keys (PyYAML silently keeps the last one)."""
 
+    # byte ranges of values under secret fields (set by `_load`): a duplicate key there
+    # is reported without naming the key, which may be the secret written inline
+    secret_spans: tuple[tuple[int, int], ...] = ()
+
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # `<<: *anchor`: merged by construct_mapping, explicit keys win
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, Hashable):
             continue  # construct_mapping reports "found unhashable key" with its line
         if key in seen:
+            at = key_node.start_mark.index
+            if any(start <= at < end for start, end in loader.secret_spans):
+                what = "duplicate key in a secret reference (not shown: it may be the secret)"
+            else:
+                what = f"duplicate key {shown(key)}"
             raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {seen[key] + 1})",
-                key_node.start_mark,
-            )
+                None, None, f"{what} (first at line {seen[key] + 1})", key_node.start_mark)
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
@@ -599,30 +775,162 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _load(text: str) -> Any:
+class _Frame:
+    """One open collection while `_scan` streams the events."""
+
+    __slots__ = ("anchor", "expect_key", "is_map", "key", "secret", "span_start", "start")
+
+    def __init__(self, *, is_map: bool, secret: bool, anchor: str | None, start: int,
+                 span_start: int | None) -> None:
+        self.is_map, self.secret, self.anchor = is_map, secret, anchor
+        self.start, self.span_start = start, span_start
+        self.expect_key = True
+        self.key: Any = None
+
+
+class _ScanError(Exception):
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.line = mark.line + 1 if mark is not None else 1
+
+
+def _scan(text: str) -> tuple[tuple[int, int], ...]:
+    """Stream the YAML events once, before any tree is built, and refuse what would not
+    fit: nesting deeper than MAX_YAML_DEPTH (libyaml's tree builder recurses in C and
+    crashes the process on ~100,000 levels), more than MAX_YAML_NODES values with every
+    alias expanded (an alias bomb), an alias inside its own anchor.
+
+    Returns the character ranges of the values written under secret fields.
+    """
+    frames: list[_Frame] = []
+    sizes: dict[str, int] = {}  # anchor -> its node count, aliases expanded
+    spans: list[tuple[int, int]] = []
+    total = 0
     loader = _LineLoader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionEndEvent):
+                frame = frames.pop()
+                if frame.anchor is not None:
+                    sizes[frame.anchor] = total - frame.start + 1
+                if frame.span_start is not None:
+                    spans.append((frame.span_start, event.end_mark.index))
+                if frames and frames[-1].is_map:
+                    frames[-1].expect_key = not frames[-1].expect_key
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue  # stream and document start/end
+            parent = frames[-1] if frames else None
+            is_key = parent is not None and parent.is_map and parent.expect_key
+            secret = parent is not None and (parent.secret or (
+                parent.is_map and not is_key and parent.key in SECRET_FIELDS))
+            starts_secret = secret and parent is not None and not parent.secret
+            if isinstance(event, yaml.AliasEvent):
+                if any(f.anchor == event.anchor for f in frames):
+                    raise _ScanError(event.start_mark, "an alias refers to a node that "
+                                     "contains it (a recursive structure)")
+                total += sizes.get(event.anchor or "", 1)
+            else:
+                total += 1
+            if total > MAX_YAML_NODES:
+                raise _ScanError(event.start_mark, f"more than {MAX_YAML_NODES:,} values "
+                                 "with every alias expanded (an alias bomb?); refused")
+            if isinstance(event, yaml.CollectionStartEvent):
+                if is_key and parent is not None:
+                    parent.key = None
+                frames.append(_Frame(
+                    is_map=isinstance(event, yaml.MappingStartEvent), secret=secret,
+                    anchor=event.anchor, start=total,
+                    span_start=event.start_mark.index if starts_secret else None))
+                if len(frames) > MAX_YAML_DEPTH:
+                    raise _ScanError(event.start_mark, f"nested more than {MAX_YAML_DEPTH} "
+                                     "levels deep; refused")
+                continue
+            if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+                sizes[event.anchor] = 1
+            if starts_secret:
+                spans.append((event.start_mark.index, event.end_mark.index))
+            if parent is not None and parent.is_map:
+                if is_key:
+                    parent.key = event.value if isinstance(event, yaml.ScalarEvent) else None
+                parent.expect_key = not parent.expect_key
+    except yaml.MarkedYAMLError as exc:
+        if frames and frames[-1].secret:
+            # the parser's message may quote the text it choked on: the secret
+            mark = exc.problem_mark or exc.context_mark
+            raise _ScanError(mark, "YAML syntax error in a secret reference (not shown: "
+                             "it may hold the secret)") from None
+        raise
+    finally:
+        loader.dispose()
+    return tuple(spans)
+
+
+def _load(text: str, secret_spans: tuple[tuple[int, int], ...] = ()) -> Any:
+    loader = _LineLoader(text)
+    loader.secret_spans = secret_spans
     try:
         return loader.get_single_data()
     finally:
         loader.dispose()
 
 
-def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    """Map every data path to the 1-based line where it is written."""
+def _key_of(key_node: yaml.Node) -> str | _Key | None:
+    """The key as the data has it: `yes` is True and `161` an int (YAML 1.1), so a
+    field path found in the data finds its line here too."""
+    if not isinstance(key_node, yaml.ScalarNode):
+        return None  # a complex key: "found unhashable key" is reported by the loader
+    if key_node.tag == _STR_TAG:
+        return str(key_node.value)
+    construct = yaml.SafeLoader.yaml_constructors.get(key_node.tag)
+    try:
+        value = construct(_KEY_CONSTRUCTOR, key_node) if construct else key_node.value
+    except (yaml.YAMLError, ValueError, TypeError):
+        value = key_node.value
+    if isinstance(value, str):
+        return value
+    return _Key(value, text=str(key_node.value)) if isinstance(value, Hashable) else None
+
+
+_KEY_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int],
+                 merged: bool = False) -> None:
+    """Map every data path to the 1-based line where it is written.
+
+    Keys merged in with `<<: *anchor` point at the anchor's lines, unless the mapping
+    sets the key itself (explicit keys win, as in the data).
+    """
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            key = key_node.value
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _index_lines(value_node, (*path, key), lines)
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            key = _key_of(key_node)
+            if key is None:
+                continue
+            line = key_node.start_mark.line + 1
+            if merged:
+                lines.setdefault((*path, key), line)
+            else:
+                lines[(*path, key)] = line
+            _index_lines(value_node, (*path, key), lines, merged)
+        for source in merges:
+            for mapping in (source.value if isinstance(source, yaml.SequenceNode) else
+                            [source]):
+                _index_lines(mapping, path, lines, merged=True)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index_lines(item, (*path, i), lines)
+            _index_lines(item, (*path, i), lines, merged)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     """Keep only the parts of a pydantic `loc` that exist in the data (drop union tags)."""
-    path: list[str | int] = []
+    path: list[str | int | _Key] = []
     node = data
     tag_skipped = False  # a union tag comes once, right after the union's own field
     for part in loc:
@@ -630,8 +938,13 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         )
         if present:
+            if isinstance(node, dict) and not isinstance(part, str):
+                # pydantic writes the key True as 1: take the data's own key back
+                part = next((k for k in node if k == part and not isinstance(k, str)), part)
+                path.append(_Key(part))
+            else:
+                path.append(part)
             node = node[part]
-            path.append(part)
             tag_skipped = False
         elif isinstance(node, dict | list):
             if part == "[key]" or (isinstance(part, str) and part.startswith(
@@ -649,10 +962,25 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(path)
 
 
+def _redact(path: Path_) -> tuple[Path_, bool]:
+    """Cut a field path at a secret field (keeping `env`/`file` under it): whatever is
+    written deeper may be the secret. Returns the path and whether it was cut."""
+    for i, part in enumerate(path):
+        if isinstance(part, str) and part in SECRET_FIELDS and i > 0:
+            rest = path[i + 1:]
+            keep = 1 if rest[:1] in (("env",), ("file",)) else 0
+            return path[:i + 1 + keep], len(rest) > keep
+    return path, False
+
+
 def _render_path(path: Path_) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = (part.text or repr(part.value)) if isinstance(part, _Key) else part
+            out += f".{name}" if out else str(name)
     return out or "(top level)"
 
 
@@ -669,6 +997,9 @@ def _message(error: Any) -> str:
         return "unknown key (check the spelling; see docs/inventory.md)"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "invalid_key":
+        return ("YAML reads this key as a boolean, number or null, not a name (yes/no/on/"
+                "off, digits, ~): check the spelling, or quote it")
     if error["type"] in {"model_type", "dict_type"}:
         # pydantic says "instance of InterfaceEnd": name the YAML shape instead
         return "expected a mapping (key: value entries)"
@@ -687,15 +1018,42 @@ def load_inventory(
 ) -> Inventory:
     """Load and validate; raises `ConfigError` listing every problem as file:line.
 
+    Whatever the file holds (binary, UTF-16, a FIFO, gigabytes, an alias bomb), the
+    outcome is an `Inventory` or a `ConfigError`: never another exception, never a hang.
     `resolve_secrets=False` checks the references' shape but reads no secret: the lab
     builds its own credentials from the real inventory and must not need the real ones.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read inventory: {exc.strerror}"]) from None
-    return parse_inventory(text, path, environ=environ, resolve_secrets=resolve_secrets)
+        raw = read_bounded(path, MAX_INVENTORY_BYTES)
+    except _ReadError as exc:
+        raise ConfigError([f"{path}: cannot read inventory: {exc}"]) from None
+    return parse_inventory(_decode(raw, path), path, environ=environ,
+                           resolve_secrets=resolve_secrets)
+
+
+_NUL_HELP = ("a NUL byte: a binary file, or UTF-16 text without a byte-order mark? "
+             "Save it as UTF-8 text")
+_UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE,
+                  codecs.BOM_UTF16_BE)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 text, or a `ConfigError` naming the line (never quoting the bytes)."""
+    if raw.startswith(_UTF16_32_BOMS):
+        raise ConfigError([f"{path}:1: the file is UTF-16 or UTF-32 text (it starts with "
+                           "that byte-order mark): save it as UTF-8"])
+    nul = raw.find(b"\0")
+    if nul >= 0:  # before decoding: a binary file fails here, with its first line
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ConfigError([f"{path}:{line}: {_NUL_HELP}"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 text (an invalid byte at column "
+                           f"{column}): save the file as UTF-8"]) from None
 
 
 def parse_inventory(
@@ -705,16 +1063,35 @@ def parse_inventory(
     environ: dict[str, str] | None = None,
     resolve_secrets: bool = True,
 ) -> Inventory:
+    bad = _NOT_YAML.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        char = f"U+{ord(bad.group()):04X}"
+        what = (_NUL_HELP if bad.group() == "\0" else
+                f"character {char} is not allowed in YAML (a control character)")
+        raise ConfigError([f"{path}:{line}: {what}"])
+    spans: tuple[tuple[int, int], ...] = ()
     try:
-        data = _load(text)
+        spans = _scan(text)
+        data = _load(text, spans)
+    except _ScanError as exc:
+        raise ConfigError([f"{path}:{exc.line}: {exc}"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise ConfigError([f"{path}:{line}: YAML syntax error: {exc.problem}"]) from None
+        problem = exc.problem
+        if (mark is not None and "(not shown" not in str(problem)
+                and any(start <= mark.index < end for start, end in spans)):
+            # e.g. an unknown tag (`community: !s3cret x`): the message would quote it
+            problem = "in a secret reference (not shown: it may hold the secret)"
+        raise ConfigError([f"{path}:{line}: YAML syntax error: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: YAML error: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the inventory must be a mapping with a devices: list"])
+    # top-level `x-...` keys hold YAML anchors for merge keys (`<<: *kec`), as in
+    # docker-compose files; they are not settings
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
 
     problems: list[tuple[Path_, str]] = []
     context = {
@@ -727,19 +1104,41 @@ def parse_inventory(
         model = InventoryModel.model_validate(data, context=context)
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
-            problems.append((_data_path(error["loc"], data), _message(error)))
+            where, cut = _redact(_data_path(error["loc"], data))
+            problems.append((where, _SECRET_HIDDEN if cut else _message(error)))
     problems.extend(_cross_check(data))
+    if resolve_secrets:
+        problems.extend(_files_named(data, path.parent))
+    warnings = list(_warnings(data, path.parent))
 
-    if problems:
+    if problems or warnings:
         # lines only now: the node tree of a 5,000-device file (a Mark per scalar) peaks
         # at ~100 MB, which the daemon's RSS would keep (freed, but fragmented) for good
         lines: dict[Path_, int] = {}
         _index_lines(_LineLoader(text).get_single_node(), (), lines)
-        numbered = sorted((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
-                           f"{_render_path(p)}: {message}") for p, message in problems)
-        raise ConfigError(list(dict.fromkeys(m for _, m in numbered)))  # once each, in order
+
+        # the keys as written (`yes`, not True) for the non-string keys in paths
+        spelled = {part: part for p in lines for part in p if isinstance(part, _Key)}
+
+        def render(p: Path_) -> str:
+            return _render_path(tuple(spelled.get(k, k) if isinstance(k, _Key) else k
+                                      for k in p))
+
+        def numbered(found: list[tuple[Path_, str]]) -> list[str]:
+            out = sorted((_line_for(p, lines), f"{path}:{_line_for(p, lines)}: "
+                          f"{render(p)}: {message}") for p, message in found)
+            return list(dict.fromkeys(m for _, m in out))  # once each, in order
+
+        if problems:
+            raise ConfigError(numbered(problems), warnings=numbered(warnings))
+        assert model is not None
+        return Inventory(model=model, path=path, warnings=tuple(numbered(warnings)))
     assert model is not None
     return Inventory(model=model, path=path)
+
+
+_SECRET_HIDDEN = ("invalid secret reference (details not shown: what is written here may "
+                  "be the secret); use {env: VARIABLE} or {file: PATH}")
 
 
 def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
@@ -755,6 +1154,18 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _files_named(data: dict[str, Any], base_dir: Path) -> Iterator[tuple[Path_, str]]:
+    """Files `netmon run` needs before it can start (checked when secrets are: the lab
+    and `netmon status` read the inventory on machines that lack them)."""
+    web_config = _mapping(data.get("daemon")).get("web_config")
+    if isinstance(web_config, str) and web_config:
+        path = Path(web_config) if Path(web_config).is_absolute() else base_dir / web_config
+        if not path.is_file():
+            what = "is not a file" if path.exists() else "does not exist"
+            yield ("daemon", "web_config"), (
+                f"{path} {what}: netmon run would refuse to start without it")
+
+
 def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     """Checks across entries, on the raw data so they run even when fields are invalid."""
     devices: dict[str, int] = {}
@@ -763,7 +1174,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         if isinstance(name, str):
             if name in devices:
                 yield ("devices", i, "name"), (
-                    f"duplicate device name {name!r} (also devices[{devices[name]}])"
+                    f"duplicate device name {shown(name)} (also devices[{devices[name]}])"
                 )
             else:
                 devices[name] = i
@@ -774,25 +1185,25 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     defaults = _mapping(data.get("defaults"))
     default_snmp = defaults.get("snmp")
     if isinstance(default_snmp, str) and default_snmp not in snmp_names:
-        yield ("defaults", "snmp"), f"unknown SNMP credentials {default_snmp!r}"
+        yield ("defaults", "snmp"), f"unknown SNMP credentials {shown(default_snmp)}"
     ssh_creds = creds.get("ssh") if isinstance(creds, dict) else None
     ssh_names = set(ssh_creds) if isinstance(ssh_creds, dict) else set()
     traps = _mapping(_mapping(data.get("daemon")).get("traps"))
     trap_creds = traps.get("credentials")
     for k, name in enumerate(trap_creds if isinstance(trap_creds, list) else []):
         if isinstance(name, str) and name not in snmp_names:
-            yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {name!r}"
+            yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {shown(name)}"
 
     for i, dev in _items(data, "devices"):
         parent = dev.get("parent")
         if isinstance(parent, str) and parent not in devices:
-            yield ("devices", i, "parent"), f"unknown parent device {parent!r}"
+            yield ("devices", i, "parent"), f"unknown parent device {shown(parent)}"
         snmp = dev.get("snmp")
         cred = snmp if isinstance(snmp, str) else (
             snmp.get("credentials") if isinstance(snmp, dict) else None
         )
         if isinstance(cred, str) and cred not in snmp_names:
-            yield ("devices", i, "snmp"), f"unknown SNMP credentials {cred!r}"
+            yield ("devices", i, "snmp"), f"unknown SNMP credentials {shown(cred)}"
         elif isinstance(snmp, dict) and cred is None and default_snmp is None:
             yield ("devices", i, "snmp"), (
                 "no SNMP credentials: name them here or set defaults.snmp"
@@ -800,7 +1211,7 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         ssh = dev.get("ssh")
         ssh_cred = ssh.get("credentials") if isinstance(ssh, dict) else None
         if isinstance(ssh_cred, str) and ssh_cred not in ssh_names:
-            yield ("devices", i, "ssh", "credentials"), f"unknown SSH credentials {ssh_cred!r}"
+            yield ("devices", i, "ssh", "credentials"), f"unknown SSH credentials {shown(ssh_cred)}"
 
     # parent cycles (a duplicated name counts once, by its first entry: the duplicate
     # is reported above and must not also show up as a loop)
@@ -821,6 +1232,8 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
                 "parent chain loops: " + " → ".join([*seen, start])
             )
 
+    yield from _timing_checks(data, warnings=False)
+
     link_names: dict[str, int] = {}
     ends: dict[tuple[str, str], str] = {}
     for i, link in _items(data, "links"):
@@ -828,25 +1241,104 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         if isinstance(name, str):
             if name in link_names:
                 yield ("links", i, "name"), (
-                    f"duplicate link name {name!r} (also links[{link_names[name]}])"
+                    f"duplicate link name {shown(name)} (also links[{link_names[name]}])"
                 )
             else:
                 link_names[name] = i
+        a, b = link.get("a"), link.get("b")
+        if (isinstance(a, dict) and isinstance(b, dict) and "device" in a
+                and (a.get("device"), a.get("interface")) == (b.get("device"),
+                                                              b.get("interface"))):
+            # one interface cannot be both ends: its counters would count the link twice
+            # over, in both directions; almost surely a copy-paste of the other end
+            yield ("links", i, "b"), "both ends are the same interface (a: and b: must differ)"
         for side in ("a", "b"):
             end = link.get(side)
             if not isinstance(end, dict) or "device" not in end:
                 continue
             end_device = end.get("device")
             if isinstance(end_device, str) and end_device not in devices:
-                yield ("links", i, side, "device"), f"unknown device {end_device!r}"
+                yield ("links", i, side, "device"), f"unknown device {shown(end_device)}"
             iface = end.get("interface")
             if isinstance(end_device, str) and isinstance(iface, str):
                 key = (end_device, iface)
                 if key in ends and ends[key] != name:
                     yield ("links", i, side, "interface"), (
-                        f"{end_device} {iface} is already an end of link {ends[key]!r}"
+                        f"{end_device} {iface} is already an end of link {shown(ends[key])}"
                     )
                 ends.setdefault(key, str(name))
+
+
+def _seconds(value: Any, limits: tuple[float, float]) -> float | None:
+    """A raw duration in seconds, or None when invalid (validation reports that)."""
+    try:
+        return parse_duration_between(value, *limits)
+    except ValueError:
+        return None
+
+
+def _timing_checks(data: dict[str, Any], *, warnings: bool) -> Iterator[tuple[Path_, str]]:
+    """SNMP timeout against the poll interval, per device as it will run.
+
+    A poll still running at 90 % of its interval is abandoned, so a request timeout
+    longer than the interval can never fire: an error (the setting cannot mean what it
+    says). Retries that together outlast the interval only abandon polls of devices that
+    do not answer: a warning.
+    """
+    defaults = _mapping(data.get("defaults"))
+    d_interval = _seconds(defaults.get("interval", 60.0), INTERVAL_RANGE)
+    d_timeout = _seconds(defaults.get("timeout", 2.0), SNMP_TIMEOUT_RANGE)
+    d_retries = defaults.get("retries", 2)
+    places: list[tuple[Path_, dict[str, Any]]] = [(("defaults",), defaults)]
+    places += [(("devices", i), dev) for i, dev in _items(data, "devices")
+               if dev.get("snmp") is not None and any(
+                   k in dev for k in ("interval", "timeout", "retries"))]
+    for where, entry in places:
+        interval = (_seconds(entry["interval"], INTERVAL_RANGE) if "interval" in entry
+                    else d_interval)
+        timeout = (_seconds(entry["timeout"], SNMP_TIMEOUT_RANGE) if "timeout" in entry
+                   else d_timeout)
+        retries = entry.get("retries", d_retries)
+        if interval is None or timeout is None:
+            continue
+        field_ = (*where, "timeout" if "timeout" in entry or where == ("defaults",)
+                  else "interval")
+        if timeout > interval:
+            if not warnings:
+                yield field_, (f"timeout {format_duration(timeout)} is longer than the poll "
+                               f"interval {format_duration(interval)}: the poll is abandoned "
+                               "at 90% of the interval, before the timeout could fire")
+        elif (warnings and isinstance(retries, int) and not isinstance(retries, bool)
+              and retries >= 0 and timeout * (retries + 1) > 0.9 * interval):
+            yield field_, (f"timeout {format_duration(timeout)} x {retries + 1} tries is "
+                           f"longer than 90% of the poll interval "
+                           f"{format_duration(interval)}: a device that does not answer "
+                           "is abandoned (an overrun) before its last retry")
+
+
+def _warnings(data: dict[str, Any], base_dir: Path) -> Iterator[tuple[Path_, str]]:
+    """What runs but is probably a mistake: printed by `netmon check` (exit 0) and
+    logged at start and on reload. See docs/inventory.md for why each is a warning."""
+    by_folded: dict[str, tuple[int, str]] = {}
+    for i, dev in _items(data, "devices"):
+        name = dev.get("name")
+        if not isinstance(name, str):
+            continue
+        first = by_folded.setdefault(name.casefold(), (i, name))
+        if first[1] != name:
+            yield ("devices", i, "name"), (
+                f"differs only in case from devices[{first[0]}] {shown(first[1])}: both are "
+                "polled, but people, dashboards and alert routes will mix them up")
+    creds = _mapping(data.get("credentials"))
+    for name, cred in _mapping(creds.get("ssh")).items():
+        key_file = _mapping(cred).get("key_file")
+        if isinstance(key_file, str) and key_file:
+            path = Path(key_file) if Path(key_file).is_absolute() else base_dir / key_file
+            if not path.exists():
+                yield ("credentials", "ssh", name, "key_file"), (
+                    f"{path} does not exist (yet?): SSH logins with these credentials will "
+                    "fail until it does")
+    yield from _timing_checks(data, warnings=True)
 
 
 def format_problems(error: ConfigError) -> str:
@@ -854,4 +1346,13 @@ def format_problems(error: ConfigError) -> str:
     # subclasses for other files (netmon.webconfig.WebConfigError) name what they check
     source = getattr(error, "source", "the inventory")
     head = f"{count} problem{'s' if count != 1 else ''} in {source}:"
-    return "\n".join([head, *(f"  {p}" for p in error.problems)])
+    lines = [head, *(f"  {p}" for p in error.problems)]
+    warnings = getattr(error, "warnings", [])
+    return "\n".join([*lines, format_warnings(warnings)] if warnings else lines)
+
+
+def format_warnings(warnings: list[str] | tuple[str, ...]) -> str:
+    """`netmon check`'s warning block (what runs but is probably a mistake)."""
+    count = len(warnings)
+    head = f"{count} warning{'s' if count != 1 else ''}:"
+    return "\n".join([head, *(f"  {w}" for w in warnings)])

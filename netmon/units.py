@@ -17,6 +17,15 @@ _BANDWIDTH = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)\s*(bps|bit/s|bits/s|b/s|bit|bits|b)?\s*$"
 )
 _PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+# An error message quotes at most this much of what was written: enough to find it in
+# the file, not a megabyte pasted back at the operator.
+_SHOWN_CHARS = 40
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, shortened: error messages quote input, but never without bound."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 5] + "…" + text[-4:]
 
 
 def parse_duration(value: object) -> float:
@@ -28,12 +37,34 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _DURATION_FACTOR[m.group(2)]
     else:
-        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {shown(value)}")
     if not math.isfinite(seconds):
-        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 1m or 500ms, got {shown(value)}")
     if seconds <= 0:
         raise ValueError("duration must be greater than zero")
     return seconds
+
+
+def parse_duration_between(value: object, low: float, high: float) -> float:
+    """`parse_duration`, refusing what the daemon cannot sensibly run.
+
+    Every duration feeds a timer, a timeout or a scheduler: `1.0e+308` seconds overflows
+    the scheduler's date arithmetic and `1ms` polls flood the log with overruns, so each
+    field has a range and `netmon check` refuses what `netmon run` could not run.
+    """
+    seconds = parse_duration(value)
+    if not low <= seconds <= high:
+        raise ValueError(f"must be between {format_duration(low)} and "
+                         f"{format_duration(high)}, got {shown(value)}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """`90s`, `5m`, `24h`, `500ms`: the largest unit that writes `seconds` exactly."""
+    for unit, factor in (("h", 3600.0), ("m", 60.0)):
+        if seconds >= factor and seconds % factor == 0:
+            return f"{seconds / factor:g}{unit}"
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"
 
 
 def parse_bandwidth(value: object) -> int:
@@ -49,24 +80,25 @@ def parse_bandwidth(value: object) -> int:
     elif isinstance(value, str):
         if re.search(r"\dB|[kKmMgGtT]B|Bps|B/s", value.replace(" ", "")):
             raise ValueError(
-                f"{value!r} looks like bytes; write bandwidth in bits per second "
+                f"{shown(value)} looks like bytes; write bandwidth in bits per second "
                 "(e.g. 100M, 1G, 130Mbps)"
             )
         m = _BANDWIDTH.match(value)
         if not m:
-            raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+            raise ValueError(
+                f"expected a bandwidth such as 100M, 1G or 130Mbps, got {shown(value)}")
         bps = float(m.group(1)) * _PREFIX[m.group(2).lower()]
     else:
-        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {shown(value)}")
     if not math.isfinite(bps):
         # YAML's .inf/.nan: round() would raise OverflowError, which pydantic does not
         # turn into a validation error.
-        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {value!r}")
+        raise ValueError(f"expected a bandwidth such as 100M, 1G or 130Mbps, got {shown(value)}")
     if bps <= 0:
         raise ValueError("bandwidth must be greater than zero")
     if round(bps) < 1:
         # a capacity that rounds to 0 bps would divide utilisation by zero
-        raise ValueError(f"bandwidth must be at least 1 bps, got {value!r}")
+        raise ValueError(f"bandwidth must be at least 1 bps, got {shown(value)}")
     return round(bps)
 
 

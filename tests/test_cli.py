@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +69,50 @@ def test_user_mistakes_end_with_a_message_not_a_traceback(tmp_path: Path) -> Non
         (("run", "--listen", "nonsense"), "expected HOST:PORT"),
         (("lab", "fault", "link-down", "fo-kec-balen", "--dir", str(tmp_path / "nolab")),
          "no lab in"),
+        # the demo's --interval has the inventory's range: nothing starts
+        (("demo", "--interval", "30000000000h", "--dir", str(tmp_path / "nolab")),
+         "argument --interval: must be between 1s and 24h, got '30000000000h'"),
+        (("demo", "--interval", "1ms", "--dir", str(tmp_path / "nolab")),
+         "argument --interval: must be between 1s and 24h, got '1ms'"),
     ]
     for args, message in cases:
         out = netmon(*args, env=SHIPPED_ENV)
         assert out.returncode == 2, (args, out.stdout, out.stderr)
         assert message in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr, (args, out.stderr)
+
+
+def test_check_prints_warnings_and_still_exits_0() -> None:
+    """Warnings are for what runs but is probably a mistake: shown, not fatal."""
+    folder = REPO / "tests" / "data" / "inventory_warnings"
+    out = netmon("check", "-i", "retries_outlast_interval.yaml", cwd=folder,
+                 env={"NETMON_TEST_AUTH_KEY": "a", "NETMON_TEST_PRIV_KEY": "p",
+                      "NETMON_TEST_COMMUNITY": "c"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("retries_outlast_interval.yaml: OK: 2 devices")
+    expected = (folder / "retries_outlast_interval.expected").read_text().splitlines()
+    assert out.stderr.splitlines() == ["2 warnings:", *(f"  {w}" for w in expected)]
+
+
+def test_run_logs_the_warnings_at_start(tmp_path: Path) -> None:
+    """`netmon run` logs each warning once at start (here it then fails to listen on a
+    port already taken, which ends it without polling anything)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        inv = tmp_path / "inventory.yaml"
+        port = taken.getsockname()[1]
+        inv.write_text(
+            f"daemon: {{listen: '127.0.0.1:{port}'}}\n"
+            "devices:\n"
+            "  - {name: kec-balen, address: 10.35.1.1, site: S, kecamatan: Balen, role: core}\n"
+            "  - {name: KEC-BALEN, address: 10.35.1.2, site: S, kecamatan: Balen, role: core}\n")
+        out = netmon("run", "-i", str(inv))
+    finally:
+        taken.close()
+    assert out.returncode == 2, out.stderr
+    assert (f"{inv}:4: devices[1].name: differs only in case from devices[0] "
+            "'kec-balen'") in out.stderr
+    assert "cannot listen on" in out.stderr
+    assert "Traceback" not in out.stderr

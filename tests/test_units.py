@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from netmon.units import format_bandwidth, parse_bandwidth, parse_duration
+from netmon.units import (
+    format_bandwidth,
+    format_duration,
+    parse_bandwidth,
+    parse_duration,
+    parse_duration_between,
+    shown,
+)
 
 DURATION_HINT = "expected a duration such as 30s, 1m or 500ms"
 BANDWIDTH_HINT = "expected a bandwidth such as 100M, 1G or 130Mbps"
@@ -66,6 +73,60 @@ def test_duration_rejected(value: object, message: str) -> None:
     with pytest.raises(ValueError) as excinfo:
         parse_duration(value)
     assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1s", 1.0), (1, 1.0), ("24h", 86400.0), ("1440m", 86400.0), (86400, 86400.0),
+     ("1000ms", 1.0), ("90s", 90.0)],
+)
+def test_duration_between_accepts_both_ends(value: object, seconds: float) -> None:
+    assert parse_duration_between(value, 1.0, 86400.0) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("999ms", "must be between 1s and 24h, got '999ms'"),
+        (0.999, "must be between 1s and 24h, got 0.999"),
+        ("86401s", "must be between 1s and 24h, got '86401s'"),
+        ("24.001h", "must be between 1s and 24h, got '24.001h'"),
+        (1.0e308, "must be between 1s and 24h, got 1e+308"),
+        ("30000000000h", "must be between 1s and 24h, got '30000000000h'"),
+        ("1ms", "must be between 1s and 24h, got '1ms'"),
+        ("0s", "duration must be greater than zero"),
+        ("1d", f"{DURATION_HINT}, got '1d'"),
+    ],
+)
+def test_duration_between_refuses_outside(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        parse_duration_between(value, 1.0, 86400.0)
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(86400.0, "24h"), (3600.0, "1h"), (7200.0, "2h"), (5400.0, "90m"), (60.0, "1m"),
+     (90.0, "90s"), (1.0, "1s"), (1.5, "1.5s"), (0.5, "500ms"), (0.1, "100ms"),
+     (0.001, "1ms"), (600.0, "10m")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds)  # and it reads back
+
+
+def test_messages_quote_long_input_shortened() -> None:
+    long = "9" * 10_000 + "parsecs"
+    with pytest.raises(ValueError) as excinfo:
+        parse_duration(long)
+    assert len(str(excinfo.value)) < 100
+    assert str(excinfo.value) == f"{DURATION_HINT}, got '{'9' * 34}…ecs'"
+    assert shown("short") == "'short'"
+    assert shown("x" * 38) == repr("x" * 38)  # exactly 40 characters: as is
+    assert shown("x" * 39) == "'" + "x" * 34 + "…" + "xxx'"
+    with pytest.raises(ValueError) as excinfo:
+        parse_bandwidth("1" * 10_000 + "MB")
+    assert len(str(excinfo.value)) < 200
 
 
 # --- bandwidth -------------------------------------------------------------------------
