@@ -342,7 +342,7 @@ class SshTarget(_Strict):
 
         known = device_types()
         if value not in known:
-            raise ValueError(f"unknown SSH device type {value!r}; one of: {', '.join(known)}")
+            raise ValueError(f"unknown SSH device type {shown(value)}; one of: {', '.join(known)}")
         return value
 
 
