@@ -47,12 +47,21 @@ from netmon.errors import ConfigError
 from netmon.inventory import (
     Path_,
     _data_path,
+    _decode,
     _index_lines,
     _line_for,
     _LineLoader,
     _message,
+    _ReadError,
     _render_path,
+    _scan,
+    _ScanError,
+    read_bounded,
 )
+
+# A web config is a few lines (TLS files, a handful of users): anything this large is
+# a mistake (a certificate bundle passed by accident), refused before it is parsed.
+MAX_WEB_CONFIG_BYTES = 256 * 2**10
 
 # Exporter-toolkit keys that netmon refuses by name, so the message can say why.
 _UNSUPPORTED = {
@@ -145,10 +154,17 @@ PLAIN = WebConfig()
 def load_web_config(path: str | Path) -> WebConfig:
     """Read and check a web-config file; raises `ConfigError` listing every problem."""
     path = Path(path)
+    # the inventory's guards: a FIFO, /dev/zero or a huge file is refused without
+    # blocking; bad encodings, alias bombs and deep nesting end in a file:line message
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WebConfigError([f"{path}: cannot read web config: {exc.strerror}"]) from None
+        text = _decode(read_bounded(path, MAX_WEB_CONFIG_BYTES), path)
+        _scan(text)
+    except _ReadError as exc:
+        raise WebConfigError([f"{path}: cannot read web config: {exc}"]) from None
+    except _ScanError as exc:
+        raise WebConfigError([f"{path}:{exc.line}: {exc}"]) from None
+    except ConfigError as exc:  # _decode's encoding problems
+        raise WebConfigError(exc.problems) from None
     try:
         node = yaml.compose(text, Loader=_LineLoader)
         data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers import REPO
+from servers import REPO, free_port
 
 from netmon.inventory import MAX_INVENTORY_BYTES, MAX_SECRET_BYTES
 
@@ -210,3 +210,34 @@ def test_run_refuses_the_interval_check_refuses(tmp_path: Path, written: str,
     for command in ("check", "run"):  # run exits at once: nothing listens, nothing polls
         refused(netmon(command, "-i", str(inv)),
                 f"{inv}:1: defaults.interval: {message}")
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n"
+    for i in range(9))
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("fifo", "cannot read web config: is a FIFO (named pipe), not a file"),
+    ("zero", "cannot read web config: is a character device, not a file"),
+    ("huge", "cannot read web config: is 300 KiB; the limit is 256 KiB"),
+    ("bomb", "with every alias expanded (an alias bomb?); refused"),
+    ("utf16", "the file is UTF-16 or UTF-32 text"),
+])
+def test_web_config_that_is_no_small_text_file(tmp_path: Path, kind: str, reason: str) -> None:
+    """`--web-config` goes through the same guards as the inventory: `netmon run` ends
+    with exit 2 and the reason, instead of blocking on a FIFO or expanding a bomb."""
+    web = tmp_path / "web.yml"
+    if kind == "fifo":
+        os.mkfifo(web)
+    elif kind == "zero":
+        web.symlink_to("/dev/zero")
+    elif kind == "huge":
+        web.write_text("# " + "x" * (300 * 1024) + "\n")
+    elif kind == "bomb":
+        web.write_text(ALIAS_BOMB)
+    else:
+        web.write_bytes("basic_auth_users: {}\n".encode("utf-16"))
+    inventory = write_valid(tmp_path / "inventory.yaml")
+    refused(netmon("run", "-i", str(inventory), "--listen", f"127.0.0.1:{free_port()}",
+                   "--web-config", str(web)), reason)
