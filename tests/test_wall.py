@@ -513,6 +513,9 @@ def browser() -> Iterator[Any]:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.set_page_load_timeout(30)
+        # the wall screen's viewport exactly (--window-size includes the window's frame)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
         yield driver
     finally:
         driver.quit()
@@ -568,9 +571,6 @@ def test_page_draws_all_28_kecamatan_without_console_errors(demo: Demo, browser:
     wait_for(lambda: browser.execute_script("return document.body.dataset.generated") != first,
              30, "the page to refresh without reloading")
     assert _console_errors(browser) == []
-    shot = os.environ.get("NETMON_WALL_SCREENSHOT")
-    if shot:  # docs/wall.png is made this way (docs/wall.md)
-        browser.save_screenshot(shot)
 
 
 def test_english_labels_by_setting(demo: Demo, browser: Any) -> None:
@@ -601,6 +601,9 @@ def test_link_down_shows_the_cut_and_balen_in_the_problem_list(demo: Demo,
         assert "Balen" in rows[0]["text"] and "fo-kec-balen" in rows[0]["text"]
         assert _problem_rows(browser)[0]["key"] == "link_down:fo-kec-balen"  # worst first
         assert _console_errors(browser) == []
+        shot = os.environ.get("NETMON_WALL_SCREENSHOT")
+        if shot:  # docs/wall.png is made this way (docs/wall.md)
+            browser.save_screenshot(shot)
     finally:
         _clear(demo)
     wait_for(lambda: _states(browser, "link").get("fo-kec-balen") == "up", 30,

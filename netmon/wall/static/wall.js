@@ -13,7 +13,8 @@ const SVG = "http://www.w3.org/2000/svg";
 const TEXT = {
   id: {
     title: "Peta jaringan NOC", devices: "perangkat", up: "aktif", down: "mati",
-    cut_off: "terputus", unknown: "belum diketahui", links_over: "link lewat kontrak",
+    cut_off: "terputus", unknown: "belum diketahui", links_down: "link putus",
+    links_over: "lewat kontrak",
     problems: "Masalah", none: "Semua normal",
     stale: "DATA TIDAK MUTAKHIR — netmon tidak menjawab sejak {t}",
     stale_polls: "DATA TIDAK MUTAKHIR — tidak ada poll sejak {t}",
@@ -30,12 +31,13 @@ const TEXT = {
     behind: "Perangkat di belakangnya", medium: "Media", ago: "{t} lalu",
     s_up: "aktif", s_down: "mati", s_cut_off: "terputus", s_unknown: "belum diketahui",
     legend_ok: "< 50 % kontrak", legend_busy: "50–80 %", legend_high: "80–100 %",
-    legend_over: "> 100 %", legend_down: "putus", legend_cut: "terputus / tak diketahui",
+    legend_over: "≥ 100 %", legend_down: "putus", legend_cut: "terputus / tak diketahui",
     sec: "dtk", min: "mnt", hour: "jam", day: "hari",
   },
   en: {
     title: "NOC network map", devices: "devices", up: "up", down: "down",
-    cut_off: "cut off", unknown: "unknown", links_over: "links over contract",
+    cut_off: "cut off", unknown: "unknown", links_down: "links down",
+    links_over: "over contract",
     problems: "Problems", none: "All normal",
     stale: "DATA IS STALE — netmon has not answered since {t}",
     stale_polls: "DATA IS STALE — no poll since {t}",
@@ -52,7 +54,7 @@ const TEXT = {
     behind: "Devices behind it", medium: "Medium", ago: "{t} ago",
     s_up: "up", s_down: "down", s_cut_off: "cut off", s_unknown: "unknown",
     legend_ok: "< 50 % of contract", legend_busy: "50–80 %", legend_high: "80–100 %",
-    legend_over: "> 100 %", legend_down: "down", legend_cut: "cut off / unknown",
+    legend_over: "≥ 100 %", legend_down: "down", legend_cut: "cut off / unknown",
     sec: "s", min: "min", hour: "h", day: "d",
   },
 };
@@ -201,7 +203,8 @@ function drawLegend() {
 function drawSummary(d) {
   const s = d.summary;
   const parts = [[s.devices, T.devices, ""], [s.up, T.up, ""], [s.down, T.down, s.down ? "bad" : ""],
-    [s.cut_off, T.cut_off, s.cut_off ? "cut" : ""], [s.links_over, T.links_over, s.links_over ? "bad" : ""]];
+    [s.cut_off, T.cut_off, s.cut_off ? "cut" : ""], [s.links_down, T.links_down, s.links_down ? "bad" : ""],
+    [s.links_over, T.links_over, s.links_over ? "bad" : ""]];
   document.getElementById("summary").replaceChildren(...parts.map(([n, word, cls]) => {
     const span = el("span", { class: cls });
     span.append(el("span", { class: "n" }, String(n)), ` ${word}`);
