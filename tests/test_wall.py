@@ -442,7 +442,7 @@ def test_wall_routes_need_the_same_tls_and_password_as_metrics(net: Network,
 
 def test_the_document_follows_the_engine_between_refreshes(net: Network) -> None:
     clock = [T0 + net.t]
-    wall = WallService(net.engine, clock=lambda: clock[0])
+    wall = WallService(net.engine, clock=lambda: clock[0], refresh_s=3600)
     before = json.loads(wall.document())
     assert before["summary"]["links_down"] == 0
     net.round(down={"fo-kec-balen"})
@@ -647,6 +647,8 @@ def test_hover_shows_contract_traffic_and_last_poll(demo: Demo, browser: Any) ->
     assert re.search(r"↓ down\s+[\d.,]+ Mbit/s / 50 Mbit/s \([\d.,]+ %\)", text), text
     assert re.search(r"↑ up\s+[\d.,]+ Mbit/s / 50 Mbit/s", text), text
     assert "Port speed" in text and "Last poll" in text
+    # kec-balen reads its optics over SSH in the demo
+    assert re.search(r"Optical Rx kec-balen\s+-[\d.]+ dBm", text), text
     link = card.find_element("tag name", "a").get_attribute("href")
     assert link == ("http://grafana.invalid:3000/d/netmon-link-detail/link-detail"
                     "?var-link=fo-kec-balen")
@@ -655,6 +657,10 @@ def test_hover_shows_contract_traffic_and_last_poll(demo: Demo, browser: Any) ->
     ActionChains(browser).move_to_element(node).perform()
     wait_for(lambda: "kec-kapas" in browser.find_element("id", "card").text, 10, "device card")
     assert "Kantor Kecamatan Kapas" in browser.find_element("id", "card").text
+    # a router read over SSH: its CPU and memory too
+    node = browser.find_element("css selector", 'g.node[data-device="kec-balen"] circle')
+    ActionChains(browser).move_to_element(node).perform()
+    wait_for(lambda: "Memory" in browser.find_element("id", "card").text, 10, "CPU, memory")
     assert _console_errors(browser) == []
 
 

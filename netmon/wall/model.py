@@ -73,7 +73,8 @@ def build_wall(inventory: Inventory, snapshots: Sequence[DeviceSnapshot],
     """The whole document. `onsets` maps a condition key to when it was first seen."""
     by_name = {s.device.name: s for s in snapshots if s.device.name in inventory.devices}
     positions = layout(inventory)
-    link_by_name = {v.link.name: v for v in links if v.link.name in _link_names(inventory)}
+    known = {link.name for link in inventory.links}
+    link_by_name = {v.link.name: v for v in links if v.link.name in known}
     uplinks = _uplinks(inventory)
 
     # --- devices: answering?, then cut off or failed ---------------------------------
@@ -162,10 +163,6 @@ def build_wall(inventory: Inventory, snapshots: Sequence[DeviceSnapshot],
         "links": wall_links,
         "problems": problems,
     }
-
-
-def _link_names(inventory: Inventory) -> set[str]:
-    return {link.name for link in inventory.links}
 
 
 def _uplinks(inventory: Inventory) -> dict[str, str]:

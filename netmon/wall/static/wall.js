@@ -29,6 +29,7 @@ const TEXT = {
     port: "Kecepatan port", last_poll: "Poll terakhir", state: "Status", site: "Lokasi",
     role: "Peran", cut_by: "Terputus karena", reason: "Alasan", grafana: "Buka di Grafana",
     behind: "Perangkat di belakangnya", medium: "Media", ago: "{t} lalu",
+    optics: "Daya optik Rx", signal: "Sinyal radio", memory: "Memori",
     s_up: "aktif", s_down: "mati", s_cut_off: "terputus", s_unknown: "belum diketahui",
     legend_ok: "< 50 % kontrak", legend_busy: "50–80 %", legend_high: "80–100 %",
     legend_over: "≥ 100 %", legend_down: "putus", legend_cut: "terputus / tak diketahui",
@@ -52,6 +53,7 @@ const TEXT = {
     port: "Port speed", last_poll: "Last poll", state: "State", site: "Site",
     role: "Role", cut_by: "Cut off by", reason: "Reason", grafana: "Open in Grafana",
     behind: "Devices behind it", medium: "Medium", ago: "{t} ago",
+    optics: "Optical Rx", signal: "Radio signal", memory: "Memory",
     s_up: "up", s_down: "down", s_cut_off: "cut off", s_unknown: "unknown",
     legend_ok: "< 50 % of contract", legend_busy: "50–80 %", legend_high: "80–100 %",
     legend_over: "≥ 100 %", legend_down: "down", legend_cut: "cut off / unknown",
@@ -271,13 +273,25 @@ function drawCard() {
       rows.push([`${T[dir]}`, `${bps(item.traffic_bps[dir])} / ${bps(item.capacity_bps[dir])} ` +
         `(${pct(item.utilisation[dir])})`]);
     }
-    rows.push([T.port, bps(item.port_speed_bps)], [T.last_poll, ago(item.last_poll)]);
+    rows.push([T.port, bps(item.port_speed_bps)]);
+    // what the ends read over SSH, where they do: optical Rx power, radio signal
+    for (const end of [item.a, item.b]) {
+      const dev = end.device && doc.devices.find((x) => x.name === end.device);
+      const r = dev ? dev.readings : {};
+      const rx = (r.optics_rx_power_dbm || {})[item.name];
+      const signal = (r.radio_signal_dbm || {})[item.name];
+      if (rx !== undefined && rx !== null) rows.push([`${T.optics} ${dev.name}`, `${NUM.format(rx)} dBm`]);
+      if (signal !== undefined && signal !== null) rows.push([`${T.signal} ${dev.name}`, `${NUM.format(signal)} dBm`]);
+    }
+    rows.push([T.last_poll, ago(item.last_poll)]);
   } else {
     rows.push([T.state, T[`s_${item.state}`] || item.state], [T.site, item.site],
       [T.role, item.role]);
     if (item.cut_off_by) rows.push([T.cut_by, item.cut_off_by]);
     for (const [c, p] of Object.entries(item.polls)) if (p.ok === false) rows.push([T.reason, `${c}: ${p.reason}`]);
     if (item.behind) rows.push([T.behind, String(item.behind)]);
+    if (item.readings.cpu_ratio !== undefined) rows.push(["CPU", pct(item.readings.cpu_ratio)]);
+    if (item.readings.memory_used_ratio !== undefined) rows.push([T.memory, pct(item.readings.memory_used_ratio)]);
     rows.push([T.last_poll, ago(item.last_poll)]);
   }
   const table = el("table");
