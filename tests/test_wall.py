@@ -453,6 +453,22 @@ def test_the_document_follows_the_engine_between_refreshes(net: Network) -> None
     assert after["problems"][0]["since"] == clock[0]
 
 
+def test_a_reloaded_inventory_is_drawn_at_the_next_refresh(net: Network) -> None:
+    wall = WallService(net.engine)
+    before = json.loads(wall.refresh())
+    model = INVENTORY.model.model_copy(update={
+        "devices": [d for d in INVENTORY.model.devices if d.name != "opd-bpkad"],
+        "links": [li for li in INVENTORY.model.links if li.name != "fo-opd-bpkad"]})
+    net.engine.replace_inventory(Inventory(model=model, path=INVENTORY.path))
+    after = json.loads(wall.refresh())
+    assert {d["name"] for d in before["devices"]} - {d["name"] for d in after["devices"]} == {
+        "opd-bpkad"}
+    assert "fo-opd-bpkad" not in {li["name"] for li in after["links"]}
+    assert after["summary"]["devices"] == 40
+    # one leaf fewer on the ring: the layout was made anew for the new inventory
+    assert _device(after, "kec-balen")["x"] != _device(before, "kec-balen")["x"]
+
+
 # --- the page in a real browser, against the demo -----------------------------------------
 # A module-scoped demo of its own (the integrator may swap it for a shared one): the
 # lab and the daemon on loopback, polling every few seconds, stopped at the end.
