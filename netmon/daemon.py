@@ -21,6 +21,7 @@ from netmon.inventory import Device, Inventory, load_inventory
 from netmon.scheduler import Poller, Schedule
 from netmon.shard import Shard
 from netmon.sinks.prometheus import MetricsServer, StatsSource, build_registry
+from netmon.wall.service import WallService
 from netmon.webconfig import PLAIN, WebConfig, load_web_config
 
 log = logging.getLogger("netmon")
@@ -95,9 +96,15 @@ class Daemon:
             influx.start()
             self.stats_sources.append(influx.stats)
             self.sink_closers.append(influx.close)
+        wall = WallService(self.engine)  # the NOC wall page at / (docs/wall.md)
+        wall.start()
         server = MetricsServer(build_registry(self.engine, self.stats_sources), *self.listen,
-                               ready=self.readiness, web=web)
-        self.address = server.start()
+                               ready=self.readiness, web=web, pages=wall)
+        try:
+            self.address = server.start()
+        except OSError:
+            wall.stop()
+            raise
         self._schedule, self._server = schedule, server
         try:
             devices = self.polled_devices(inventory)
@@ -131,6 +138,7 @@ class Daemon:
             # queues): flush the sinks now, before the process ends.
             await self._close_sinks()
             server.stop()
+            wall.stop()
             with contextlib.suppress(Exception):
                 client.close()
             with contextlib.suppress(Exception):

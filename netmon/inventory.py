@@ -362,6 +362,14 @@ def _check_address(value: Any) -> Any:
     return value
 
 
+class Location(_Strict):
+    """Where a device stands (WGS84 degrees). Optional: with it the wall page
+    (docs/wall.md) draws a geographic map; without it, an automatic layout."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class Device(_Strict):
     name: Name
     address: Annotated[str, BeforeValidator(_check_address)]
@@ -375,6 +383,7 @@ class Device(_Strict):
     interval: Interval | None = None
     timeout: SnmpTimeout | None = None
     retries: int | None = Field(strict=True, default=None, ge=0, le=10)
+    location: Location | None = None
 
 
 class InterfaceEnd(_Strict):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's second command: install what the tests need, then run the whole suite.
 # Real peers, not mocks: Prometheus/promtool, Alertmanager, net-snmp, VictoriaMetrics,
-# InfluxDB 1.x and OpenSSH come from Debian; snmpsim and the Python deps from PyPI.
+# InfluxDB 1.x, OpenSSH and Chromium (the wall page's browser tests) come from Debian; snmpsim and the Python deps from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2)
+DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2 chromium chromium-driver)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -259,6 +259,17 @@ def _gzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield packer.flush()
 
 
+class Pages(Protocol):
+    """More routes behind the same TLS and basic auth (the wall: `netmon.wall.service`):
+    `respond` gives (status, content type, body) for a path, or None when it is not
+    theirs; `headers` are added to each of their answers."""
+
+    def respond(self, path: str, query: str) -> tuple[int, str, bytes] | None: ...
+
+    @property
+    def headers(self) -> Iterable[tuple[str, str]]: ...
+
+
 class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer with per-connection TLS and the netmon routes' state.
 
@@ -272,8 +283,9 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], family: int, registry: CollectorRegistry,
-                 ready: ReadyCheck, web: WebConfig) -> None:
+                 ready: ReadyCheck, web: WebConfig, pages: Pages | None = None) -> None:
         self.address_family = family
+        self.pages = pages
         self.registry = registry
         self.ready = ready
         self.web = web
@@ -402,6 +414,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/-/ready":
             ready, detail = server.ready()
             self._send(200 if ready else 503, f"{detail}\n".encode(), send_body)
+        elif server.pages is not None and (
+                page := server.pages.respond(url.path, url.query)) is not None:
+            code, content_type, page_body = page
+            self._send(code, page_body, send_body,
+                       [("Content-Type", content_type), *server.pages.headers])
         elif url.path == "/":
             self._send(200, _INDEX, send_body, [("Content-Type", "text/html; charset=utf-8")])
         else:
@@ -465,8 +482,10 @@ class MetricsServer:
     settings on reload."""
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int, *,
-                 ready: ReadyCheck = _always_ready, web: WebConfig = PLAIN) -> None:
+                 ready: ReadyCheck = _always_ready, web: WebConfig = PLAIN,
+                 pages: Pages | None = None) -> None:
         self._registry = registry
+        self._pages = pages
         self._host = host
         self._port = port
         self._ready = ready
@@ -483,7 +502,7 @@ class MetricsServer:
         family = socket.getaddrinfo(self._host or None, self._port, type=socket.SOCK_STREAM,
                                     flags=socket.AI_PASSIVE)[0][0]
         server = _Server((self._host, self._port), family, self._registry, self._ready,
-                         self._web)
+                         self._web, self._pages)
         self._thread = threading.Thread(target=server.serve_forever, name="netmon-http",
                                         daemon=True)
         self._thread.start()
