@@ -367,12 +367,47 @@ def load_maintenance(path: Path, start: float, end: float) -> list[tuple[float, 
     `time_intervals` (an alertmanager.yml: the intervals its routes mute with; a file of
     intervals only: all of them) and/or one-off `windows: [{start, end, comment}]`."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_maintenance(text, str(path), start, end)
+
+
+def fetch_alertmanager_maintenance(url: str, start: float, end: float,
+                                   timeout: float = 30.0) -> list[tuple[float, float]]:
+    """The muted time intervals of a running Alertmanager (its `/api/v2/status` carries
+    the loaded configuration, secrets already replaced by `<secret>`): the windows the
+    NOC is actually using, without giving the report read access to the config file."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    status = f"{url.rstrip('/')}/api/v2/status"
+    try:
+        with urllib.request.urlopen(status, timeout=timeout) as resp:
+            original = json.loads(resp.read())["config"]["original"]
+    except (urllib.error.URLError, OSError) as exc:
+        raise ReportError(f"cannot reach Alertmanager at {url}: "
+                          f"{getattr(exc, 'reason', exc)}") from None
+    except (ValueError, KeyError, TypeError):
+        raise ReportError(f"{status} did not answer like Alertmanager's API "
+                          "(is the URL right?)") from None
+    try:
+        return parse_maintenance(original, f"Alertmanager at {url}", start, end,
+                                 require=False)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def parse_maintenance(text: str, source: str, start: float, end: float,
+                      require: bool = True) -> list[tuple[float, float]]:
+    """Maintenance windows from YAML text (see load_maintenance)."""
+    path = source
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict) or not ({"time_intervals", "windows"} & set(doc)):
+    if not isinstance(doc, dict) or (require and not ({"time_intervals", "windows"} & set(doc))):
         raise ValueError(f"{path}: expected `time_intervals:` (Alertmanager) or `windows:`")
     muted = _muted_names(doc.get("route"))
     out: list[tuple[float, float]] = []
@@ -1183,6 +1218,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--maintenance", type=Path, action="append", default=[],
                         metavar="FILE", help="maintenance windows: an alertmanager.yml (its "
                         "muted time_intervals) or a file of `windows:`; repeatable")
+    parser.add_argument("--alertmanager", metavar="URL",
+                        help="also take maintenance windows from this running Alertmanager "
+                        "(the time intervals its routes mute with)")
+    parser.add_argument("--output-dir", type=Path, metavar="DIR",
+                        help="write availability-PERIOD.txt, .csv, -outages.csv and .html "
+                        "into DIR (what the monthly timer uses)")
     parser.add_argument("--inventory", metavar="FILE",
                         help="take the topology from this inventory (default: the "
                         "netmon_device_info/netmon_link_info series in Prometheus)")
@@ -1218,6 +1259,16 @@ def _period(args: argparse.Namespace, now: float) -> tuple[float, float]:
     return start, end
 
 
+def _label(args: argparse.Namespace, start: float, end: float) -> str:
+    """`2026-11` for a month, else `2026-11-03_2026-11-10` (local dates, end exclusive)."""
+    if not args.from_:
+        return datetime.fromtimestamp(start).astimezone().strftime("%Y-%m")
+    return "_".join(datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%dT%H%M")
+                    if datetime.fromtimestamp(t).astimezone().time() != dtime()
+                    else datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d")
+                    for t in (start, end))
+
+
 def main_report(args: argparse.Namespace) -> int:
     """Run `netmon report availability`. 0 done, 1 Prometheus failed or no data, 2 bad
     arguments."""
@@ -1246,6 +1297,9 @@ def main_report(args: argparse.Namespace) -> int:
         print(f"netmon: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.alertmanager:
+            windows += fetch_alertmanager_maintenance(args.alertmanager, start, end,
+                                                      args.timeout)
         report = build_report(PromClient(args.prometheus, args.timeout), start=start, end=end,
                               link_regex=args.link, maintenance=windows, topology=topology,
                               step=args.step, stale_after=args.stale_after)
@@ -1254,7 +1308,15 @@ def main_report(args: argparse.Namespace) -> int:
                   f"{args.prometheus} between {_when(start)} and {_when(end)}",
                   file=sys.stderr)
             return 1
-        sys.stdout.write(format_text(report))
+        text = format_text(report)
+        sys.stdout.write(text)
+        if args.output_dir:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            stem = args.output_dir / f"availability-{_label(args, start, end)}"
+            stem.with_suffix(".txt").write_text(text, encoding="utf-8")
+            args.csv = args.csv or stem.with_suffix(".csv")
+            args.html = args.html or stem.with_suffix(".html")
+            print(f"wrote {stem.with_suffix('.txt')}")
         if args.csv:
             second = write_csv(report, args.csv)
             print(f"wrote {args.csv} and {second}")

@@ -36,13 +36,14 @@ from netmon.availability import (
     Topology,
     add_arguments,
     build_report,
+    fetch_alertmanager_maintenance,
     format_text,
     load_maintenance,
     main_report,
     outages_path,
     parse_month,
 )
-from netmon.report import PromClient
+from netmon.report import PromClient, ReportError
 
 UTC_ZONE = UTC
 START = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -472,9 +473,85 @@ def test_alertmanager_intervals_as_alertmanager_reads_them(tmp_path: Path) -> No
     assert got == want
 
 
+@pytest.mark.integration
+def test_maintenance_from_a_running_alertmanager(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped alertmanager.yml, loaded by a real Alertmanager: its /api/v2/status
+    gives the weekly window back (secrets redacted there, never read by the report)."""
+    from alerting import Alertmanager, runnable_am_config
+
+    config = runnable_am_config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with Alertmanager(tmp_path, config) as am:
+        assert fetch_alertmanager_maintenance(am.url, START, END) == WEEKLY
+    with pytest.raises(ReportError, match="cannot reach Alertmanager at"):
+        fetch_alertmanager_maintenance(am.url, START, END, timeout=5)
+    code = main_report(_args("--alertmanager", am.url, "--period", "2026-11",
+                             "--timeout", "5"))
+    assert code == 1
+    assert capsys.readouterr().err.startswith("netmon: cannot reach Alertmanager at")
+
+
+@pytest.mark.integration
+def test_output_dir_for_the_monthly_timer(prometheus: str, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    code = main_report(_args("--prometheus", prometheus, "--from", "2026-11-01T00:00:00Z",
+                             "--to", "2026-12-01T00:00:00Z", "--output-dir", str(out)))
+    assert code == 0
+    names = sorted(p.name.split("availability-", 1)[1].split("_", 1)[-1] for p in
+                   out.iterdir())
+    assert len(names) == 4 and all(n.startswith("2026-1") for n in names)
+    kinds = sorted(p.suffix + ("-outages" if p.stem.endswith("-outages") else "")
+                   for p in out.iterdir())
+    assert kinds == [".csv", ".csv-outages", ".html", ".txt"]
+    txt = next(out.glob("*.txt")).read_text(encoding="utf-8")
+    assert "Outages (6), by root cause:" in txt
+
+
 def test_months_in_local_time() -> None:
     assert parse_month("2026-11", UTC_ZONE) == (START, END)
     from zoneinfo import ZoneInfo
 
     wib = parse_month("2026-12", ZoneInfo("Asia/Jakarta"))
     assert wib[0] == END - 7 * H
+
+
+def test_monthly_timer_units_verify_and_run_a_valid_command(tmp_path: Path) -> None:
+    """The service's command line parses as `netmon report availability` with no period
+    (so: last month), and systemd accepts both units and fires on the 1st."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    from netmon.cli import build_parser
+
+    service = (REPO / "deploy" / "netmon-report-availability.service").read_text()
+    timer = (REPO / "deploy" / "netmon-report-availability.timer").read_text()
+    (exec_start,) = [line.split("=", 1)[1] for line in service.splitlines()
+                     if line.startswith("ExecStart=")]
+    argv = shlex.split(exec_start)
+    assert argv[0] == "/opt/netmon/venv/bin/netmon"
+    args = build_parser().parse_args(argv[1:])
+    assert (args.command, args.report_command, args.period, args.from_) == (
+        "report", "availability", None, None)
+    assert args.output_dir == Path("/var/lib/netmon/reports")
+    assert "OnCalendar=*-*-01 06:00:00" in timer and "Persistent=true" in timer
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed: structural checks only")
+    units = tmp_path / "units"
+    units.mkdir()
+    netmon_bin = shutil.which("netmon") or sys.executable
+    (units / "netmon-report-availability.service").write_text(
+        service.replace("/opt/netmon/venv/bin/netmon", netmon_bin))
+    (units / "netmon-report-availability.timer").write_text(timer)
+    env = {"SYSTEMD_UNIT_PATH": f"{units}:", "PATH": "/usr/bin:/bin"}
+    for unit in ("netmon-report-availability.service", "netmon-report-availability.timer"):
+        out = subprocess.run([analyze, "verify", str(units / unit)], capture_output=True,
+                             text=True, timeout=60, env=env)
+        assert out.returncode == 0 and not out.stderr.strip(), out.stdout + out.stderr
+    out = subprocess.run([analyze, "calendar", "--iterations=2", "*-*-01 06:00:00"],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 0, out.stderr
+    assert len(re.findall(r"\d{4}-\d{2}-01 06:00:00", out.stdout)) == 2, out.stdout
