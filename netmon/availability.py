@@ -964,10 +964,10 @@ def format_text(report: AvailabilityReport) -> str:
                    f"({_pct(a.availability_excl_maintenance)} excluding maintenance), "
                    f"{len(a.outages)} outage(s), down {duration(a.down_s)}")
         for direction in sorted(u.above_s):
-            levels = ", ".join(f"{duration(u.above_s[direction][x])} at or above {x:.0%}"
+            levels = ", ".join(f"{u.above_s[direction][x] / 3600:.1f} h at or above {x:.0%}"
                                for x in UTILISATION_LEVELS)
             out.append(f"  {direction}: {levels} of the contract "
-                       f"(utilisation data for {duration(u.known_s[direction])})")
+                       f"(utilisation data for {u.known_s[direction] / 3600:.1f} h)")
         if not u.above_s:
             out.append(f"  no {UTILISATION} data for it in the period")
     out.append("  packet loss: not measured (netmon has no reachability probes yet)")

@@ -323,7 +323,8 @@ def test_isp_section(report: AvailabilityReport) -> None:
                            "upstream": {0.8: 0.0, 1.0: 0.0}}
     assert isp.availability.down_s == 3600 + 1200
     text = format_text(report)
-    assert "downstream: 2d 12h at or above 80%, 1h at or above 100% of the contract" in text
+    assert ("downstream: 60.0 h at or above 80%, 1.0 h at or above 100% of the contract "
+            "(utilisation data for 717.0 h)") in text
     assert "packet loss: not measured (netmon has no reachability probes yet)" in text
 
 
@@ -555,3 +556,41 @@ def test_monthly_timer_units_verify_and_run_a_valid_command(tmp_path: Path) -> N
                          capture_output=True, text=True, timeout=30, env=env)
     assert out.returncode == 0, out.stderr
     assert len(re.findall(r"\d{4}-\d{2}-01 06:00:00", out.stdout)) == 2, out.stdout
+
+
+def test_root_cause_rules_at_one_moment() -> None:
+    """The topology rule on its own: the topmost down ancestor; the feeding link when the
+    parent is up; netmon's upstream_up when the ancestors' own states are missing."""
+    from netmon.availability import _Moment
+
+    topo = Topology(chains={"core": [], "kec": ["core"], "tower": ["kec", "core"]},
+                    device_kecamatan={}, device_role={},
+                    link_ends={"fo-kec": ("core", "kec"), "radio": ("kec", "tower")},
+                    link_kecamatan={}, link_medium={})
+    feed = topo.feed_links()
+    assert feed == {"kec": "fo-kec", "tower": "radio"}
+
+    def cause(device: str, dev: dict[str, int | None], upstream: dict[str, int | None],
+              links: dict[str, int | None]) -> tuple[str, str]:
+        return _Moment(topo, feed, dev, upstream, links, links).device_cause(device)
+
+    everything_up = {"fo-kec": 1, "radio": 1}
+    assert cause("tower", {"core": 0, "kec": 0, "tower": 0}, {}, everything_up) == (
+        "device", "core")
+    assert cause("tower", {"core": 1, "kec": 0, "tower": 0}, {}, everything_up) == (
+        "device", "kec")
+    assert cause("tower", {"core": 1, "kec": 0, "tower": 0}, {},
+                 {"fo-kec": 0, "radio": 1}) == ("link", "fo-kec")
+    assert cause("tower", {"core": 1, "kec": 1, "tower": 0}, {},
+                 {"fo-kec": 1, "radio": 0}) == ("link", "radio")
+    assert cause("tower", {"core": 1, "kec": 1, "tower": 0}, {}, everything_up) == (
+        "device", "tower")
+    # the core's state is unknown, but netmon said the tower's upstream was down
+    assert cause("tower", {"core": None, "kec": 1, "tower": 0}, {"tower": 0},
+                 everything_up) == ("device", "core")
+    assert cause("tower", {"core": None, "kec": 1, "tower": 0}, {"tower": 1},
+                 everything_up) == ("device", "tower")
+    # a link with no data: down when its polled ends are, for their reason
+    moment = _Moment(topo, feed, {"core": 0, "kec": 0, "tower": 0}, {}, {"fo-kec": None},
+                     {"fo-kec": 0})
+    assert moment.link_cause("fo-kec") == ("device", "core")
