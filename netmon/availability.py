@@ -1290,7 +1290,9 @@ def main_report(args: argparse.Namespace) -> int:
             from netmon.inventory import load_inventory
 
             try:
-                topology = Topology.from_inventory(load_inventory(args.inventory))
+                # the topology only: no secret is read (the timer has none)
+                topology = Topology.from_inventory(load_inventory(args.inventory,
+                                                                  resolve_secrets=False))
             except ConfigError as exc:
                 raise ValueError(f"{args.inventory}: invalid inventory ({exc})") from None
     except (ValueError, re.error) as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -376,18 +377,16 @@ def test_command_writes_text_csv_and_html(prometheus: str, tmp_path: Path,
 
 
 @pytest.mark.integration
-def test_topology_from_the_inventory_matches_the_exported_one(prometheus: str) -> None:
+def test_topology_from_the_inventory_matches_the_exported_one(
+        prometheus: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The shipped inventory's parents (Inventory.ancestors) and the parent labels of
     netmon_device_info give the same chains; kecamatan routers are fed by their fibre."""
     from netmon.inventory import load_inventory
 
-    env = {"NETMON_SNMP_CORE_AUTH_KEY": "k" * 12, "NETMON_SNMP_CORE_PRIV_KEY": "p" * 12,
-           "NETMON_SNMP_SITE_COMMUNITY": "c", "NETMON_SNMP_TOWER_COMMUNITY": "t",
-           "NETMON_SSH_PASSWORD": "s"}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        inv = load_inventory(REPO / "inventory.yaml")
+    with pytest.MonkeyPatch.context() as mp:  # the report reads no secret: none is set
+        for k in [k for k in os.environ if k.startswith("NETMON_")]:
+            mp.delenv(k)
+        inv = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
     topo = Topology.from_inventory(inv)
     assert topo.chains["tower-wonocolo"] == inv.ancestors("tower-wonocolo")
     feed = topo.feed_links()
@@ -395,6 +394,14 @@ def test_topology_from_the_inventory_matches_the_exported_one(prometheus: str) -
     exported = Topology.from_prometheus(PromClient(prometheus), START, END)
     assert exported.chains["tower-wonocolo"] == ["kec-kedewan", "core-pemkab-1"]
     assert exported.feed_links()["kec-balen"] == "fo-kec-balen"
+    # the command with the shipped inventory, no secret in the environment (as the timer)
+    with pytest.MonkeyPatch.context() as mp:
+        for k in [k for k in os.environ if k.startswith("NETMON_")]:
+            mp.delenv(k)
+        code = main_report(_args("--prometheus", prometheus, "--from", "2026-11-01T00:00Z",
+                                 "--to", "2026-12-01T00:00Z", "--inventory",
+                                 str(REPO / "inventory.yaml")))
+    assert code == 0
 
 
 @pytest.mark.integration
@@ -430,6 +437,7 @@ def test_unreachable_prometheus_is_one_line_and_exit_1(
     ("--from", "2026-11-02", "--to", "2026-11-01"), ("--period", "2099-01"),
     ("--period", "2026-11", "--from", "2026-11-01", "--to", "2026-11-02"),
     ("--link", "fo-("), ("--step", "0"), ("--maintenance", "/nonexistent.yaml"),
+    ("--period", "2026-11", "--inventory", "/nonexistent.yaml"),
 ])
 def test_bad_arguments_exit_2(argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     assert main_report(_args(*argv)) == 2
