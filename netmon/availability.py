@@ -19,9 +19,9 @@ Choices that decide the numbers, and why:
   to it.
 - **A stale state is unknown.** netmon's `/metrics` shows the result of the last poll;
   if the polls stall while scrapes go on, `netmon_device_up` keeps its old value. A
-  sample whose poll (`netmon_poll_last_timestamp_seconds{collector="snmp"}`) is older
-  than `--stale-after` (default 300 s, Prometheus' own staleness window) counts as
-  unknown.
+  sample whose poll (`netmon_poll_last_timestamp_seconds` of the SNMP collector, or SSH
+  for a device polled only by SSH) is older than `--stale-after` (default 300 s,
+  Prometheus' own staleness window) counts as unknown.
 - **Root cause by topology, as the alerts do.** A device that is down while a device on
   its parent chain (`Inventory.ancestors`, or the `parent` label of
   `netmon_device_info`, which netmon exports from the same inventory) is down was taken
@@ -36,8 +36,8 @@ Choices that decide the numbers, and why:
   `kecamatan`; a kecamatan without one: all its devices): down when one is down.
 - **An outage** is a maximal time its root cause was down; stretches without data inside
   it do not split it (and do not count as downtime) unless the cause was seen up.
-- **Maintenance** windows (Alertmanager `time_intervals` and/or one-off windows, from
-  `--maintenance FILE`) apply to the whole network. Both figures are reported:
+- **Maintenance** windows (Alertmanager `time_intervals`, from a running Alertmanager or
+  a file, and/or one-off windows from a file) apply to the whole network. Both figures are reported:
   availability over all known time, and with the maintenance time left out.
 
 Bounds: the work is proportional to the number of samples read (one month of 15 s
@@ -614,8 +614,14 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
     dev_up, dev_steps, dev_labels = fetch_runs(client, DEVICE_UP, start, end, by("device"),
                                                _up, step)
     upstream, _, _ = fetch_runs(client, UPSTREAM_UP, start, end, by("device"), _up, step)
-    fresh, _, _ = fetch_runs(client, f'{POLL_TIMESTAMP}{{collector="snmp"}}', start, end,
-                          by("device"), lambda t, v: 1 if t - v <= stale_after else 0, step)
+    polls, _, _ = fetch_runs(client, POLL_TIMESTAMP, start, end,
+                          lambda lb: f"{lb.get('device', '')}\0{lb.get('collector', '')}",
+                          lambda t, v: 1 if t - v <= stale_after else 0, step)
+    # a device's state comes from its SNMP poll, or its SSH poll when it has no SNMP
+    # (netmon/engine.py: the primary collector); so does its freshness
+    fresh: dict[str, Runs] = {}
+    for key in sorted(polls, key=lambda k: k.endswith("\0snmp")):
+        fresh[key.split("\0")[0]] = polls[key]
     # every link: one outside --link may still be the way into a device (root causes)
     link_up, link_steps, link_labels = fetch_runs(client, LINK_UP, start, end, by("link"),
                                                   _up, step)
@@ -651,7 +657,8 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
                     {d: Cursor(fresh.get(d)) for d in devices},
                     {n: Cursor(link_up.get(n)) for n in all_links})
     report.prometheus, report.link_regex = client.url, link_regex
-    report.steps = sorted(set(dev_steps.values()) | set(link_steps.values()))
+    # real scrapes jitter by milliseconds: one step per tenth of a second is enough to say
+    report.steps = sorted({round(x, 1) for x in (*dev_steps.values(), *link_steps.values())})
     report.isp = _isp(client, topo, report, start, end, regex, step)
     report.queries = client.queries
     return report

@@ -177,6 +177,9 @@ def write_month(path: Path) -> None:
         for d in DEVICES:
             w.series("netmon_poll_last_timestamp_seconds", {**dev_labels(d), "collector": "snmp"},
                      [(t, poll_timestamp(d, t)) for t in times if not dander_gap(d, t)])
+        # kec-ngasem is also polled by SSH, which went on: SNMP decides its state
+        w.series("netmon_poll_last_timestamp_seconds",
+                 {**dev_labels("kec-ngasem"), "collector": "ssh"}, [(t, t - 10) for t in times])
         w.family("netmon_link_up", "gauge")
         for n in LINKS:
             pts = [(t, link_up(n, t)) for t in times if not dander_gap(n, t)]
