@@ -59,6 +59,7 @@ import os
 import re
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,7 @@ CONTINUITY = 1.5  # a sample stands for the time until the next one if it comes 
 LOOKBACK = 3600.0  # read this much before the period: the state at its first moment
 MAX_POINTS_PER_QUERY = 1_000_000  # samples per range query (~30 MB of JSON)
 UTILISATION_LEVELS = (0.8, 1.0)
+MAX_GRACE = 600.0  # a poll interval longer than 10 minutes is not one to attribute by
 
 DEVICE_UP = "netmon_device_up"
 UPSTREAM_UP = "netmon_device_upstream_up"
@@ -226,8 +228,9 @@ class SeriesRuns:
 
 def fetch_runs(client: PromClient, selector: str, start: float, end: float,
                key: Callable[[dict[str, str]], str], classify: Callable[[float, float], int],
-               step: float | None = None) -> tuple[dict[str, Runs], dict[str, float],
-                                                   dict[str, dict[str, str]]]:
+               step: float | None = None,
+               observe: Callable[[str, float, float], None] | None = None,
+               ) -> tuple[dict[str, Runs], dict[str, float], dict[str, dict[str, str]]]:
     """Every raw sample of `selector` in [start − LOOKBACK, end) as runs per key, the
     step and the labels of each series. Read in chunks (`selector[Ns]` at the chunk's
     end) small enough to keep each answer under MAX_POINTS_PER_QUERY samples."""
@@ -244,16 +247,50 @@ def fetch_runs(client: PromClient, selector: str, start: float, end: float,
         t_end = min(end, t + chunk)
         # a range includes both ends; the builders drop the sample seen twice
         for labels, points in client.samples(selector, t, t_end):
-            b = builders.setdefault(key(labels), SeriesRuns(classify, step))
-            seen[key(labels)] = labels
+            k = key(labels)
+            b = builders.setdefault(k, SeriesRuns(classify, step))
+            seen[k] = labels
             for ts, value in points:
                 if ts < end:
                     b.add(ts, value)
+                    if observe is not None:
+                        observe(k, ts, value)
         for b in builders.values():
             b.end_of_chunk()
         t = t_end
     runs = {k: clip(b.finish(), start, end) for k, b in builders.items()}
     return runs, {k: b.step or DEFAULT_STEP for k, b in builders.items()}, seen
+
+
+class PollSpacing:
+    """The poll interval, from how far apart successive poll timestamps are (their median
+    over every device): how long a child may be seen down before its parent is."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self.spacings: Counter[int] = Counter()
+
+    def observe(self, key: str, _t: float, value: float) -> None:
+        before = self.last.get(key)
+        if before is not None and value > before:
+            self.spacings[round(value - before)] += 1
+        self.last[key] = value
+
+    def interval(self) -> float:
+        if not self.spacings:
+            return DEFAULT_STEP
+        half, seen = sum(self.spacings.values()) / 2, 0
+        for spacing in sorted(self.spacings):
+            seen += self.spacings[spacing]
+            if seen >= half:
+                return float(min(max(spacing, 1), MAX_GRACE))
+        return DEFAULT_STEP
+
+
+def near_down(runs: Runs | None, grace: float, start: float, end: float) -> Runs:
+    """The down runs widened by `grace` on both sides, as runs of 1."""
+    windows = merge_windows((s - grace, e + grace) for s, e, v in runs or [] if v == 0)
+    return clip([(s, e, 1) for s, e in windows], start, end)
 
 
 class Cursor:
@@ -583,6 +620,8 @@ class AvailabilityReport:
     days: list[float]
     daily: dict[str, list[tuple[float, float]]]  # kecamatan → per day (up, down)
     queries: int = 0
+    grace_s: float = 0.0  # the poll interval: a child down this close to its upstream's
+    # failure (before or after) counts under the upstream
 
     @property
     def period_s(self) -> float:
@@ -614,9 +653,12 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
     dev_up, dev_steps, dev_labels = fetch_runs(client, DEVICE_UP, start, end, by("device"),
                                                _up, step)
     upstream, _, _ = fetch_runs(client, UPSTREAM_UP, start, end, by("device"), _up, step)
+    spacing = PollSpacing()
     polls, _, _ = fetch_runs(client, POLL_TIMESTAMP, start, end,
-                          lambda lb: f"{lb.get('device', '')}\0{lb.get('collector', '')}",
-                          lambda t, v: 1 if t - v <= stale_after else 0, step)
+                             lambda lb: f"{lb.get('device', '')}\0{lb.get('collector', '')}",
+                             lambda t, v: 1 if t - v <= stale_after else 0, step,
+                             observe=spacing.observe)
+    grace = spacing.interval()
     # a device's state comes from its SNMP poll, or its SSH poll when it has no SNMP
     # (netmon/engine.py: the primary collector); so does its freshness
     fresh: dict[str, Runs] = {}
@@ -655,7 +697,11 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
                     {d: Cursor(dev_up.get(d)) for d in devices},
                     {d: Cursor(upstream.get(d)) for d in devices},
                     {d: Cursor(fresh.get(d)) for d in devices},
-                    {n: Cursor(link_up.get(n)) for n in all_links})
+                    {n: Cursor(link_up.get(n)) for n in all_links},
+                    {d: Cursor(near_down(dev_up.get(d), grace, start, end)) for d in devices},
+                    {n: Cursor(near_down(link_up.get(n), grace, start, end))
+                     for n in all_links})
+    report.grace_s = grace
     report.prometheus, report.link_regex = client.url, link_regex
     # real scrapes jitter by milliseconds: one step per tenth of a second is enough to say
     report.steps = sorted({round(x, 1) for x in (*dev_steps.values(), *link_steps.values())})
@@ -674,12 +720,16 @@ class _Moment:
     upstream: dict[str, int | None]
     raw: dict[str, int | None]  # netmon_link_up as exported
     link_state: dict[str, int | None]  # with "no data, every polled end down" as down
+    # down within one poll interval of now: devices are polled at different moments, so a
+    # child often fails its poll before its parent's next poll shows the parent down
+    near_dev: dict[str, int | None] = field(default_factory=dict)
+    near_link: dict[str, int | None] = field(default_factory=dict)
 
     def device_cause(self, d: str) -> Entity:
         """The topmost down device on the parent chain, else the device (or its feed)."""
         chain = self.topo.chains.get(d, [])
         for a in reversed(chain):
-            if self.dev.get(a) == 0:
+            if self.dev.get(a) == 0 or self.near_dev.get(a):
                 return self.own_cause(a)
         if self.upstream.get(d) == 0:  # netmon saw the upstream down; we lack its data
             unknown = [a for a in reversed(chain) if self.dev.get(a) != 1]
@@ -689,11 +739,12 @@ class _Moment:
 
     def own_cause(self, d: str) -> Entity:
         f = self.feed.get(d)
-        return ("link", f) if f and self.link_state.get(f) == 0 else ("device", d)
+        down = f and (self.link_state.get(f) == 0 or self.near_link.get(f))
+        return ("link", f) if f and down else ("device", d)
 
     def link_cause(self, n: str) -> Entity:
         a, b = self.topo.link_ends.get(n, ("", ""))
-        if a and self.dev.get(a) == 0:
+        if a and (self.dev.get(a) == 0 or self.near_dev.get(a)):
             return self.device_cause(a)
         if self.raw.get(n) is None and b and self.dev.get(b) == 0:
             return self.device_cause(b)
@@ -704,11 +755,12 @@ def _sweep(start: float, end: float, devices: list[str], links: list[str],
            routers: dict[str, list[str]], topo: Topology, feed: dict[str, str],
            days: list[float], window: list[tuple[float, float]],
            dev_c: dict[str, Cursor], up_c: dict[str, Cursor], fresh_c: dict[str, Cursor],
-           link_c: dict[str, Cursor]) -> AvailabilityReport:
+           link_c: dict[str, Cursor], near_dev_c: dict[str, Cursor],
+           near_link_c: dict[str, Cursor]) -> AvailabilityReport:
     """Walk the period through every moment any state changes; between two such moments
     every state is constant, so each piece is decided once for every entity."""
     cuts = {start, end, *days, *(t for w in window for t in w)}
-    for cursors in (dev_c, up_c, fresh_c, link_c):
+    for cursors in (dev_c, up_c, fresh_c, link_c, near_dev_c, near_link_c):
         for c in cursors.values():
             cuts.update(t for s, e, _ in c.runs for t in (s, e))
     points = sorted(t for t in cuts if start <= t <= end)
@@ -747,7 +799,9 @@ def _sweep(start: float, end: float, devices: list[str], links: list[str],
                 polled = [x for x in topo.link_ends.get(n, ("", "")) if x]
                 link_state[n] = 0 if polled and all(dev.get(x) == 0 for x in polled) else None
 
-        moment = _Moment(topo, feed, dev, upstream, raw, link_state)
+        moment = _Moment(topo, feed, dev, upstream, raw, link_state,
+                         {d: c.at(s) for d, c in near_dev_c.items()},
+                         {n: c.at(s) for n, c in near_link_c.items()})
         states: dict[Entity, tuple[int | None, Entity | None]] = {}
         for d in devices:
             st = dev[d]
@@ -951,7 +1005,8 @@ def format_text(report: AvailabilityReport) -> str:
            f"Source: {report.prometheus}, links matching {report.link_regex!r}; "
            f"scrape step {', '.join(f'{s:g}s' for s in report.steps) or '-'}",
            f"Maintenance: {len(report.maintenance)} window(s), "
-           f"{duration(report.maintenance_s)}",
+           f"{duration(report.maintenance_s)}; root causes allow {report.grace_s:g} s "
+           "(the poll interval) between a failure and what it takes down",
            "AVAIL = up / (up + down) of the time with data; EXCL MAINT leaves the maintenance "
            "windows out; UNKNOWN = time without data (never counted as up or down)", ""]
     out.append(f"Outages ({len(report.outages)}), by root cause:")
