@@ -1001,7 +1001,7 @@ def outage_rows(report: AvailabilityReport) -> list[list[str]]:
 def format_text(report: AvailabilityReport) -> str:
     """The terminal report: what an SLA meeting reads first."""
     out = [f"Availability report: {_when(report.start)} to {_when(report.end)} "
-           f"({report.period_s / DAY:g} days)",
+           f"({duration(report.period_s)})",
            f"Source: {report.prometheus}, links matching {report.link_regex!r}; "
            f"scrape step {', '.join(f'{s:g}s' for s in report.steps) or '-'}",
            f"Maintenance: {len(report.maintenance)} window(s), "

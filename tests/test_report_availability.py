@@ -693,3 +693,4 @@ def test_on_what_netmon_demo_exports(tmp_path: Path) -> None:
     assert all(a.down_s > 0 for a in report.devices), text
     assert report.steps == [1.0]  # tests/servers.py's Prometheus scrapes every second
     assert report.grace_s == interval
+    print("\n" + "\n".join(text.splitlines()[:12]))  # the outage list, for -s
