@@ -585,7 +585,7 @@ class Outage:
     cause: Entity
     start: float
     end: float
-    down_s: float = 0.0  # known down time of the cause (gaps without data left out)
+    down_s: float = 0.0  # time anything was down because of it (gaps without data left out)
     maintenance_s: float = 0.0
     devices: set[str] = field(default_factory=set)
     links: set[str] = field(default_factory=set)
