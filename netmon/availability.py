@@ -28,6 +28,11 @@ Choices that decide the numbers, and why:
   down by the topmost down ancestor; a device whose feeding link (the link from its
   parent to it) is down was taken down by that link. So one core failure is one outage
   with every kecamatan behind it listed as affected, not 28 outages.
+- **Within one poll interval.** Devices are polled at different moments, so a child
+  often fails its poll just before its parent's poll shows the parent down (and
+  recovers just after). A device down within one poll interval of a down ancestor or
+  feeding link counts under it; the interval is the median spacing of the poll
+  timestamps.
 - **A link without data whose polled ends are all down is down**, caused by what took
   those ends down (netmon exports no `netmon_link_up` when no end could be polled; the
   link did not carry traffic either way). Without that, a core failure would show as
@@ -644,7 +649,11 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
                  topology: Topology | None = None, step: float | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER) -> AvailabilityReport:
     """Read the state series of [start, end) and compute the report."""
-    topo = topology or Topology.from_prometheus(client, start, end)
+    given = topology or Topology.from_prometheus(client, start, end)
+    # completed below from the series' own labels: work on copies, not the caller's
+    topo = Topology({k: list(v) for k, v in given.chains.items()}, dict(given.device_kecamatan),
+                    dict(given.device_role), dict(given.link_ends), dict(given.link_kecamatan),
+                    dict(given.link_medium))
     regex = promql_string(link_regex)
 
     def by(label: str) -> Callable[[dict[str, str]], str]:
