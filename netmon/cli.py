@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fibre-degrade: extra loss in dB (default 12); rain-fade: fraction "
                    "of the radio rate left (default 0.2)")
 
-    p = sub.add_parser("report", help="reports for planners (capacity vs contract)",
+    p = sub.add_parser("report", help="reports for planners (capacity, availability)",
                        description="Reports read from the Prometheus HTTP API.")
     report_sub = p.add_subparsers(dest="report_command", required=True, metavar="REPORT")
     from netmon import report
@@ -195,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Per link and direction over a period: 95th percentile (raw samples, "
         "as an ISP bills), max, mean, % of contract, coverage, growth per month and the "
         "date each link is forecast to reach 80 % and 100 % of its contract."))
+    from netmon import availability
+
+    availability.add_arguments(report_sub.add_parser(
+        "availability", help="availability and outages per kecamatan, link, device, ISP",
+        description="Availability per kecamatan, link and device over a month (time without "
+        "data is unknown, never up or down), the outages by root cause (one core failure is "
+        "one outage), maintenance excluded on request, and the ISP uplink's hours above 80 % "
+        "and 100 % of its contract."))
 
     p = sub.add_parser("demo", help="the lab plus the daemon polling it: /metrics live",
                        description="Start the simulated network and the daemon polling it. "
@@ -250,6 +258,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return _demo(args)
     if args.command == "report":
+        if args.report_command == "availability":
+            from netmon.availability import main_report as availability_report
+
+            return availability_report(args)
         from netmon.report import main_report
 
         return main_report(args)

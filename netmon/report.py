@@ -159,6 +159,15 @@ class PromClient:
         result = self._call("/api/v1/query", {"query": promql, "time": f"{at:.3f}"})
         return [(r["metric"], float(r["value"][1])) for r in result]
 
+    def samples(self, selector: str, start: float,
+                end: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Raw samples of `selector` in [start, end] (a range selector, both ends included):
+        what the availability report reads instead of the step-filled query_range."""
+        result = self._call("/api/v1/query", {
+            "query": f"{selector}[{max(1, round((end - start) * 1000))}ms]",
+            "time": f"{end:.3f}"})
+        return [(r["metric"], [(float(t), float(v)) for t, v in r["values"]]) for r in result]
+
     def range(self, promql: str, start: float, end: float,
               step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
         result = self._call("/api/v1/query_range", {
