@@ -40,24 +40,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bcrypt
-import yaml
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
 from netmon.errors import ConfigError
-from netmon.inventory import (
-    Path_,
-    _data_path,
-    _decode,
-    _index_lines,
-    _line_for,
-    _LineLoader,
-    _message,
-    _ReadError,
-    _render_path,
-    _scan,
-    _ScanError,
-    read_bounded,
-)
+from netmon.inventory import _message
+from netmon.yamlfile import Locator, YamlPath, data_path, parse_yaml, read_yaml_text
 
 # A web config is a few lines (TLS files, a handful of users): anything this large is
 # a mistake (a certificate bundle passed by accident), refused before it is parsed.
@@ -157,35 +144,20 @@ def load_web_config(path: str | Path) -> WebConfig:
     # the inventory's guards: a FIFO, /dev/zero or a huge file is refused without
     # blocking; bad encodings, alias bombs and deep nesting end in a file:line message
     try:
-        text = _decode(read_bounded(path, MAX_WEB_CONFIG_BYTES), path)
-        _scan(text)
-    except _ReadError as exc:
-        raise WebConfigError([f"{path}: cannot read web config: {exc}"]) from None
-    except _ScanError as exc:
-        raise WebConfigError([f"{path}:{exc.line}: {exc}"]) from None
-    except ConfigError as exc:  # _decode's encoding problems
+        text = read_yaml_text(path, MAX_WEB_CONFIG_BYTES, "web config")
+        data = parse_yaml(text, path)
+    except ConfigError as exc:
         raise WebConfigError(exc.problems) from None
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise WebConfigError([f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                           f"{exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise WebConfigError([f"{path}: YAML error: {exc}"]) from None
     if data is None:
         data = {}  # an empty file is valid for exporters too: plain HTTP, no auth
     if not isinstance(data, dict):
         raise WebConfigError([f"{path}:1: the web config must be a mapping"])
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _index_lines(node, (), lines)
+    locator = Locator(text, path)
     problems: list[tuple[int, str]] = []
 
-    def add(p: Path_, message: str) -> None:
-        line = _line_for(p, lines)
-        problems.append((line, f"{path}:{line}: {_render_path(p)}: {message}"))
+    def add(p: YamlPath, message: str) -> None:
+        line = locator.line(p)
+        problems.append((line, f"{path}:{line}: {locator.render(p)}: {message}"))
 
     # Each section is validated on its own so that one broken section does not hide the
     # problems of the other: every problem is reported at once.
@@ -197,7 +169,7 @@ def load_web_config(path: str | Path) -> WebConfig:
             sections[key] = model.validate_python(data[key])
         except ValidationError as exc:
             for error in exc.errors(include_input=False, include_url=False):
-                add(_data_path((key, *error["loc"]), data), _problem(key, error))
+                add(data_path((key, *error["loc"]), data), _problem(key, error))
     for key in data:
         if key not in ("tls_server_config", "basic_auth_users"):
             add((key,), _problem(None, {"type": "extra_forbidden", "loc": (key,)}))
@@ -379,9 +351,9 @@ def tls_cert_of(path: str | Path) -> Path | None:
     the private key: `netmon status` runs as an operator who may not be able to read it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise WebConfigError([f"{path}: cannot read web config: {exc}"]) from None
+        data = parse_yaml(read_yaml_text(path, MAX_WEB_CONFIG_BYTES, "web config"), path) or {}
+    except ConfigError as exc:
+        raise WebConfigError(exc.problems) from None
     tls = data.get("tls_server_config") if isinstance(data, dict) else None
     if not isinstance(tls, dict) or not isinstance(tls.get("cert_file"), str):
         return None

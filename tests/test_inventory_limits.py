@@ -12,12 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from netmon.inventory import (
-    MAX_INVENTORY_BYTES,
-    MAX_YAML_DEPTH,
-    MAX_YAML_NODES,
-    load_inventory,
-)
+from netmon.inventory import MAX_INVENTORY_BYTES, load_inventory
+from netmon.yamlfile import MAX_YAML_DEPTH, MAX_YAML_NODES
 
 ENV = {"AUTH": "a", "PRIV": "p", "COMMUNITY": "c", "SSH": "s"}
 
