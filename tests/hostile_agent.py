@@ -51,7 +51,9 @@ BEHAVIOURS = (
     "nosuchname",     # GETBULK: error-status noSuchName
     "generr",         # GETBULK: error-status genErr
     "empty",          # GETBULK: an empty varbind list
-    "endless",        # GETBULK: every column has rows without end (increasing OIDs)
+    "endless",        # GETBULK: every column has rows without end (increasing OIDs),
+                      #   one row per reply (RFC 3416 allows fewer than asked): cheap
+                      #   to make, so replies come back at once, as from a fast agent
     "wrong_reqid",    # every reply carries another request-id
     "garbage",        # GETBULK: a valid reply, then truncated or with bytes flipped
     "truncated",      # GETBULK: b"\x30\x81", a length octet promised and missing: this
@@ -277,7 +279,7 @@ class HostileAgent:
                 req.max_repetitions, req.non_repeaters = 1, 0
             elif req.pdu != GETBULK:
                 return None
-            reps = max(1, req.max_repetitions)
+            reps = 1 if behaviour == "endless" else max(1, req.max_repetitions)
             self.bulk_sizes.append(reps * len(req.oids))
             if behaviour == "toobig" and reps * len(req.oids) > self.max_reply:
                 return encode_response(rid, [], status=TOO_BIG)
