@@ -240,6 +240,7 @@ class HostileAgent:
     bulk_sizes: list[int] = field(default_factory=list)  # varbinds asked per GETBULK
     errors: list[str] = field(default_factory=list)  # requests the agent could not parse
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def set(self, behaviour: str, **changes: Any) -> None:
         if behaviour not in BEHAVIOURS:
@@ -248,6 +249,8 @@ class HostileAgent:
             self.behaviour = behaviour
             for name, value in changes.items():
                 setattr(self, name, value)
+            if "seed" in changes:  # "garbage" mangles replies the same way every run
+                self._rng = random.Random(self.seed)
 
     def set_cell(self, name: str, index: int, value: Value) -> None:
         with self._lock:
@@ -255,7 +258,7 @@ class HostileAgent:
 
     # -- answering
 
-    def answer(self, data: bytes, rng: random.Random) -> bytes | None:
+    def answer(self, data: bytes) -> bytes | None:
         with self._lock:
             self.requests += 1
             try:
@@ -294,7 +297,7 @@ class HostileAgent:
             varbinds = self._bulk(req.oids, reps, behaviour)
             reply = encode_response(rid, varbinds)
             if behaviour == "garbage":
-                return _mangle(reply, rng)
+                return _mangle(reply, self._rng)
             return reply
 
     def _bulk(self, oids: list[Oid], reps: int, behaviour: str) -> list[tuple[Oid, Value]]:
@@ -360,7 +363,6 @@ def running_agent(rows: int = 3) -> Iterator[HostileAgent]:
     stop = threading.Event()
 
     def serve() -> None:
-        rng = random.Random(agent.seed)
         while not stop.is_set():
             try:
                 data, peer = sock.recvfrom(65535)
@@ -368,7 +370,7 @@ def running_agent(rows: int = 3) -> Iterator[HostileAgent]:
                 continue
             except OSError:
                 return
-            reply = agent.answer(data, rng)
+            reply = agent.answer(data)
             if reply is not None:
                 with contextlib.suppress(OSError):
                     sock.sendto(reply, peer)
