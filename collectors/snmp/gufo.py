@@ -487,6 +487,8 @@ class GufoEngine:
             status = await self._why_stopped(target, session, start, reps)
             if status == 0:
                 return out  # the end of the agent's MIB
+            if status is None and expected is not None and len(out) >= expected:
+                return out  # SNMPv3: as many rows as last time, so the end (as before)
             if status is None or status == _TOO_BIG:
                 if reps > 1:
                     reps = max(1, reps // 2)
