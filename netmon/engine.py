@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from netmon.capacity import DIRECTIONS, Direction, link_directions, utilisation
 from netmon.inventory import Device, InterfaceEnd, Inventory, Link, measured_end
-from netmon.model import IF_STATUS_UP, InterfaceReading, PollResult, Sample
+from netmon.model import IF_STATUS_UP, InterfaceReading, PollResult, Sample, unique_names
 from netmon.rates import CounterPoint, Gap, counter_rate, device_reset
 
 log = logging.getLogger("netmon.engine")
@@ -359,8 +359,17 @@ class Engine:
         prev_mono, prev_uptime = st.counted_at
         before = st.counted
         readings = result.interfaces
-        if len({r.name for r in readings}) != len(readings):  # the last of a name wins
-            readings = tuple({r.name: r for r in readings}.values())
+        if len({r.name for r in readings}) != len(readings):
+            # sinks key interfaces by name: two readings with one name would lose one
+            # of them from /metrics. The SNMP collector already sends unique names;
+            # any other collector gets the same rule here (ifIndex, else position)
+            keys = [r.if_index for r in readings]
+            if len(set(keys)) != len(keys):
+                keys = list(range(1, len(readings) + 1))
+            readings = tuple(
+                r if r.name == name else dataclasses.replace(r, name=name)
+                for r, name in zip(readings, unique_names([r.name for r in readings], keys),
+                                   strict=True))
         rates: list[tuple[float | None, float | None]] = []
         for i, iface in enumerate(readings):
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None

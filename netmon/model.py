@@ -8,6 +8,8 @@ Values are plain numbers in the device's own units; conversion to base units
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # IF-MIB ifOperStatus / ifAdminStatus values (RFC 2863), exported as-is.
@@ -76,3 +78,31 @@ class PollResult:
     @property
     def ok(self) -> bool:
         return self.error_reason is None
+
+
+def unique_names(names: Sequence[str], keys: Sequence[int]) -> list[str]:
+    """Interface names made unique, deterministically, for one device's rows.
+
+    `keys` (ifIndex for SNMP) must be distinct. A non-empty name that no other row has
+    is kept as is. Every other row becomes `<name>#<key>` (`#<key>` when it has no
+    name). Should that collide with a row really named so — `dup` at ifIndex 5 becomes
+    `dup#5` while another row is called `dup#5` — the made-up name gets its key once
+    more (`dup#5#5`) until it is unique: the agent's own names never change, and the
+    result depends only on the rows, not on their order. Why it matters: sinks key
+    interfaces by name, so two rows with one name would silently lose one of them in
+    /metrics while `netmon poll --json` shows both (issue 19).
+    """
+    counts = Counter(names)
+    if len(counts) == len(names) and "" not in counts:
+        return list(names)
+    kept = {name for name, n in counts.items() if n == 1 and name}
+    out = []
+    for name, key in zip(names, keys, strict=True):
+        if name in kept:
+            out.append(name)
+            continue
+        made = f"{name}#{key}"
+        while made in kept:  # ends: `made` grows, the agent's names are finitely long
+            made = f"{made}#{key}"
+        out.append(made)
+    return out

@@ -238,8 +238,21 @@ def test_rates_follow_interface_names_when_the_order_changes(engine: Engine) -> 
     assert snap.polls[0].last is not None and snap.polls[0].last.interfaces == ()
 
 
-def test_a_repeated_interface_name_keeps_the_last_reading(engine: Engine) -> None:
+def test_a_repeated_interface_name_is_made_unique_not_dropped(engine: Engine) -> None:
+    """Sinks key interfaces by name: a collector that sends one name twice must not
+    lose one of them from /metrics (issue 19 item 12); ifIndex tells them apart."""
     snap = engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0),
-                                                  _iface("Gi0/1", 3, 5, 5)]))
-    assert snap is not None and len(snap.interfaces) == 1
-    assert snap.interfaces["Gi0/1"].reading.if_index == 3
+                                                  _iface("Gi0/1", 3, 5, 5),
+                                                  _iface("Gi0/1#3", 4, 7, 7)]))
+    assert snap is not None
+    assert {n: v.reading.if_index for n, v in snap.interfaces.items()} == {
+        "Gi0/1#2": 2, "Gi0/1#3#3": 3, "Gi0/1#3": 4}
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_in_bytes_total", device="core-1",
+                 interface="Gi0/1#3#3") == 5
+    assert _find(m, "netmon_interface_in_bytes_total", device="core-1",
+                 interface="Gi0/1#3") == 7
+    # without distinct ifIndexes (another collector's readings) the position decides
+    snap = engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 0, 1, 1),
+                                                     _iface("sfp1", 0, 2, 2)]))
+    assert snap is not None and list(snap.interfaces) == ["sfp1#1", "sfp1#2"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import gufo.snmp  # noqa: F401  # a hard dependency: missing is a broken install, not a skip
 import pytest
 
 from collectors.snmp.client import SnmpClient, target_for
@@ -20,7 +21,6 @@ from tests.snmp_agents import V3User, in_netns
 from tests.test_snmp_snmpd import USERS, Lab, lab, lab_inventory
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("gufo.snmp", reason="gufo-snmp (the native engine) is not installed")
 __all__ = ["lab"]  # the module-scoped namespace + snmpd fixture, shared
 
 

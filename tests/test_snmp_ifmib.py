@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collectors.snmp import ifmib
 from collectors.snmp.ifmib import build_interfaces, parse_text, parse_uptime, speed_bps
 
@@ -125,15 +127,71 @@ def test_rows_sorted_by_ifindex_numerically_and_odd_indexes_skipped() -> None:
     ]
 
 
-def test_values_of_the_wrong_type_are_unknown_not_a_crash() -> None:
+@pytest.mark.parametrize(("column", "value", "message"), [
+    (ifmib.IF_HC_IN_OCTETS, "garbage", "ifHCInOctets of ifIndex 1 is 'garbage', not an "
+                                       "integer 0..18446744073709551615"),
+    (ifmib.IF_HC_OUT_OCTETS, -6, "ifHCOutOctets of ifIndex 1 is -6, not an integer "
+                                 "0..18446744073709551615"),
+    (ifmib.IF_HC_IN_OCTETS, 2**64, "ifHCInOctets of ifIndex 1 is 18446744073709551616, not "
+                                   "an integer 0..18446744073709551615"),
+    (ifmib.IF_IN_OCTETS, 2**32, "ifInOctets of ifIndex 1 is 4294967296, not an integer "
+                                "0..4294967295"),
+    (ifmib.IF_IN_ERRORS, -1, "ifInErrors of ifIndex 1 is -1, not an integer 0..4294967295"),
+    (ifmib.IF_OPER_STATUS, "up", "ifOperStatus of ifIndex 1 is 'up', not an integer 1..7"),
+    (ifmib.IF_OPER_STATUS, 8, "ifOperStatus of ifIndex 1 is 8, not an integer 1..7"),
+    (ifmib.IF_OPER_STATUS, 0, "ifOperStatus of ifIndex 1 is 0, not an integer 1..7"),
+    (ifmib.IF_ADMIN_STATUS, 4, "ifAdminStatus of ifIndex 1 is 4, not an integer 1..3"),
+    (ifmib.IF_HIGH_SPEED, -1000, "ifHighSpeed of ifIndex 1 is -1000, not an integer "
+                                 "0..4294967295"),
+    (ifmib.IF_NAME, 7, "ifName of ifIndex 1 is 7, not a string"),
+    (ifmib.IF_ALIAS, 7, "ifAlias of ifIndex 1 is 7, not a string"),
+    (ifmib.IF_DESCR, 7, "ifDescr of ifIndex 1 is 7, not a string"),
+    # an agent's text goes into a log line: shortened, and repr() escapes control bytes
+    (ifmib.IF_HC_IN_OCTETS, "\x1b[2J" + "x" * 100,
+     "ifHCInOctets of ifIndex 1 is '\\x1b[2J" + "x" * 29 + "..., not"),
+])
+def test_a_value_its_column_cannot_hold_is_refused(column: str, value: object,
+                                                   message: str) -> None:
+    columns: dict[str, dict[str, object]] = {
+        ifmib.IF_NAME: {"1": "x"}, ifmib.IF_DESCR: {"1": "d"},
+        ifmib.IF_HC_IN_OCTETS: {"1": 5}, ifmib.IF_HC_OUT_OCTETS: {"1": 5},
+        ifmib.IF_OPER_STATUS: {"1": 1}, ifmib.IF_ADMIN_STATUS: {"1": 1}}
+    build_interfaces(columns)  # type: ignore[arg-type]  # fine as it is
+    columns.setdefault(column, {})["1"] = value
+    if column == ifmib.IF_DESCR:
+        columns[ifmib.IF_NAME]["1"] = ""  # ifDescr is read when ifName is empty
+    with pytest.raises(ifmib.BadValue) as caught:
+        build_interfaces(columns)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_edges_of_every_range_are_accepted() -> None:
     columns = {
-        ifmib.IF_NAME: {"1": "x"},
-        ifmib.IF_HC_IN_OCTETS: {"1": "garbage"},
-        ifmib.IF_HC_OUT_OCTETS: {"1": "garbage"},
-        ifmib.IF_OPER_STATUS: {"1": "up"},
+        ifmib.IF_NAME: {"1": "a", "2": "b"},
+        ifmib.IF_HC_IN_OCTETS: {"1": 0, "2": 2**64 - 1},
+        ifmib.IF_HC_OUT_OCTETS: {"1": 0, "2": 2**64 - 1},
+        ifmib.IF_IN_ERRORS: {"1": 0, "2": 2**32 - 1},
+        ifmib.IF_OPER_STATUS: {"1": 1, "2": 7},
+        ifmib.IF_ADMIN_STATUS: {"1": 1, "2": 3},
+        ifmib.IF_SPEED: {"1": 0, "2": 2**32 - 1},
     }
-    row = build_interfaces(columns)[0]
-    assert (row.in_octets, row.out_octets, row.oper_status) == (None, None, None)
+    a, b = build_interfaces(columns)
+    assert (a.in_octets, a.in_errors, a.oper_status, a.admin_status) == (0, 0, 1, 1)
+    assert (b.in_octets, b.out_octets, b.in_errors) == (2**64 - 1, 2**64 - 1, 2**32 - 1)
+    assert (b.oper_status, b.admin_status) == (7, 3)
+
+
+def test_a_made_up_name_never_meets_a_real_one() -> None:
+    """`dup` at 5 and 6 plus a row really named `dup#5` (issue 19): the real name stays,
+    the made-up one takes its ifIndex again; the same walk in any order, the same names."""
+    columns = {ifmib.IF_NAME: {"5": "dup", "6": "dup", "7": "dup#5", "8": "", "9": "#8"}}
+    names = {r.if_index: r.name for r in build_interfaces(columns)}
+    assert names == {5: "dup#5#5", 6: "dup#6", 7: "dup#5", 8: "#8#8", 9: "#8"}
+    shuffled = {ifmib.IF_NAME: dict(reversed(list(columns[ifmib.IF_NAME].items())))}
+    assert {r.if_index: r.name for r in build_interfaces(shuffled)} == names
+    # a chain: the second made-up name meets a real one too
+    chain = {ifmib.IF_NAME: {"1": "a", "2": "a", "3": "a#1", "4": "a#1#1"}}
+    assert [r.name for r in build_interfaces(chain)] == ["a#1#1#1", "a#2", "a#1", "a#1#1"]
 
 
 def test_empty_walk_gives_no_interfaces() -> None:

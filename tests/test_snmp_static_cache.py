@@ -2,20 +2,34 @@
 
 A scripted client stands in for the agent (pure, no sockets): the test controls
 sysUpTime, ifTableLastChange and every column, and sees which columns each poll asked
-for. Samples with the cache must equal samples without it.
+for. Samples with the cache must equal samples without it. The last test does the same
+against a real agent (snmpsim) on both engines and looks at what /metrics exports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+import functools
+import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+import snmp_agents
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from snmp_agents import SnmpsimAgent
+
 from collectors.snmp import ifmib
+from collectors.snmp.client import SnmpClient, target_for
 from collectors.snmp.poller import StaticColumnCache, poll_device
+from netmon.engine import Engine
 from netmon.inventory import parse_inventory
+from netmon.scheduler import Poller
+from netmon.sinks.prometheus import build_registry
 
 INVENTORY = parse_inventory("""\
 credentials:
@@ -26,6 +40,7 @@ devices:
      snmp: c}
 """, Path("inventory.yaml"), environ={"C": "x"})
 DEVICE = INVENTORY.devices["kec-balen"]
+snmpsim_agent = snmp_agents.snmpsim_agent  # the shared factory fixture, by its name
 
 
 def agent_tables(rows: int = 3) -> dict[str, dict[str, Any]]:
@@ -121,3 +136,124 @@ def test_old_entries_are_walked_again() -> None:
     poll(client, cache)
     poll(client, cache)
     assert client.walked[1] == set(ifmib.INTERFACE_COLUMNS)
+
+
+# --- against a real agent: snmpsim, its data file rewritten between polls -------------
+# (issue 20: "the static-column cache re-walking after a real change on a real agent")
+
+LAST_CHANGE = "1.3.6.1.2.1.31.1.5.0"
+SNMPREC_TYPES = {ifmib.IF_DESCR: 4, ifmib.IF_NAME: 4, ifmib.IF_ALIAS: 4, ifmib.IF_SPEED: 66,
+                 ifmib.IF_HIGH_SPEED: 66, ifmib.IF_ADMIN_STATUS: 2, ifmib.IF_OPER_STATUS: 2,
+                 ifmib.IF_HC_IN_OCTETS: 70, ifmib.IF_HC_OUT_OCTETS: 70}
+
+
+def snmprec(rows: int, *, last_change: int, aliases: dict[int, str] | None = None) -> str:
+    """A small device as an snmpsim data file: `rows` ports, HC counters, ifXTable."""
+    tables = agent_tables(rows)
+    for index, alias in (aliases or {}).items():
+        tables[ifmib.IF_ALIAS][str(index)] = alias
+    records = {ifmib.SYS_UPTIME: (67, 100_000), ifmib.SYS_NAME: (4, "cache-test"),
+               LAST_CHANGE: (67, last_change)}
+    for column, kind in SNMPREC_TYPES.items():
+        for index, value in tables[column].items():
+            records[f"{column}.{index}"] = (kind, value)
+    ordered = sorted(records, key=lambda oid: tuple(int(p) for p in oid.split(".")))
+    return "".join(f"{oid}|{records[oid][0]}|{records[oid][1]}\n" for oid in ordered)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine_name", ["gufo", "pysnmp"])
+def test_real_agent_change_is_walked_and_no_change_is_not(
+        tmp_path: Path, snmpsim_agent: Callable[..., SnmpsimAgent], engine_name: str) -> None:
+    """What /metrics exports, poll after poll, while the agent's data file changes: an
+    alias edited without ifTableLastChange moving stays cached (exported as before: the
+    cache's documented blind spot, bounded by STATIC_MAX_AGE_S); ifTableLastChange moving
+    brings the new alias; a new ifIndex brings the new interface; no change, no walk."""
+    data = tmp_path / "data"
+    data.mkdir()
+    datafile = data / "cache-test.snmprec"
+    written = [0]
+
+    def rewrite(text: str) -> None:
+        # snmpsim re-reads a data file when its mtime moves to another whole second (an
+        # mtime set into the future made it stop answering): wait for the next second
+        while int(time.time()) <= written[0]:
+            time.sleep(0.05)
+        tmp = datafile.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, datafile)
+        written[0] = int(datafile.stat().st_mtime)
+
+    rewrite(snmprec(2, last_change=500))
+    agent = snmpsim_agent(data_dir=data)
+    inventory = parse_inventory(
+        "defaults: {timeout: 3s, retries: 1}\n"
+        "credentials:\n  snmp:\n    c: {version: 2c, community: {env: C}}\n"
+        "devices:\n  - {name: kec-cache, address: 127.0.0.1, site: s, kecamatan: Balen,\n"
+        f"     role: core, snmp: {{credentials: c, port: {agent.port}}}}}\n",
+        Path("inventory.yaml"), environ={"C": "cache-test"})
+    cache = StaticColumnCache()
+    engine = Engine(inventory)
+    client = SnmpClient(engine=engine_name)
+    poller = Poller(engine, functools.partial(poll_device, client, cache=cache))
+    target = target_for(inventory, inventory.devices["kec-cache"])
+
+    def exported() -> dict[str, str]:
+        text = generate_latest(build_registry(engine)).decode()
+        return {s.labels["interface"]: s.labels["alias"]
+                for fam in text_string_to_metric_families(text) for s in fam.samples
+                if s.name == "netmon_interface_info" and s.labels["device"] == "kec-cache"}
+
+    async def poll_and_look() -> tuple[dict[str, str], int, int]:
+        result = await poller.run_poll("kec-cache")
+        assert result is not None and result.ok, result and result.error_message
+        return exported(), cache.refreshes, cache.hits
+
+    async def agent_says(oid: str) -> object:
+        # snmpsim re-reads the file on a request: wait until it serves the new content
+        for _ in range(100):
+            got = (await client.get(target, [oid])).get(oid)
+            if got is not None:
+                return got
+            await asyncio.sleep(0.1)
+        return None
+
+    async def scenario() -> None:
+        try:
+            assert await poll_and_look() == ({"ge-1": "to site 1", "ge-2": "to site 2"}, 1, 0)
+            assert await poll_and_look() == ({"ge-1": "to site 1", "ge-2": "to site 2"}, 1, 1)
+
+            rewrite(snmprec(2, last_change=500, aliases={1: "moved to site 9"}))
+            for _ in range(100):  # the agent really serves the new alias …
+                if await agent_says(f"{ifmib.IF_ALIAS}.1") == "moved to site 9":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("snmpsim never served the rewritten alias")
+            # … but nothing said the table changed: served from the cache, not walked
+            assert await poll_and_look() == ({"ge-1": "to site 1", "ge-2": "to site 2"}, 1, 2)
+
+            rewrite(snmprec(2, last_change=900, aliases={1: "moved to site 9"}))
+            for _ in range(100):
+                if await agent_says(LAST_CHANGE) == 900:
+                    break
+                await asyncio.sleep(0.1)
+            assert await poll_and_look() == (
+                {"ge-1": "moved to site 9", "ge-2": "to site 2"}, 2, 2)
+            assert await poll_and_look() == (
+                {"ge-1": "moved to site 9", "ge-2": "to site 2"}, 2, 3)
+
+            # a new ifIndex, ifTableLastChange left alone (agents that forget to move it)
+            rewrite(snmprec(3, last_change=900, aliases={1: "moved to site 9"}))
+            for _ in range(100):
+                if await agent_says(f"{ifmib.IF_NAME}.3") == "ge-3":
+                    break
+                await asyncio.sleep(0.1)
+            assert await poll_and_look() == (
+                {"ge-1": "moved to site 9", "ge-2": "to site 2", "ge-3": "to site 3"}, 3, 3)
+            assert await poll_and_look() == (
+                {"ge-1": "moved to site 9", "ge-2": "to site 2", "ge-3": "to site 3"}, 3, 4)
+        finally:
+            client.close()
+
+    asyncio.run(scenario())

@@ -390,7 +390,8 @@ class SnmpClient:
         request carries only the columns still going (with more repetitions each). An
         agent that answers with an OID not after the one asked about would make this
         loop forever, so that is a `MalformedReply`; so is a reply that makes no
-        progress, and a column longer than `max_rows`.
+        progress, and a column longer than `max_rows`. tooBig halves the varbinds asked
+        for, down to one column and one repetition per request, before it is an error.
         """
         if self._native is not None and self._native.supports(target):
             native: dict[str, dict[str, SnmpValue]] = await self._native.walk_columns(
@@ -402,18 +403,22 @@ class SnmpClient:
         active = list(prefixes)
         budget = self.max_varbinds
         while active:
-            repetitions = max(1, budget // len(active))
+            # a budget below the number of columns (after tooBig) walks fewer columns
+            # per request: an agent that refuses 15 varbinds still gets polled
+            walking = active[:budget]
+            repetitions = max(1, budget // len(walking))
             status, index, varbinds = await self._request(
-                target, "bulk", [last[c] for c in active], repetitions=repetitions
+                target, "bulk", [last[c] for c in walking], repetitions=repetitions
             )
-            if status == _ERROR_STATUS_TOO_BIG and repetitions > 1:
+            if status == _ERROR_STATUS_TOO_BIG and repetitions * len(walking) > 1:
                 # RFC 3416 says agents truncate GETBULK replies, but some answer tooBig.
-                budget = max(len(active), budget // 2)
+                budget = max(1, min(budget, repetitions * len(walking)) // 2)
                 continue
             if status:
-                asked = [format_oid(last[c]) for c in active]
+                asked = [format_oid(last[c]) for c in walking]
                 raise self._status_error(target, status, index, asked)
-            finished = self._take_rows(target, active, prefixes, last, rows, varbinds, max_rows)
+            finished = self._take_rows(target, walking, prefixes, last, rows, varbinds,
+                                       max_rows)
             active = [c for c in active if c not in finished]
         return rows
 

@@ -15,11 +15,14 @@ This module and client.py are the only places that talk to an SNMP library.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import socket
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from gufo.snmp import (
     Aes128Key,
@@ -52,6 +55,17 @@ from collectors.snmp.client import (
 from netmon.errors import AuthError, DeviceUnreachable, MalformedReply, PollError, PollTimeout
 
 __all__ = ["GufoEngine"]
+
+T = TypeVar("T")
+
+# gufo-snmp's Rust decoder panics on some truncated replies (an index out of bounds in
+# its BER header parser, ~1 garbage reply in 50). pyo3 turns the panic into a
+# PanicException, caught in `_attempts`; but Rust's panic hook first writes to fd 2 —
+# with RUST_BACKTRACE=1 in the environment (set machine-wide on some hosts) a
+# ~50-line backtrace per bad reply, into the same stream as netmon's log. A remote
+# agent's garbage is not a bug to debug from a backtrace: keep it to the hook's two
+# lines. Must happen before the first panic (Rust reads the variable once).
+os.environ["RUST_BACKTRACE"] = "0"
 
 _AUTH_KEYS: dict[str, type[Any]] = {
     "md5": Md5Key,
@@ -95,6 +109,105 @@ def _value(raw: Any) -> SnmpValue:
     if isinstance(raw, int | str):
         return raw
     return repr(raw)  # Opaque floats: not in any column netmon reads
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _receive(session: SnmpSession, receiver: Callable[[], T], timeout: float,
+                   peeked: list[bytes] | None = None) -> T:
+    """Wait for the socket to be readable, then let gufo read and decode the reply.
+
+    In place of gufo's `SnmpSession._recv`, which waits with `asyncio.wait_for`: on
+    Python 3.11, a cancellation that arrives once the reply is already there is
+    swallowed by `wait_for` (it returns the result instead). Against an agent that
+    answers at once, every cancellation of a poll — the scheduler's 90 %-of-interval
+    abandon, SIGTERM's drain — landed in that window and was lost, so a walk that never
+    ended (issue 19) held its concurrency slot forever. `asyncio.timeout` passes a
+    cancellation on, and here one deadline covers the whole wait: replies gufo drops
+    (another request-id: BlockingIOError) do not restart the clock.
+
+    With `peeked`, each datagram is also copied there before gufo reads it (a second
+    descriptor on the socket, MSG_PEEK): for `_why_stopped` only, never per poll.
+    """
+    loop = asyncio.get_running_loop()
+    fd = session._fd
+    async with asyncio.timeout(timeout):
+        while True:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            if peeked is not None:
+                with contextlib.suppress(OSError), socket.fromfd(
+                        fd, socket.AF_INET, socket.SOCK_DGRAM) as dup:
+                    peeked.append(dup.recv(65535, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+            try:
+                return receiver()
+            except BlockingIOError:
+                continue
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the BER TLV at `pos`."""
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first & 0x80:
+        count = first & 0x7F
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    else:
+        length = first
+    if pos + length > len(data):
+        raise ValueError("truncated")
+    return tag, pos, pos + length
+
+
+NO_VARBINDS = -1
+
+
+def bulk_reply_status(data: bytes) -> int | None:
+    """error-status of an SNMPv2c response datagram; `NO_VARBINDS` (-1) for a status of
+    0 with an empty varbind list; None when it is not a v2c response.
+
+    Only the header is read: message, version, community, PDU, request-id, status.
+    """
+    try:
+        _, pos, _ = _tlv(data, 0)  # message SEQUENCE
+        _, _, pos = _tlv(data, pos)  # version
+        _, _, pos = _tlv(data, pos)  # community
+        tag, pos, _ = _tlv(data, pos)  # PDU
+        if tag != 0xA2:
+            return None
+        _, _, pos = _tlv(data, pos)  # request-id
+        _, start, end = _tlv(data, pos)  # error-status
+        status = int.from_bytes(data[start:end], "big")
+        _, _, pos = _tlv(data, end)  # error-index
+        _, start, end = _tlv(data, pos)  # varbind list
+    except (IndexError, ValueError):
+        return None
+    return NO_VARBINDS if status == 0 and start == end else status
+
+
+_STATUS_NAMES = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
+                 NO_VARBINDS: "no varbinds"}
+_TOO_BIG = 1
+
+
+def _raise_if_cancelled() -> None:
+    """gufo's own waits (v3 discovery) may have swallowed our caller's cancellation
+    (see `_receive`); honour it now instead of carrying on."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _suffix(oid: str, cut: int) -> tuple[int, ...]:
+    return tuple(int(arc) for arc in oid[cut:].split("."))
 
 
 class _V3Session:
@@ -167,6 +280,7 @@ class GufoEngine:
             return cached.session
         session = cached.session if cached is not None else self._new_session(target)
         await session.refresh()  # discovery (first time) or boots/time re-sync
+        _raise_if_cancelled()
         if cached is None and len(self._v3) >= V3_SESSIONS_MAX:
             self._v3.pop(next(iter(self._v3)))
         self._v3[key] = _V3Session(session)
@@ -232,14 +346,32 @@ class GufoEngine:
             except ValueError as exc:  # gufo rejects what it cannot encode
                 raise PollError(f"{target.device}: SNMP client cannot build the request: "
                                 f"{exc}", reason="client") from None
+            except BaseException as exc:
+                # a Rust panic in gufo's decoder (pyo3's PanicException derives from
+                # BaseException so that `except Exception` cannot hide it): the reply
+                # was garbage. Matched by name: pyo3 creates the class at run time.
+                if type(exc).__name__ != "PanicException":
+                    raise
+                if shared:
+                    shared.clear()  # the session's decoder state is not to be trusted
+                self._forget(target)
+                raise MalformedReply(f"{target.device}: SNMP {what} failed: the reply could "
+                                     "not be decoded (gufo-snmp panicked)") from None
         raise AssertionError("unreachable")
 
     async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpValue]:
         """GET scalars; {requested OID: value}, missing objects absent (as pysnmp's)."""
         names = [format_oid(parse_oid(o)) for o in oids]
+        wanted = frozenset(names)
 
         async def request(session: SnmpSession) -> dict[str, SnmpValue]:
-            reply = await session.get_many(names)
+            sock = session._sock
+            await session._send(functools.partial(sock.send_get_many, names))
+            reply = await _receive(session, sock.recv_get_many, target.timeout)
+            if not reply.keys() <= wanted:  # as pysnmp's path: an answer to another OID
+                other = sorted(reply.keys() - wanted)[0]
+                raise MalformedReply(f"{target.device}: GET for {', '.join(names)} "
+                                     f"answered for {other}")
             return {name: _value(reply[name]) for name in names
                     if name in reply and reply[name] is not None}
 
@@ -281,13 +413,27 @@ class GufoEngine:
 
     async def _walk_column(self, target: SnmpTarget, session: SnmpSession, column: str,
                            expected: int | None, max_rows: int) -> dict[str, SnmpValue]:
-        """One column. gufo ends a walk the same way (StopAsyncIteration) whether the
-        agent reported endOfMibView or answered with an error status such as tooBig;
-        only the first is a complete column. So a walk that stops early (fewer rows than
-        last time, or no history) is repeated with half the repetitions, down to 1,
-        where an error is implausible and the stop is taken as the end of the MIB.
+        """One column, bounded: every reply must bring rows after the last one, so a
+        walk takes at most `max_rows` + 1 replies, each within the timeout.
 
-        Uses gufo's per-request socket calls (`_send`/`_recv`/`send_get_bulk`) rather
+        gufo's iterator context does not check that an agent's OIDs increase: an agent
+        that answers with the row it was asked about, or an earlier one, made gufo ask
+        again forever (issue 19). So each reply is checked here — no row seen twice
+        within the column (a dict length, not a comparison per varbind) and the reply's
+        last row after the previous reply's last (one parse per reply) — and a breach
+        is a `MalformedReply`, as on pysnmp's path.
+
+        gufo ends a walk with StopAsyncIteration both when the agent reports the end of
+        its MIB in the first varbind (snmpsim does, for a column past its last object)
+        and when it answers with an error status (tooBig, genErr…) or no varbinds. To
+        tell them apart the request is sent once more and the reply's header read
+        (`_why_stopped`): the end is a complete column; tooBig is retried with half the
+        repetitions (RFC 3416 lets agents refuse rather than truncate) and is an error
+        only at 1; any other status is a `MalformedReply` naming it. SNMPv3 replies are
+        encrypted (and a reply that cannot be read is no better): there a stop is retried
+        with fewer repetitions and then taken as the end, as before.
+
+        Uses gufo's per-request socket calls (`send_get_bulk`/`recv_get_bulk`) rather
         than its iterator, which cannot tell the two apart; pinned to gufo-snmp 0.13.
         """
         reps = min(self.max_varbinds, FIRST_WALK_REPETITIONS if expected is None
@@ -300,16 +446,17 @@ class GufoEngine:
             send = functools.partial(sock.send_get_bulk, ctx)
             receive = functools.partial(sock.recv_get_bulk, ctx)
             out: dict[str, SnmpValue] = {}
-            stopped = False
+            last: tuple[int, ...] = ()
+            tail: str | None = None
             while True:
                 await session._send(send)
                 try:
-                    batch = await session._recv(receive)
+                    batch = await _receive(session, receive, target.timeout)
                 except StopAsyncIteration:
-                    stopped = True
                     break
                 if not batch:
                     break
+                before, values, tail = len(out), 0, None
                 ended = False
                 for item in batch:
                     if item is None:
@@ -319,14 +466,53 @@ class GufoEngine:
                     if not oid.startswith(prefix):
                         ended = True
                         break
+                    tail = oid
                     if raw is not None:
                         # interned: "1".."48" are the row keys of every device
                         out[sys.intern(oid[cut:])] = _value(raw)
+                        values += 1
+                if tail is not None:
+                    row = _suffix(tail, cut)
+                    if len(out) - before != values or row <= last:
+                        raise MalformedReply(
+                            f"{target.device}: agent returned non-increasing OID {tail} in "
+                            f"column {column}; walk aborted")
+                    last = row
                 if len(out) > max_rows:
                     raise MalformedReply(f"{target.device}: column {column} has more than "
                                          f"{max_rows} rows; walk aborted")
                 if ended:
                     return out
-            if not stopped or reps == 1 or (expected is not None and len(out) >= expected):
-                return out
-            reps = max(1, reps // 2)
+            start = column + "." + ".".join(map(str, last)) if last else column
+            status = await self._why_stopped(target, session, start, reps)
+            if status == 0:
+                return out  # the end of the agent's MIB
+            if status is None and expected is not None and len(out) >= expected:
+                return out  # SNMPv3: as many rows as last time, so the end (as before)
+            if status is None or status == _TOO_BIG:
+                if reps > 1:
+                    reps = max(1, reps // 2)
+                    continue
+                if status is None:  # SNMPv3: cannot tell; taken as the end, as before
+                    return out
+            name = _STATUS_NAMES.get(status, f"error-status {status}")
+            raise MalformedReply(f"{target.device}: agent answered {name} to a GETBULK for "
+                                 f"column {column}"
+                                 + (" even with 1 repetition" if status == _TOO_BIG else ""))
+
+    @staticmethod
+    async def _why_stopped(target: SnmpTarget, session: SnmpSession, start: str,
+                           reps: int) -> int | None:
+        """Ask again what made gufo stop and read the reply's error-status (0: a clean
+        end; `NO_VARBINDS`; None for SNMPv3, whose replies are encrypted). Only after a
+        stop: a column at the end of the agent's MIB, or a refusal."""
+        if target.community is None:
+            return None
+        sock = session._sock
+        ctx = GetIter(start, reps)
+        await session._send(functools.partial(sock.send_get_bulk, ctx))
+        peeked: list[bytes] = []
+        with contextlib.suppress(StopAsyncIteration, SnmpError):
+            await _receive(session, functools.partial(sock.recv_get_bulk, ctx),
+                           target.timeout, peeked)
+        return bulk_reply_status(peeked[-1]) if peeked else None

@@ -8,10 +8,9 @@ cost CPU on every varbind.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 
-from netmon.model import InterfaceReading
+from netmon.model import InterfaceReading, unique_names
 
 # --- scalars
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -67,6 +66,51 @@ IF_SPEED_SATURATED = 4_294_967_295
 Columns = Mapping[str, Mapping[str, int | str]]
 """{column OID: {index suffix: value}}, the shape `SnmpClient.walk_columns` returns."""
 
+COLUMN_NAMES = {
+    IF_DESCR: "ifDescr", IF_SPEED: "ifSpeed", IF_ADMIN_STATUS: "ifAdminStatus",
+    IF_OPER_STATUS: "ifOperStatus", IF_IN_OCTETS: "ifInOctets",
+    IF_IN_DISCARDS: "ifInDiscards", IF_IN_ERRORS: "ifInErrors", IF_OUT_OCTETS: "ifOutOctets",
+    IF_OUT_DISCARDS: "ifOutDiscards", IF_OUT_ERRORS: "ifOutErrors", IF_NAME: "ifName",
+    IF_HC_IN_OCTETS: "ifHCInOctets", IF_HC_OUT_OCTETS: "ifHCOutOctets",
+    IF_HIGH_SPEED: "ifHighSpeed", IF_ALIAS: "ifAlias",
+}
+
+_U32, _U64 = 2**32 - 1, 2**64 - 1
+VALID_RANGES: dict[str, tuple[int, int]] = {
+    IF_SPEED: (0, _U32), IF_HIGH_SPEED: (0, _U32),  # Gauge32
+    IF_ADMIN_STATUS: (1, 3),  # up, down, testing
+    IF_OPER_STATUS: (1, 7),  # up … lowerLayerDown (RFC 2863)
+    IF_IN_OCTETS: (0, _U32), IF_OUT_OCTETS: (0, _U32),  # Counter32
+    IF_IN_DISCARDS: (0, _U32), IF_IN_ERRORS: (0, _U32),
+    IF_OUT_DISCARDS: (0, _U32), IF_OUT_ERRORS: (0, _U32),
+    IF_HC_IN_OCTETS: (0, _U64), IF_HC_OUT_OCTETS: (0, _U64),  # Counter64
+}
+"""What each numeric column may hold by its SMI type or enumeration. Anything else — a
+negative counter (INTEGER −6 where a Counter64 belongs), status 999, a string — is
+not data: see `BadValue`."""
+
+
+class BadValue(ValueError):
+    """A cell whose type or value its column cannot hold: the agent is broken.
+
+    Why the whole reply is refused rather than the one cell dropped: a negative counter
+    or an enum outside its set means the agent's table is not what IF-MIB says (a
+    firmware bug, columns mixed up), so its other cells are suspect too, and exporting
+    them would show plausible but wrong numbers. The poller turns this into a
+    `MalformedReply`, so it is counted, logged and alerted on like any broken reply;
+    the counter state survives failed polls, so rates resume cleanly once it is fixed.
+    """
+
+    def __init__(self, column: str, index: str, value: object) -> None:
+        name = COLUMN_NAMES.get(column, column)
+        shown = repr(value)
+        if len(shown) > 40:  # a hostile agent's value goes into a log line: keep it short
+            shown = shown[:37] + "..."
+        low_high = VALID_RANGES.get(column)
+        wanted = (f"an integer {low_high[0]}..{low_high[1]}" if low_high is not None
+                  else "a string")
+        super().__init__(f"{name} of ifIndex {index} is {shown}, not {wanted}")
+
 
 def parse_uptime(value: object) -> float | None:
     """sysUpTime (TimeTicks, hundredths of a second) → seconds; None if absent or odd.
@@ -86,18 +130,31 @@ def parse_text(value: object) -> str | None:
     return value.strip() or None
 
 
-def _int(column: Mapping[str, int | str] | None, index: str) -> int | None:
-    if column is None:
+def _int(columns: Columns, column: str, index: str) -> int | None:
+    """The cell as an int, None when absent; `BadValue` when out of type or range."""
+    cells = columns.get(column)
+    if cells is None:
         return None
-    value = column.get(index)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    value = cells.get(index)
+    if value is None:
+        return None
+    if type(value) is int:  # not bool, not str: exact type test, cheapest on the hot path
+        low, high = VALID_RANGES[column]
+        if low <= value <= high:
+            return value
+    raise BadValue(column, index, value)
 
 
-def _text(column: Mapping[str, int | str] | None, index: str) -> str:
-    if column is None:
+def _text(columns: Columns, column: str, index: str) -> str:
+    cells = columns.get(column)
+    if cells is None:
         return ""
-    value = column.get(index)
-    return value.strip() if isinstance(value, str) else ""
+    value = cells.get(index)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    raise BadValue(column, index, value)
 
 
 def speed_bps(if_speed: int | None, if_high_speed: int | None) -> int | None:
@@ -126,10 +183,10 @@ def _counters(
     ports yes, tunnels or old line cards no). Both directions always come from the same
     width, since `counter_bits` describes the pair.
     """
-    hc_in = _int(columns.get(IF_HC_IN_OCTETS), index)
-    hc_out = _int(columns.get(IF_HC_OUT_OCTETS), index)
-    lo_in = _int(columns.get(IF_IN_OCTETS), index)
-    lo_out = _int(columns.get(IF_OUT_OCTETS), index)
+    hc_in = _int(columns, IF_HC_IN_OCTETS, index)
+    hc_out = _int(columns, IF_HC_OUT_OCTETS, index)
+    lo_in = _int(columns, IF_IN_OCTETS, index)
+    lo_out = _int(columns, IF_OUT_OCTETS, index)
     if hc_in is not None and hc_out is not None:
         return hc_in, hc_out, 64
     if lo_in is not None and lo_out is not None:
@@ -146,47 +203,44 @@ def build_interfaces(columns: Columns) -> tuple[InterfaceReading, ...]:
     `#<ifIndex>`. Names that occur on more than one row of the device (two "Vlan1" on a
     stacked switch, empty-named subinterfaces) all become `<name>#<ifIndex>`: merging
     them would add two interfaces' counters into one series, and keeping the plain name
-    for one of them would silently move the series when ifIndexes change.
+    for one of them would silently move the series when ifIndexes change. The result
+    is unique even when a suffixed name meets a row really called that way (see
+    `netmon.model.unique_names`), so no interface can shadow another in /metrics.
     Rows whose index is not a single integer are not ifTable rows and are skipped.
+
+    Raises `BadValue` for a cell its column cannot hold (see there).
     """
     indexes: set[int] = set()
     for column in columns.values():
         for index in column:
             if index.isdigit():
                 indexes.add(int(index))
-
-    base_names: dict[int, str] = {}
-    for if_index in indexes:
-        key = str(if_index)
-        base_names[if_index] = (
-            _text(columns.get(IF_NAME), key) or _text(columns.get(IF_DESCR), key)
-        )
-    counts = Counter(base_names.values())
+    ordered = sorted(indexes)
+    keys = [str(i) for i in ordered]
+    names = unique_names(
+        [_text(columns, IF_NAME, key) or _text(columns, IF_DESCR, key) for key in keys],
+        ordered)
 
     readings = []
-    for if_index in sorted(indexes):
-        key = str(if_index)
-        name = base_names[if_index]
-        if not name or counts[name] > 1:
-            name = f"{name}#{if_index}"
+    for if_index, key, name in zip(ordered, keys, names, strict=True):
         in_octets, out_octets, bits = _counters(columns, key)
         readings.append(
             InterfaceReading(
                 name=name,
                 if_index=if_index,
-                alias=_text(columns.get(IF_ALIAS), key),
-                oper_status=_int(columns.get(IF_OPER_STATUS), key),
-                admin_status=_int(columns.get(IF_ADMIN_STATUS), key),
+                alias=_text(columns, IF_ALIAS, key),
+                oper_status=_int(columns, IF_OPER_STATUS, key),
+                admin_status=_int(columns, IF_ADMIN_STATUS, key),
                 speed_bps=speed_bps(
-                    _int(columns.get(IF_SPEED), key), _int(columns.get(IF_HIGH_SPEED), key)
+                    _int(columns, IF_SPEED, key), _int(columns, IF_HIGH_SPEED, key)
                 ),
                 in_octets=in_octets,
                 out_octets=out_octets,
                 counter_bits=bits,
-                in_errors=_int(columns.get(IF_IN_ERRORS), key),
-                out_errors=_int(columns.get(IF_OUT_ERRORS), key),
-                in_discards=_int(columns.get(IF_IN_DISCARDS), key),
-                out_discards=_int(columns.get(IF_OUT_DISCARDS), key),
+                in_errors=_int(columns, IF_IN_ERRORS, key),
+                out_errors=_int(columns, IF_OUT_ERRORS, key),
+                in_discards=_int(columns, IF_IN_DISCARDS, key),
+                out_discards=_int(columns, IF_OUT_DISCARDS, key),
             )
         )
     return tuple(readings)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from collectors.snmp import ifmib
 from collectors.snmp.client import SnmpClient, SnmpTarget, SnmpValue, target_for
-from netmon.errors import PollTimeout
+from netmon.errors import MalformedReply, PollTimeout
 from netmon.model import PollResult
 
 if TYPE_CHECKING:
@@ -214,6 +214,12 @@ async def poll_device(
         wall_before, mono_before = time.time(), time.monotonic()
         columns = await _walk_interfaces(client, target, key, scalars, uptime_s, cache)
         wall_after, mono_after = time.time(), time.monotonic()
+        try:
+            interfaces = ifmib.build_interfaces(columns)
+        except ifmib.BadValue as exc:
+            if cache is not None:  # the bad cell may be a cached one: read all afresh
+                cache.forget(device.name)
+            raise MalformedReply(f"{device.name}: {exc}") from None
         return PollResult(
             device=device.name,
             collector=COLLECTOR,
@@ -222,7 +228,7 @@ async def poll_device(
             duration_s=mono_after - started,
             uptime_s=uptime_s,
             sys_name=ifmib.parse_text(scalars.get(ifmib.SYS_NAME)),
-            interfaces=ifmib.build_interfaces(columns),
+            interfaces=interfaces,
         )
 
     if budget_s is None:
