@@ -16,10 +16,20 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
 
 from collectors.snmp.client import SnmpClient, SnmpTarget
-from collectors.snmp.module import Dropped, Module, Walk, describe, module_samples, parse_module
+from collectors.snmp.module import (
+    SHIPPED,
+    Dropped,
+    Module,
+    Walk,
+    describe,
+    load_module,
+    load_modules,
+    module_samples,
+    parse_module,
+)
+from netmon.errors import ConfigError
 from tests import snmp_agents
 from tests.snmp_agents import SnmpdAgent
 
@@ -151,31 +161,62 @@ def test_sensor_scale_precision_lookups_and_unavailable_sensors() -> None:
                                                       "7 is not a known state")]
 
 
+BROKEN = Path(__file__).resolve().parent / "data" / "modules_broken"
+CASES = sorted(p.stem for p in BROKEN.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_module_files_report_exactly(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each broken module in tests/data/modules_broken/ gives exactly its .expected lines:
+    file:line, the field path and the message, every problem at once."""
+    monkeypatch.chdir(BROKEN)
+    with pytest.raises(ConfigError) as info:
+        load_module(Path(f"{case}.yaml"))
+    assert info.value.problems == (BROKEN / f"{case}.expected").read_text().splitlines()
+
+
+def test_the_corpus_covers_the_kinds_of_mistake() -> None:
+    assert len(CASES) >= 7
+    assert all((BROKEN / f"{c}.expected").is_file() for c in CASES)
+
+
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda m: m["metrics"][0].update(name="netmon_sensor_celsius"),
-     "without the netmon_ prefix"),
     (lambda m: m["metrics"][0].update(value="entPhySensorValu"),
-     "metric sensor_celsius: table entPhySensor has no column 'entPhySensorValu'"),
-    (lambda m: m["metrics"][0].update(name="sensor_temperature"), "ends in _celsius"),
+     "metrics[0].value: table entPhySensor has no column 'entPhySensorValu'"),
     (lambda m: m["metrics"][1].update(states={}), "an enum needs states"),
-    (lambda m: m["metrics"][0].update(type="counter", name="sensor_celsius_total"),
-     "without _total"),
-    (lambda m: m["tables"]["entPhySensor"]["lookups"][0].update(table="entPhysicl"),
-     "unknown table 'entPhysicl'"),
     (lambda m: m["tables"]["entPhySensor"]["columns"]["entPhySensorValue"].update(
-        oid="1.3.6.1.2.1.99.1.1.1.x"), "String should match pattern"),
-    (lambda m: m["tables"]["entPhySensor"].update(labels={"device": "entPhySensorType"}),
-     "label 'device' is reserved"),
-    (lambda m: m["metrics"][0].update(colour="red"), "Extra inputs are not permitted"),
+        oid="1.3.6.1.2.1.99.1.1.1.x"), "a numeric OID (1.3.6.1...), without MIB names"),
     (lambda m: m["metrics"][0].update(scalar="x"), "exactly one of scalar: or table:"),
+    (lambda m: m["metrics"][0].update(when={"column": "entPhySensorStatus", "in": [1]}),
+     "metrics[0].when.column: table entPhySensor has no column 'entPhySensorStatus'"),
+    (lambda m: m["metrics"].append(dict(m["metrics"][0])),
+     "metrics[2].name: metric sensor_celsius is defined twice"),
 ])
-def test_broken_modules_are_refused_with_the_reason(change: Callable[[dict[str, Any]], None],
-                                                    message: str) -> None:
+def test_broken_module_data_is_refused_with_the_reason(change: Callable[[dict[str, Any]], None],
+                                                       message: str) -> None:
     data = yaml.safe_load(SENSORS)
     change(data)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_module(data)
-    assert message in str(info.value)
+    assert any(message in problem for problem in info.value.problems), info.value.problems
+
+
+def test_modules_from_folders_shipped_first_and_names_unique(tmp_path: Path) -> None:
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "sensors.yaml").write_text(SENSORS)
+    modules = load_modules([SHIPPED, ours])
+    assert set(modules) == {"host-resources", "entity-sensor-test"}
+    # the same module twice, a metric netmon itself exports, a folder that is not there
+    (ours / "again.yaml").write_text(SENSORS.replace("sensor_status", "device_up"))
+    with pytest.raises(ConfigError) as info:
+        load_modules([SHIPPED, ours, tmp_path / "missing"])
+    assert info.value.problems == [  # files in name order: again.yaml comes first
+        f"{ours / 'again.yaml'}:1: metrics: device_up is also exported by netmon itself",
+        f"{ours / 'sensors.yaml'}:1: name: module 'entity-sensor-test' is also defined in "
+        f"{ours / 'again.yaml'}",
+        f"{tmp_path / 'missing'}: no such folder of SNMP modules",
+    ]
 
 
 def test_describe_names_the_exported_series() -> None:

@@ -18,11 +18,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from netmon.errors import ConfigError
 from netmon.model import Sample
+from netmon.yamlfile import (
+    Locator,
+    YamlPath,
+    data_path,
+    parse_yaml,
+    read_yaml_text,
+    render_path,
+)
 
 _OID = r"^[0-2](\.(0|[1-9][0-9]{0,9}))+$"
 _IDENT = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -178,13 +195,6 @@ class Module(_Strict):
     tables: dict[Ident, Table] = Field(default_factory=dict)
     metrics: list[Metric] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _references(self) -> Module:
-        problems = list(_reference_problems(self))
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     def label_names(self, metric: Metric) -> tuple[str, ...]:
         """The labels of `metric` beyond the device's own, in the order they are written."""
         names: list[str] = []
@@ -207,60 +217,66 @@ class Module(_Strict):
         return scalars, static, dynamic
 
 
-def _reference_problems(module: Module) -> Iterator[str]:
-    """Every name a module uses must be defined in it: checked at load, not at poll."""
+def _reference_problems(module: Module) -> Iterator[tuple[YamlPath, str]]:
+    """Every name a module uses must be defined in it: checked at load, not at poll.
+    Each problem comes with the field path it is written at (for its file:line)."""
     for tname, table in module.tables.items():
+        at: YamlPath = ("tables", tname)
         seen = [p.name for p in table.index]
         if len(set(seen)) != len(seen):
-            yield f"table {tname}: index part names repeat"
+            yield (*at, "index"), "index part names repeat"
         for label, column in table.labels.items():
             if column not in table.columns:
-                yield f"table {tname}: label {label} names unknown column {column!r}"
-        for lookup in table.lookups:
+                yield (*at, "labels", label), f"unknown column {column!r}"
+        for i, lookup in enumerate(table.lookups):
+            where = (*at, "lookups", i)
             other = module.tables.get(lookup.table)
             if other is None:
-                yield f"table {tname}: lookup {lookup.label} names unknown table {lookup.table!r}"
+                yield (*where, "table"), f"unknown table {lookup.table!r}"
             elif lookup.column not in other.columns:
-                yield (f"table {tname}: lookup {lookup.label}: table {lookup.table} has no "
-                       f"column {lookup.column!r}")
+                yield (*where, "column"), f"table {lookup.table} has no column {lookup.column!r}"
             elif len(other.index) != 1 or other.index[0].type != "integer":
-                yield (f"table {tname}: lookup {lookup.label}: table {lookup.table} must "
-                       "have a single integer index")
+                yield (*where, "table"), (f"table {lookup.table} must have a single integer "
+                                          "index to be looked up")
             if lookup.by not in seen:
-                yield (f"table {tname}: lookup {lookup.label}: {lookup.by!r} is not an "
-                       "index part of this table")
+                yield (*where, "by"), f"{lookup.by!r} is not an index part of table {tname}"
         for i, part in enumerate(table.index):
             if part.type == "implied_string" and i != len(table.index) - 1:
-                yield f"table {tname}: an implied_string index part must be the last"
+                yield (*at, "index", i), "an implied_string index part must be the last"
         for label in _table_labels(table):
             if label in RESERVED_LABELS:
-                yield f"table {tname}: label {label!r} is reserved"
+                yield at, f"label {label!r} is reserved"
     names: set[str] = set()
-    for metric in module.metrics:
+    for i, metric in enumerate(module.metrics):
+        at = ("metrics", i)
         if metric.name in names:
-            yield f"metric {metric.name} is defined twice"
+            yield (*at, "name"), f"metric {metric.name} is defined twice"
         names.add(metric.name)
         if metric.scalar is not None and metric.scalar not in module.scalars:
-            yield f"metric {metric.name}: unknown scalar {metric.scalar!r}"
+            yield (*at, "scalar"), f"unknown scalar {metric.scalar!r}"
         if metric.table is None:
             continue
         source = module.tables.get(metric.table)
         if source is None:
-            yield f"metric {metric.name}: unknown table {metric.table!r}"
+            yield (*at, "table"), f"unknown table {metric.table!r}"
             continue
-        used = [metric.value, metric.scale_by, *metric.labels.values(),
-                metric.when.column if metric.when else None,
-                *([metric.sensor_scale.scale, metric.sensor_scale.precision]
-                  if metric.sensor_scale else [])]
-        for name in used:
+        used: list[tuple[YamlPath, str | None]] = [
+            ((*at, "value"), metric.value), ((*at, "scale_by"), metric.scale_by),
+            *(((*at, "labels", k), v) for k, v in metric.labels.items()),
+            ((*at, "when", "column"), metric.when.column if metric.when else None),
+            ((*at, "sensor_scale", "scale"),
+             metric.sensor_scale.scale if metric.sensor_scale else None),
+            ((*at, "sensor_scale", "precision"),
+             metric.sensor_scale.precision if metric.sensor_scale else None)]
+        for where, name in used:
             if name is not None and name not in source.columns:
-                yield f"metric {metric.name}: table {metric.table} has no column {name!r}"
+                yield where, f"table {metric.table} has no column {name!r}"
         labels = module.label_names(metric)
         if len(set(labels)) != len(labels):
-            yield f"metric {metric.name}: a label name is used twice ({', '.join(labels)})"
+            yield at, f"a label name is used twice ({', '.join(labels)})"
         for label in metric.labels:
             if label in RESERVED_LABELS:
-                yield f"metric {metric.name}: label {label!r} is reserved"
+                yield (*at, "labels", label), f"label {label!r} is reserved"
 
 
 def _table_labels(table: Table) -> list[str]:
@@ -477,6 +493,93 @@ def describe(module: Module) -> Iterator[tuple[str, str, str, tuple[str, ...], s
         yield name, kind, metric.unit, module.label_names(metric), metric.help
 
 
+# --- loading: every problem at once, with file:line ---------------------------------------
+
+MAX_MODULE_BYTES = 1 * 2**20
+SHIPPED = Path(__file__).resolve().parent / "modules"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/modules.md)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    if error["type"] == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        return _PATTERN_HELP.get(str(pattern), str(error["msg"]))
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+_PATTERN_HELP = {
+    _OID: "a numeric OID (1.3.6.1...), without MIB names",
+    _IDENT: "names use letters, digits and '_', starting with a letter",
+    _LABEL: "label names are lowercase: a-z, digits and '_', starting with a letter",
+    _METRIC: "metric names are lowercase snake_case: a-z, digits and '_'",
+}
+
+
+def check_module(data: Any) -> tuple[Module | None, list[tuple[YamlPath, str]]]:
+    """The module and the problems of its data, each with its field path."""
+    try:
+        module = Module.model_validate(data)
+    except ValidationError as exc:
+        return None, [(data_path(e["loc"], data), _message(e))
+                      for e in exc.errors(include_input=False, include_url=False)]
+    return module, list(_reference_problems(module))
+
+
 def parse_module(data: Any) -> Module:
-    """Validate one module's data (the loader adds file:line to the errors)."""
-    return Module.model_validate(data)
+    """Validate one module's data; `ConfigError` lists every problem (without lines:
+    `load_module` adds them)."""
+    module, problems = check_module(data)
+    if problems or module is None:
+        raise ConfigError([f"{render_path(p)}: {m}" for p, m in problems])
+    return module
+
+
+def load_module(path: Path) -> Module:
+    """One module file; `ConfigError` with every problem as `file:line: path: message`."""
+    text = read_yaml_text(path, MAX_MODULE_BYTES, "SNMP module")
+    data = parse_yaml(text, path)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: an SNMP module is a mapping (name:, description:, "
+                           "scalars:, tables:, metrics:)"])
+    module, problems = check_module(data)
+    if problems or module is None:
+        raise ConfigError(Locator(text, path).numbered(problems))
+    return module
+
+
+def load_modules(folders: list[Path]) -> dict[str, Module]:
+    """Every `*.yaml` module in `folders` (the shipped one first): all problems of all
+    files at once; a module or metric name defined twice, or a metric that netmon
+    itself exports, is a problem too."""
+    from netmon.metrics import CATALOGUE  # the built-in series a module must not shadow
+
+    modules: dict[str, Module] = {}
+    origin: dict[str, Path] = {}
+    metrics: dict[str, str] = {name: "netmon itself" for name in CATALOGUE}
+    problems: list[str] = []
+    for folder in folders:
+        if not folder.is_dir():
+            problems.append(f"{folder}: no such folder of SNMP modules")
+            continue
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                module = load_module(path)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            if module.name in modules:
+                problems.append(f"{path}:1: name: module {module.name!r} is also defined in "
+                                f"{origin[module.name]}")
+                continue
+            for metric in module.metrics:
+                if metric.name in metrics:
+                    problems.append(f"{path}:1: metrics: {metric.name} is also exported by "
+                                    f"{metrics[metric.name]}")
+                metrics.setdefault(metric.name, f"module {module.name}")
+            modules[module.name], origin[module.name] = module, path
+    if problems:
+        raise ConfigError(problems)
+    return modules
