@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ssh", action="store_true",
                    help="poll over SSH (the device's ssh: section) instead of SNMP")
     p.add_argument("--json", action="store_true", help="print the poll result as JSON")
+    p.add_argument("--module", default=None, metavar="NAME",
+                   help="read only this SNMP module (see `netmon modules`) and print the "
+                        "series it would export")
+    p.add_argument("--module-dir", action="append", default=[], metavar="DIR",
+                   help="a folder of your own SNMP modules (repeatable)")
+
+    p = sub.add_parser("modules", help="list the SNMP modules and the metrics each exports",
+                       description="List the shipped SNMP modules (and those in --module-dir "
+                                   "folders) with their metrics; broken module files are "
+                                   "reported as file:line, exit 2.")
+    p.add_argument("--module-dir", action="append", default=[], metavar="DIR",
+                   help="a folder of your own SNMP modules (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
 
     p = sub.add_parser("run", help="run the daemon: poll on schedule, serve /metrics",
                        description="Run the polling daemon until SIGTERM or Ctrl-C.")
@@ -240,8 +253,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args.inventory)
     if args.command == "poll":
+        if args.module is not None:
+            if args.ssh:
+                raise UsageError("--module reads SNMP; it does not go with --ssh")
+            return asyncio.run(_poll_module(load_inventory(args.inventory), args.device,
+                                            args.module, args.module_dir, args.json))
         return asyncio.run(_poll(load_inventory(args.inventory), args.device, args.json,
                                  ssh=args.ssh))
+    if args.command == "modules":
+        return _modules(args.module_dir, args.json)
     if args.command == "run":
         inventory = load_inventory(args.inventory)
         for warning in inventory.warnings:
@@ -317,6 +337,71 @@ async def _poll(inventory: Inventory, name: str, as_json: bool, ssh: bool = Fals
         _print_ssh_poll(device, result)
     else:
         _print_snmp_poll(result)
+    return 0
+
+
+def _load_modules(dirs: list[str]) -> dict[str, Any]:
+    from collectors.snmp.module import SHIPPED, load_modules
+
+    return load_modules([SHIPPED, *(Path(d) for d in dirs)])
+
+
+def _modules(dirs: list[str], as_json: bool) -> int:
+    from collectors.snmp.module import describe
+
+    modules = _load_modules(dirs)
+    if as_json:
+        print(json.dumps([{"module": m.name, "description": m.description, "metrics": [
+            {"name": n, "type": k, "unit": u, "labels": list(labels), "help": h}
+            for n, k, u, labels, h in describe(m)]} for m in modules.values()], indent=2))
+        return 0
+    for module in modules.values():
+        print(f"{module.name}: {module.description}")
+        for name, kind, unit, labels, _ in describe(module):
+            extra = f" {{{', '.join(labels)}}}" if labels else ""
+            print(f"  {name}{extra}  {kind}{f', {unit}' if unit else ''}")
+    return 0
+
+
+async def _poll_module(inventory: Inventory, name: str, module_name: str, dirs: list[str],
+                       as_json: bool) -> int:
+    from collectors.snmp.client import SnmpClient
+    from collectors.snmp.poller import poll_module
+
+    device = inventory.devices.get(name)
+    if device is None:
+        raise UsageError(f"no device {name!r} in {inventory.path}")
+    if inventory.snmp_credential(device) is None:
+        raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+    modules = _load_modules(dirs)
+    module = modules.get(module_name)
+    if module is None:
+        raise UsageError(f"no SNMP module {module_name!r} (known: {', '.join(modules)})")
+    settings = inventory.poll_settings(device)
+    client = SnmpClient()
+    try:
+        samples, dropped = await poll_module(client, inventory, device, module,
+                                             budget_s=settings.interval * 0.9)
+    except NetmonError as exc:
+        print(f"netmon: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    if as_json:
+        print(json.dumps({"device": name, "module": module.name,
+                          "samples": [{"name": f"netmon_{s.name}", "labels": dict(s.labels),
+                                       "value": s.value} for s in samples],
+                          "dropped": [dataclasses.asdict(d) for d in dropped]}, indent=2))
+        return 0
+    units = {m.name: m.unit for m in module.metrics}
+    print(f"{name}: module {module.name}: {len(samples)} series, {len(dropped)} values "
+          "dropped")
+    for s in samples:
+        labels = ", ".join(f'{k}="{v}"' for k, v in s.labels)
+        unit = f" {units[s.name]}" if units.get(s.name) else ""
+        print(f"  netmon_{s.name}{f'{{{labels}}}' if labels else ''} {s.value:.15g}{unit}")
+    for d in dropped:
+        print(f"  dropped: netmon_{d.metric} row {d.index or '-'}: {d.reason}")
     return 0
 
 

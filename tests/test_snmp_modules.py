@@ -9,7 +9,10 @@ read from a real net-snmp snmpd on this machine and compared with df and /proc/m
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -263,3 +266,58 @@ def test_host_resources_from_a_real_snmpd_agree_with_df_and_meminfo(
     with open("/proc/uptime") as f:
         host_uptime = float(f.read().split()[0])
     assert abs(uptime - host_uptime) < 5
+
+
+def _netmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netmon", *args], capture_output=True,
+                          text=True, timeout=120, cwd=MODULES.parent.parent.parent,
+                          env={**os.environ, **(env or {})})
+
+
+def test_netmon_modules_lists_shipped_and_own_modules_and_refuses_broken_ones(
+        tmp_path: Path) -> None:
+    (tmp_path / "sensors.yaml").write_text(SENSORS)
+    out = _netmon("modules", "--module-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "  netmon_host_storage_size_bytes {storage_index, storage}  gauge, bytes" in (
+        out.stdout.splitlines())
+    assert "  netmon_sensor_status {sensor, state}  gauge (state set)" in out.stdout.splitlines()
+    listed = json.loads(_netmon("modules", "--json").stdout)
+    assert [m["module"] for m in listed] == ["host-resources"]
+    (tmp_path / "sensors.yaml").write_text(SENSORS.replace("value: entPhySensorValue",
+                                                           "value: entPhySensorValu"))
+    out = _netmon("modules", "--module-dir", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.splitlines() == [
+        "1 problem in the SNMP modules:",
+        f"  {tmp_path / 'sensors.yaml'}:25: metrics[0].value: table entPhySensor has no "
+        "column 'entPhySensorValu'"]
+
+
+def test_netmon_poll_module_against_a_real_snmpd(snmpd_agent: Callable[..., SnmpdAgent],
+                                                 tmp_path: Path) -> None:
+    agent = snmpd_agent(community="poll-module-community")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "credentials:\n  snmp:\n    lab: {version: 2c, community: {env: NETMON_T_COMM}}\n"
+        "devices:\n  - {name: dc-srv-1, address: 127.0.0.1, site: Gedung Pemkab lt. 4,"
+        " kecamatan: Bojonegoro, role: server,\n     snmp: {credentials: lab, port: "
+        f"{agent.port}}}}}\n")
+    env = {"NETMON_T_COMM": "poll-module-community"}
+    out = _netmon("poll", "dc-srv-1", "-i", str(inventory), "--module", "host-resources",
+                  env=env)
+    assert out.returncode == 0, out.stderr
+    root = os.statvfs("/")
+    size = root.f_blocks * root.f_frsize
+    assert [line for line in out.stdout.splitlines()  # the index differs between machines
+            if line.startswith("  netmon_host_storage_size_bytes{storage_index=")
+            and line.endswith(f', storage="/"}} {size} bytes')], out.stdout
+    assert "poll-module-community" not in out.stdout + out.stderr
+    data = json.loads(_netmon("poll", "dc-srv-1", "-i", str(inventory), "--module",
+                              "host-resources", "--json", env=env).stdout)
+    sizes = {s["labels"]["storage"]: s["value"] for s in data["samples"]
+             if s["name"] == "netmon_host_storage_size_bytes"}
+    assert sizes["/"] == size and data["dropped"] == []
+    wrong = _netmon("poll", "dc-srv-1", "-i", str(inventory), "--module", "ups", env=env)
+    assert wrong.returncode == 2
+    assert wrong.stderr == "netmon: no SNMP module 'ups' (known: host-resources)\n"

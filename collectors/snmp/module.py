@@ -496,6 +496,12 @@ def describe(module: Module) -> Iterator[tuple[str, str, str, tuple[str, ...], s
 # --- loading: every problem at once, with file:line ---------------------------------------
 
 MAX_MODULE_BYTES = 1 * 2**20
+
+
+class ModuleError(ConfigError):
+    """Problems in SNMP module files (`source` heads the list `format_problems` prints)."""
+
+    source = "the SNMP modules"
 SHIPPED = Path(__file__).resolve().parent / "modules"
 
 
@@ -533,20 +539,23 @@ def parse_module(data: Any) -> Module:
     `load_module` adds them)."""
     module, problems = check_module(data)
     if problems or module is None:
-        raise ConfigError([f"{render_path(p)}: {m}" for p, m in problems])
+        raise ModuleError([f"{render_path(p)}: {m}" for p, m in problems])
     return module
 
 
 def load_module(path: Path) -> Module:
     """One module file; `ConfigError` with every problem as `file:line: path: message`."""
-    text = read_yaml_text(path, MAX_MODULE_BYTES, "SNMP module")
-    data = parse_yaml(text, path)
+    try:
+        text = read_yaml_text(path, MAX_MODULE_BYTES, "SNMP module")
+        data = parse_yaml(text, path)
+    except ConfigError as exc:
+        raise ModuleError(exc.problems) from None
     if not isinstance(data, dict):
-        raise ConfigError([f"{path}:1: an SNMP module is a mapping (name:, description:, "
+        raise ModuleError([f"{path}:1: an SNMP module is a mapping (name:, description:, "
                            "scalars:, tables:, metrics:)"])
     module, problems = check_module(data)
     if problems or module is None:
-        raise ConfigError(Locator(text, path).numbered(problems))
+        raise ModuleError(Locator(text, path).numbered(problems))
     return module
 
 
@@ -581,5 +590,5 @@ def load_modules(folders: list[Path]) -> dict[str, Module]:
                 metrics.setdefault(metric.name, f"module {module.name}")
             modules[module.name], origin[module.name] = module, path
     if problems:
-        raise ConfigError(problems)
+        raise ModuleError(problems)
     return modules

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from collectors.snmp import ifmib
 from collectors.snmp.client import SnmpClient, SnmpTarget, SnmpValue, target_for
+from collectors.snmp.module import Dropped, Module, Walk, module_samples
 from netmon.errors import MalformedReply, PollTimeout
-from netmon.model import PollResult
+from netmon.model import PollResult, Sample
 
 if TYPE_CHECKING:
     from netmon.inventory import Device, Inventory
@@ -242,3 +243,24 @@ async def poll_device(
         raise PollTimeout(
             f"{device.name}: SNMP poll did not finish within {budget_s:.1f} s"
         ) from None
+
+
+async def poll_module(client: SnmpClient, inventory: Inventory, device: Device,
+                      module: Module, *, budget_s: float) -> tuple[list[Sample], list[Dropped]]:
+    """Read one module from `device` once: its scalars in one GET, all its columns in one
+    multi-column GETBULK walk, then the pure conversion. Bounded like a poll: every
+    request by timeout × tries, the whole read by `budget_s`, each column by the
+    client's row cap. `netmon poll --module` uses it to try a module on a device."""
+    target = target_for(inventory, device)
+    scalar_oids, static, dynamic = module.oids()
+    try:
+        async with asyncio.timeout(budget_s):
+            scalars = await client.get(target, scalar_oids) if scalar_oids else {}
+            columns = await client.walk_columns(target, static + dynamic) if (
+                static or dynamic) else {}
+    except TimeoutError as exc:
+        if isinstance(exc, PollTimeout):
+            raise
+        raise PollTimeout(f"{device.name}: module {module.name} not read within "
+                          f"{budget_s:.1f} s") from None
+    return module_samples(module, Walk(scalars, columns))
