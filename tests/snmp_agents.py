@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import heapq
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -304,6 +306,115 @@ def snmpd(work_dir: Path, *, community: str = "netmon-test-community",
         finally:
             agent.stop()
     raise RuntimeError(f"snmpd did not start: {last_error}")
+
+
+# --- a late agent: a real one behind a delaying relay --------------------------------
+
+
+class LateAgent:
+    """Agents that answer late (or never), made from a real one: a UDP relay on one
+    127.0.0.1 port per simulated device, forwarding to `upstream` (snmpd, snmpsim) and
+    holding each reply for `delay` seconds before passing it on; `delay=None` drops
+    the replies (a hung agent).
+
+    It also watches from the agents' side what the poller does: `busy` is how many of
+    its devices have a request that has not been answered yet, `max_busy` the most at
+    any moment, `requests[i]` how many requests device i received. The relay does not
+    parse SNMP: what the poller sends and gets back is the real agent's.
+    """
+
+    def __init__(self, upstream: tuple[str, int], devices: int,
+                 delay: float | None) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self._listen = []
+        for _ in range(devices):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((LOOPBACK, 0))
+            s.setblocking(False)
+            self._listen.append(s)
+        self.ports = [int(s.getsockname()[1]) for s in self._listen]
+        self.requests = [0] * devices
+        self._waiting = [0] * devices  # requests not answered yet, per device
+        self.max_busy = 0
+        self._lock = threading.Lock()
+        # (device, client address) -> its own socket towards the real agent
+        self._up: dict[tuple[int, Any], socket.socket] = {}
+        self._route: dict[socket.socket, tuple[int, Any]] = {}
+        self._due: list[tuple[float, int, int, Any, bytes]] = []  # heap of held replies
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="late-agent", daemon=True)
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return sum(1 for n in self._waiting if n > 0)
+
+    def _request(self, device: int, client: Any, data: bytes) -> None:
+        with self._lock:
+            self.requests[device] += 1
+            self._waiting[device] += 1
+            self.max_busy = max(self.max_busy, sum(1 for n in self._waiting if n > 0))
+        up = self._up.get((device, client))
+        if up is None:
+            up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            up.connect(self.upstream)
+            up.setblocking(False)
+            self._up[(device, client)] = up
+            self._route[up] = (device, client)
+            self._sel.register(up, selectors.EVENT_READ)
+        up.send(data)
+
+    def _reply(self, up: socket.socket, data: bytes) -> None:
+        device, client = self._route[up]
+        if self.delay is None:
+            return  # hung: the request stays unanswered
+        self._seq += 1
+        heapq.heappush(self._due, (time.monotonic() + self.delay, self._seq, device,
+                                   client, data))
+
+    def _deliver_due(self) -> None:
+        now = time.monotonic()
+        while self._due and self._due[0][0] <= now:
+            _, _, device, client, data = heapq.heappop(self._due)
+            with self._lock:
+                self._waiting[device] = max(0, self._waiting[device] - 1)
+            with contextlib.suppress(OSError):
+                self._listen[device].sendto(data, client)
+
+    def _serve(self) -> None:
+        index = {s: i for i, s in enumerate(self._listen)}
+        for s in self._listen:
+            self._sel.register(s, selectors.EVENT_READ)
+        while not self._stop.is_set():
+            wait = 0.05
+            if self._due:
+                wait = max(0.0, min(wait, self._due[0][0] - time.monotonic()))
+            for key, _ in self._sel.select(wait):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data, client = sock.recvfrom(65535)
+                except OSError:  # e.g. ICMP refused from the upstream: nothing to relay
+                    continue
+                if sock in index:
+                    self._request(index[sock], client, data)
+                else:
+                    self._reply(sock, data)
+            self._deliver_due()
+
+    def __enter__(self) -> LateAgent:
+        self._sel = selectors.DefaultSelector()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._sel.close()
+        for s in [*self._listen, *self._up.values()]:
+            s.close()
 
 
 # --- network namespaces -------------------------------------------------------------
