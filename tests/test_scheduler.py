@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from servers import free_port, http_get, netmon_process, wait_for
 from snmp_agents import LateAgent, SnmpdAgent, snmpd
 
 from collectors.snmp.client import SnmpClient
@@ -43,18 +45,22 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
         yield running
 
 
-def inventory_for(ports: list[int], *, interval: str, timeout: str,
-                  max_concurrent: int, names: list[str] | None = None) -> Inventory:
+def inventory_text(ports: list[int], *, interval: str, timeout: str,
+                   max_concurrent: int, names: list[str] | None = None) -> str:
     names = names or [f"dev-{i + 1}" for i in range(len(ports))]
     devices = "".join(
         f"  - {{name: {name}, address: 127.0.0.1, site: lab, kecamatan: Balen, "
         f"role: kecamatan, snmp: {{credentials: lab, port: {port}}}}}\n"
         for name, port in zip(names, ports, strict=True))
-    text = (f"daemon: {{max_concurrent_polls: {max_concurrent}}}\n"
+    return (f"daemon: {{max_concurrent_polls: {max_concurrent}}}\n"
             f"defaults: {{interval: {interval}, timeout: {timeout}, retries: 0}}\n"
             "credentials:\n  snmp:\n    lab: {version: 2c, community: {env: COMMUNITY}}\n"
             f"devices:\n{devices}")
-    return parse_inventory(text, Path("inventory.yaml"), environ={"COMMUNITY": COMMUNITY})
+
+
+def inventory_for(ports: list[int], **settings: Any) -> Inventory:
+    return parse_inventory(inventory_text(ports, **settings), Path("inventory.yaml"),
+                           environ={"COMMUNITY": COMMUNITY})
 
 
 def exposition(engine: Engine) -> dict[str, Any]:
@@ -86,6 +92,34 @@ def test_never_more_than_max_concurrent_polls_in_flight(agent: SnmpdAgent) -> No
     assert all(n >= 2 for n in late.requests), late.requests  # a GET and a walk each
     assert late.max_busy == 2, late.max_busy
     assert late.busy == 0
+
+
+def test_netmon_run_keeps_to_max_concurrent_polls_from_the_inventory(
+        agent: SnmpdAgent, tmp_path: Path) -> None:
+    """The daemon (`netmon run`, a real process) with `max_concurrent_polls: 1`.
+
+    A poll of this snmpd is 16 requests (a GET, then one walk per column); held 0.1 s
+    each, it keeps its device busy for at least 1.6 s, well inside the 3.6 s budget of a
+    4 s interval. First polls all fall within the first interval, so of four devices
+    two start within 1.6 s of each other: without the cap the agents would see two
+    devices polled at once. With it they never do.
+    """
+    with LateAgent((agent.host, agent.port), devices=4, delay=0.1) as late:
+        inventory = tmp_path / "inventory.yaml"
+        inventory.write_text(inventory_text(late.ports, interval="4s", timeout="5s",
+                                            max_concurrent=1))
+        port = free_port()
+        with netmon_process(["run", "-i", str(inventory), "--listen", f"127.0.0.1:{port}"],
+                            tmp_path / "netmon.log", env={"COMMUNITY": COMMUNITY}) as proc:
+            def all_polled() -> bool:
+                text = http_get(f"http://127.0.0.1:{port}/metrics")
+                ok = re.findall(r'^netmon_poll_success\{[^}]*device="(dev-\d)"[^}]*\} 1\.0$',
+                                text, re.M)
+                return set(ok) == {"dev-1", "dev-2", "dev-3", "dev-4"}
+
+            wait_for(all_polled, 90, "a successful poll of every device", watch=proc)
+    assert all(n >= 16 for n in late.requests), late.requests
+    assert late.max_busy == 1, late.max_busy
 
 
 def test_a_poll_still_running_at_90_percent_of_its_interval_is_abandoned(
