@@ -29,14 +29,18 @@ REPO = Path(__file__).resolve().parent.parent
 # What a check may raise while a server is still starting: it is not listening yet
 # (refused), drops the connection or answers half a response (reset, RemoteDisconnected,
 # IncompleteRead), answers 503 (HTTPError is a URLError), is slow (timeouts), or serves
-# half-written JSON. Anything else - NameError, TypeError, KeyError, an assertion in the
-# check - is a bug or a real failure and surfaces at once instead of as a timeout.
+# half-written JSON; or the check's own assertion that the data is not all there yet
+# (e.g. a dashboard variable with no values before the first scrape). Anything else -
+# NameError, TypeError, KeyError, AttributeError, ValueError... - is a bug in the check
+# and surfaces at once instead of as a timeout. A process dying is not guessed from an
+# assertion: pass it as `watch=`.
 NOT_READY: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     urllib.error.URLError,
     http.client.HTTPException,
     json.JSONDecodeError,
+    AssertionError,
 )
 
 # Log files of the processes these helpers start, so `wait_for(watch=proc)` can show the

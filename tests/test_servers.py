@@ -87,7 +87,8 @@ def test_not_ready_errors_are_retried_until_the_server_answers() -> None:
 
 
 @pytest.mark.parametrize("error", [NameError("nmae"), TypeError("bad call"),
-                                   KeyError("data"), AssertionError("demo exited")])
+                                   KeyError("data"), AttributeError("no .json"),
+                                   ValueError("could not convert string to float")])
 def test_a_bug_in_the_check_surfaces_at_once_not_as_a_timeout(error: Exception) -> None:
     rounds: list[int] = []
 
@@ -98,3 +99,19 @@ def test_a_bug_in_the_check_surfaces_at_once_not_as_a_timeout(error: Exception) 
     with pytest.raises(type(error)):
         wait_for(check, 600, "something", interval=0.01)
     assert rounds == [1]
+
+
+def test_an_assertion_in_the_check_means_not_yet_and_is_reported_on_timeout() -> None:
+    rounds: list[int] = []
+
+    def check() -> bool:
+        rounds.append(1)
+        if len(rounds) < 3:
+            raise AssertionError("$link='isp-uplink' is not among []")
+        return True
+
+    assert wait_for(check, 60, "the dashboard variables", interval=0.01) is True
+    with pytest.raises(AssertionError, match=r"timed out after 1 s waiting for x .*"
+                                             r"last error: AssertionError\('never'\)"):
+        wait_for(lambda: (_ for _ in ()).throw(AssertionError("never")), 1, "x",
+                 interval=0.05)
