@@ -13,7 +13,14 @@ kecamatan), plus a stock OpenSSH sshd for the `linux` device type, and prints:
   * netmon's SshClient + poller with a pool of W threads, warm sessions, closed loop
     for `--seconds`: devices per minute, poller CPU per poll, emulator CPU share, and
     the ratio to the reference measured in the same run;
-  * the idle cost of kept sessions (paramiko runs one thread per open session).
+  * the idle cost of kept sessions (paramiko runs one thread per open session);
+  * the failure paths (`--no-failures` to leave them out): how long a wrong password,
+    a changed host key, a hung command, an unreachable device take to be known, how
+    long a poll of another device takes while one hangs, and how soon an abandoned
+    session's worker is free again, beside a warm and a cold poll of the same device.
+    tests/test_ssh_lab.py checks these paths by condition (refused rather than timed
+    out, not queued behind the hung device, worker freed by killing the channel); the
+    times are measured here.
 
 Devices per minute is the polls per minute the daemon sustains: with a 60 s interval
 it is the number of SSH devices one daemon handles. On loopback the device side costs
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import statistics
@@ -45,8 +53,15 @@ from ssh_servers import openssh, write_ssh_lab_inventory  # noqa: E402
 from collectors.ssh.client import SshClient, endpoint_for  # noqa: E402
 from collectors.ssh.platforms import platform_for  # noqa: E402
 from collectors.ssh.poller import link_ends, poll_device_ssh  # noqa: E402
+from netmon.errors import AuthError, HostKeyError, PollError, PollTimeout  # noqa: E402
 from netmon.inventory import Device, Inventory, load_inventory  # noqa: E402
-from netmon.lab.ssh import emulator_command, plan_ssh_lab, wait_ready  # noqa: E402
+from netmon.lab import faults as lab_faults  # noqa: E402
+from netmon.lab.ssh import (  # noqa: E402
+    apply_ssh_fault,
+    emulator_command,
+    plan_ssh_lab,
+    wait_ready,
+)
 
 KEC = (
     "balen", "baureno", "bojonegoro", "bubulan", "dander", "gayam", "gondang", "kalitidu",
@@ -212,6 +227,125 @@ def pooled(inventory: Inventory, devices: list[Device], workers: int, seconds: f
         client.close()
 
 
+def failure_paths(inventory: Inventory, labdir: Path) -> list[tuple[str, float]]:
+    """(what, ms) for each failure path, beside warm and cold polls of the same device.
+
+    Timeouts are set to 2 s (connect and command) as in the SSH lab tests, so a path
+    that ends at its timeout shows ~2,000 ms and one refused at once shows far less.
+    """
+    device, other = inventory.devices["opd-1"], inventory.devices["opd-2"]
+    ep = dataclasses.replace(endpoint_for(inventory, device), connect_timeout=2.0,
+                             command_timeout=2.0)
+    ep_other = dataclasses.replace(endpoint_for(inventory, other), connect_timeout=2.0,
+                                   command_timeout=2.0)
+    cmds, other_cmds = commands_of(inventory, device), commands_of(inventory, other)
+
+    def fault(kind: str, target: str | None = None) -> None:
+        apply_ssh_fault(labdir, kind, target)
+        time.sleep(0.3)  # the emulator re-reads its fault files every 50-100 ms
+
+    def timed(client: SshClient, endpoint: object, commands: list[str],
+              expect: type[PollError] | None = None) -> float:
+        t0 = time.perf_counter()
+        try:
+            asyncio.run(client.run(endpoint, commands))  # type: ignore[arg-type]
+        except PollError as exc:
+            if expect is None or not isinstance(exc, expect):
+                raise
+        else:
+            if expect is not None:
+                raise AssertionError(f"expected {expect.__name__}")
+        return (time.perf_counter() - t0) * 1000
+
+    def fresh(endpoint: object, commands: list[str],
+              expect: type[PollError] | None = None) -> float:
+        client = SshClient(1)  # a new login every time
+        try:
+            return timed(client, endpoint, commands, expect)
+        finally:
+            client.close()
+
+    rows: list[tuple[str, float]] = []
+    client = SshClient(4)
+    try:
+        timed(client, ep, cmds)
+        timed(client, ep_other, other_cmds)
+        rows.append(("warm poll (reference)", statistics.median(
+            timed(client, ep, cmds) for _ in range(5))))
+        other_alone = statistics.median(timed(client, ep_other, other_cmds) for _ in range(5))
+        rows.append(("cold poll, login included", statistics.median(
+            fresh(ep, cmds) for _ in range(3))))
+        fault("ssh-wrong-password", device.name)
+        rows.append(("wrong password -> AuthError", fresh(ep, cmds, AuthError)))
+        fault("ssh-clear")
+        fault("ssh-hostkey-change", device.name)
+        rows.append(("changed host key -> HostKeyError", fresh(ep, cmds, HostKeyError)))
+        fault("ssh-hostkey-restore", device.name)
+        timed(client, ep, cmds)  # a kept session again
+        fault("ssh-hang", device.name)
+
+        async def other_during_hang() -> float:
+            hung = asyncio.ensure_future(client.run(ep, cmds))
+            await asyncio.sleep(0.2)
+            t0 = time.perf_counter()
+            await client.run(ep_other, other_cmds)
+            took = (time.perf_counter() - t0) * 1000
+            with contextlib.suppress(PollTimeout):
+                await hung
+            return took
+
+        rows.append(("hung command -> PollTimeout (2 s)", timed(client, ep, cmds,
+                                                               PollTimeout)))
+        rows.append(("other device, warm, alone", other_alone))
+        rows.append(("other device, warm, while one hangs", asyncio.run(other_during_hang())))
+        fault("ssh-clear")
+    finally:
+        client.close()
+
+    # an abandoned session: netmiko's read timeout is 600 s, so only killing the channel
+    # frees the worker; from the poll's deadline to the worker being free
+    long = dataclasses.replace(ep, command_timeout=600.0)
+    client = SshClient(2)
+    try:
+        timed(client, long, cmds)
+        fault("ssh-hang", device.name)
+
+        def busy() -> float:
+            return dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] or 0.0
+
+        with contextlib.suppress(TimeoutError):
+            asyncio.run(asyncio.wait_for(client.run(long, cmds), 0.5))  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        while busy() and time.perf_counter() - t0 < 30:
+            time.sleep(0.001)
+        rows.append(("abandoned session -> worker free", (time.perf_counter() - t0) * 1000))
+        fault("ssh-clear")
+    finally:
+        client.close()
+
+    # two unreachable devices at once: each waits out its connect timeout, side by side
+    with lab_faults.locked_doc(labdir) as doc:
+        for d in (device, other):
+            lab_faults.set_unreachable(doc, d.name, True)
+    time.sleep(0.3)
+    client = SshClient(4)
+    try:
+        async def both() -> None:
+            await asyncio.gather(client.run(ep, cmds), client.run(ep_other, other_cmds),
+                                 return_exceptions=True)
+
+        t0 = time.perf_counter()
+        asyncio.run(both())
+        rows.append(("two unreachable at once -> PollTimeout", (time.perf_counter() - t0)
+                     * 1000))
+    finally:
+        client.close()
+        with lab_faults.locked_doc(labdir) as doc:
+            for d in (device, other):
+                lab_faults.set_unreachable(doc, d.name, False)
+    return rows
+
+
 def openssh_latency(tmp: Path) -> tuple[float, float]:
     with openssh(tmp) as sshd:
         inv_path = tmp / "openssh.yaml"
@@ -231,6 +365,8 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--workers", default="4,8,16")
     parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--no-failures", action="store_true",
+                        help="leave out the failure-path timings")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="netmon-ssh-bench-") as tmpdir:
@@ -268,6 +404,15 @@ def main() -> int:
             print(f"  {'mikrotik_routeros +radio (emu.)':<34} {n:>4} {cold:>9.0f} {warm:>9.0f}")
             print(f"  {'linux (OpenSSH sshd, key login)':<34} {2:>4} {lin_cold:>9.0f} "
                   f"{lin_warm:>9.0f}\n")
+
+            if not args.no_failures:
+                rows = failure_paths(inventory, tmp / "lab")
+                warm_ms = rows[0][1]
+                print("failure paths (cisco_ios, connect/command timeout 2 s)")
+                print(f"  {'path':<42} {'ms':>8} {'x warm poll':>11}")
+                for what, ms in rows:
+                    print(f"  {what:<42} {ms:>8.0f} {ms / warm_ms:>11.1f}")
+                print()
 
             ref_rate, ref_cpu = reference_loop(inventory, devices)
             print(f"reference: sequential netmiko loop (connect, commands, disconnect): "

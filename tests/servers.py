@@ -6,6 +6,7 @@ Helpers (not fixtures) so any test module can use them inside its own fixtures.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -14,14 +15,39 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
+
+# What a check may raise while a server is still starting: it is not listening yet
+# (refused), drops the connection or answers half a response (reset, RemoteDisconnected,
+# IncompleteRead), answers 503 (HTTPError is a URLError), is slow (timeouts), or serves
+# half-written JSON; or the check's own assertion that the data is not all there yet
+# (e.g. a dashboard variable with no values before the first scrape). Anything else -
+# NameError, TypeError, KeyError, AttributeError, ValueError... - is a bug in the check
+# and surfaces at once instead of as a timeout. A process dying is not guessed from an
+# assertion: pass it as `watch=`.
+NOT_READY: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    urllib.error.URLError,
+    http.client.HTTPException,
+    json.JSONDecodeError,
+    AssertionError,
+)
+
+# Log files of the processes these helpers start, so `wait_for(watch=proc)` can show the
+# tail of the right log when the process dies (see `watch_log`).
+_LOGS: weakref.WeakKeyDictionary[subprocess.Popen[Any], Path] = weakref.WeakKeyDictionary()
+
+Watched = subprocess.Popen[Any] | tuple[subprocess.Popen[Any], Path]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -30,21 +56,78 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def watch_log(proc: subprocess.Popen[Any], log: Path) -> subprocess.Popen[Any]:
+    """Remember where `proc` writes its output, for `wait_for(..., watch=proc)`."""
+    _LOGS[proc] = log
+    return proc
+
+
+def log_tail(path: Path | None, lines: int = 20) -> str:
+    """The last `lines` lines of a log, for failure messages."""
+    if path is None:
+        return "(log not known: pass watch=(proc, log_path))"
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+
+
+def _watched(watch: Watched | Sequence[Watched] | None) -> list[tuple[subprocess.Popen[Any],
+                                                                       Path | None]]:
+    if watch is None:
+        return []
+    if isinstance(watch, subprocess.Popen):
+        return [(watch, _LOGS.get(watch))]
+    if isinstance(watch, tuple) and len(watch) == 2 and isinstance(watch[1], Path):
+        return [(watch[0], watch[1])]  # type: ignore[index]
+    out: list[tuple[subprocess.Popen[Any], Path | None]] = []
+    for item in watch:
+        out += _watched(item)  # type: ignore[arg-type]
+    return out
+
+
+def _death(procs: list[tuple[subprocess.Popen[Any], Path | None]], what: str,
+           started: float) -> str | None:
+    for proc, log in procs:
+        if proc.poll() is not None:
+            args = proc.args if isinstance(proc.args, list | tuple) else [proc.args]
+            name = " ".join(str(a) for a in args[:4])
+            return (f"{name!r} (pid {proc.pid}) exited with code {proc.returncode} after "
+                    f"{time.monotonic() - started:.1f} s, while waiting for {what}; "
+                    f"last lines of its log {log}:\n{log_tail(log)}")
+    return None
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str,
-             interval: float = 0.2) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
+             interval: float = 0.2, *,
+             watch: Watched | Sequence[Watched] | None = None) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` on timeout.
+
+    Only `NOT_READY` exceptions mean "not yet" (a server still starting); any other
+    exception from `check` is raised at once, so a bug in the check is not reported as
+    a timeout. With `watch` (a process, a `(process, log path)` pair, or a list of
+    them), a watched process that has exited fails the wait at once with its exit code
+    and the tail of its log, instead of after the whole timeout: a daemon that crashes
+    at start reads as a crash, not as "timed out after 60 s".
+    """
+    procs = _watched(watch)
+    started = time.monotonic()
+    deadline = started + timeout
+    last_error: BaseException | None = None
+    while True:
         try:
             value = check()
             if value:
                 return value
-        except Exception as exc:  # the server may not be up yet
+        except NOT_READY as exc:  # the server may not be up yet
             last_error = exc
+        if (death := _death(procs, what, started)) is not None:
+            raise AssertionError(death + (f"\n(last error: {last_error!r})"
+                                          if last_error else ""))
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
+                                 + (f" (last error: {last_error!r})" if last_error else ""))
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
-                         + (f" (last error: {last_error})" if last_error else ""))
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
@@ -90,7 +173,7 @@ class Prometheus:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Prometheus:
-        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed by the process
+        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed below
         self.proc = subprocess.Popen(
             [self.binary, f"--config.file={self.workdir / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.workdir / 'data'}",
@@ -98,7 +181,9 @@ class Prometheus:
              f"--storage.tsdb.retention.time={self.retention}"],
             stdout=log, stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: "Ready" in http_get(f"{self.url}/-/ready"), 30, "Prometheus ready")
+        log.close()  # the child has its own descriptor
+        wait_for(lambda: "Ready" in http_get(f"{self.url}/-/ready"), 30, "Prometheus ready",
+                 watch=(self.proc, self.workdir / "prometheus.log"))
         return self
 
     def stop(self) -> None:
@@ -129,11 +214,16 @@ class Prometheus:
 @contextlib.contextmanager
 def netmon_process(args: list[str], log_path: Path,
                    env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m netmon ARGS` in the background; stopped (SIGTERM, then KILL) after."""
+    """`python -m netmon ARGS` in the background; stopped (SIGTERM, then KILL) after.
+
+    Its log is registered for `wait_for(..., watch=proc)`: a demo or daemon that dies
+    while a test waits for it fails the wait at once, with the tail of `log_path`.
+    """
     log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "netmon", *args], cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, start_new_session=True)
+    watch_log(proc, log_path)  # wait_for(..., watch=proc) shows this log if it dies
     try:
         yield proc
     finally:

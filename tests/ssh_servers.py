@@ -176,7 +176,8 @@ def openssh(tmp_path: Path, user: str = "root") -> Iterator[OpenSsh]:
         f"PidFile {work / 'sshd.pid'}\nAuthorizedKeysFile {work / 'authorized_keys'}\n"
         "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\n"
-        f"AllowUsers {user}\nLogLevel ERROR\nPrintMotd no\n"
+        # INFO: one "Accepted publickey" line per login, so tests can count logins
+        f"AllowUsers {user}\nLogLevel INFO\nPrintMotd no\n"
     )
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation dir
     host_pub = " ".join((work / "host_ed25519.pub").read_text().split()[:2])

@@ -285,15 +285,24 @@ def test_listener_never_waits_for_a_hung_server(tmp_path: Path) -> None:
     with ScriptedInflux(lambda body: (204, 3.0)) as stub:  # answers after 3 s; timeout 1 s
         engine, sink = _scripted(tmp_path, stub.url)
         sink.start()
-        slowest = 0.0
+
+        def finished() -> float:  # write requests the sink has seen end (any result)
+            return sum(v or 0 for n, _, v in sink.stats() if n == "influx_write_requests")
+
+        # Not a speed bound (bench/influx_sink.py measures the listener's cost): the
+        # condition that matters is that an ingest can begin and end while the writer
+        # is inside a request the server holds. A listener that waited for the writer
+        # (a lock held across the HTTP call) would see every such request end first.
+        inside_a_hung_write = 0
         for i in range(20):
             for poll in synthetic_polls(engine.inventory, 1, start_ts=START, first_round=i):
-                t0 = time.perf_counter()
+                ended_before = finished()
+                in_flight = stub.requests > ended_before  # received, not yet given up
                 engine.ingest(poll)
-                slowest = max(slowest, time.perf_counter() - t0)
+                if in_flight and finished() == ended_before:
+                    inside_a_hung_write += 1
             time.sleep(0.02)
-        # ingest includes the engine's own work; the sink's share is a queue append
-        assert slowest < 0.02, f"an ingest took {slowest * 1000:.1f} ms"
+        assert inside_a_hung_write > 0, "no ingest completed while a write was hanging"
         _until(lambda: sink.stat("influx_spool_points") == 20 * PER_ROUND, "all spooled")
         assert (sink.stat("influx_write_requests", ("error",)) or 0) >= 1
         last_error = [lab for n, lab, _ in sink.stats() if n == "influx_last_error"]

@@ -18,10 +18,10 @@ from collectors.snmp.client import SnmpClient, target_for
 from collectors.snmp.poller import poll_device
 from netmon.model import PollResult
 from tests.snmp_agents import V3User, in_netns
-from tests.test_snmp_snmpd import USERS, Lab, lab, lab_inventory
+from tests.test_snmp_snmpd import USERS, Lab, lab, lab_inventory, netns_support
 
 pytestmark = pytest.mark.integration
-__all__ = ["lab"]  # the module-scoped namespace + snmpd fixture, shared
+__all__ = ["lab", "netns_support"]  # the namespace + snmpd fixture and what it needs
 
 
 def _poll_both(lab: Lab, user: V3User | None) -> dict[str, PollResult]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from servers import wait_for
 from ssh_servers import SMALL_INVENTORY, SshLab, ssh_lab, write_ssh_lab_inventory
 
 from collectors.ssh.client import SshClient, endpoint_for
@@ -106,11 +107,19 @@ def test_routeros_device_over_ssh(lab: SshLab, client: SshClient) -> None:
 def test_ios_xe_and_ios_devices_over_ssh(lab: SshLab, client: SshClient) -> None:
     core = poll(client, lab, "core-pemkab-1")
     optics = lab.emulator.values.optics("core-pemkab-1")
+    rx_interfaces = {dict(s.labels).get("interface") for s in core.samples
+                     if s.name == "optics_rx_power_dbm"}
+    checked = 0
     for iface, link in (("Gi1/0/12", "fo-kec-kedewan"), ("Gi1/0/2", "fo-opd-setda")):
         reading = optics[iface]
-        if reading.kind == "dom":  # one module in 12 has no diagnostics, by name hash
+        # one module in 12 has no diagnostics (by name hash): then no reading at all
+        if reading.kind == "dom":
             assert sample(core, "optics_rx_power_dbm", interface=iface, link=link) == \
                 pytest.approx(reading.rx_dbm, abs=0.15)
+            checked += 1
+        else:
+            assert iface not in rx_interfaces, (iface, reading.kind)
+    assert checked >= 1, "no module with diagnostics on the core: nothing was compared"
     assert core.uptime_s == pytest.approx(
         lab.emulator.values.health("core-pemkab-1").uptime_s, abs=120)  # minute resolution
     access = poll(client, lab, "opd-setda")
@@ -153,9 +162,12 @@ def test_degraded_fibre_shows_on_the_next_poll_at_both_ends(lab: SshLab,
     after_kec = sample(poll(client, lab, "kec-kedewan"), "optics_rx_power_dbm")
     assert after_kec == pytest.approx(before_kec - 12, abs=0.3)
     after_core = values(poll(client, lab, "core-pemkab-1"))
+    # the core's end of the fibre has a module with diagnostics (fixed by name hash), so
+    # the other end is always compared, never skipped by a missing key
+    assert lab.emulator.values.optics("core-pemkab-1")["Gi1/0/12"].kind == "dom"
     key = ("optics_rx_power_dbm", (("interface", "Gi1/0/12"), ("link", "fo-kec-kedewan")))
-    if key in before_core:
-        assert after_core[key] == pytest.approx(before_core[key] - 12, abs=0.3)
+    assert key in before_core and key in after_core, sorted(before_core)
+    assert after_core[key] == pytest.approx(before_core[key] - 12, abs=0.3)
 
 
 def test_rain_fade_lowers_the_radio_rate_below_the_contract(lab: SshLab,
@@ -182,10 +194,8 @@ def test_wrong_password_is_an_auth_error_without_the_password(
     try:
         apply_ssh_fault(lab.workdir, "ssh-wrong-password", "opd-setda")
         time.sleep(0.15)
-        t0 = time.monotonic()
-        with pytest.raises(AuthError) as info:
+        with pytest.raises(AuthError) as info:  # refused, not a timeout
             poll(client, lab, "opd-setda")
-        assert time.monotonic() - t0 < 3
     finally:
         for name in ("netmiko", "paramiko"):
             logging.getLogger(name).setLevel(logging.NOTSET)
@@ -230,10 +240,8 @@ def test_changed_host_key_is_refused(lab: SshLab, client: SshClient) -> None:
     assert poll(client, lab, "core-pemkab-1").ok
     apply_ssh_fault(lab.workdir, "ssh-hostkey-change", "core-pemkab-1")
     time.sleep(0.2)  # the emulator drops the sessions of a device whose key changed
-    t0 = time.monotonic()
-    with pytest.raises(HostKeyError) as info:
+    with pytest.raises(HostKeyError) as info:  # refused at once, not a timeout
         poll(client, lab, "core-pemkab-1")
-    assert time.monotonic() - t0 < 3
     assert info.value.reason == "hostkey"
     assert "CHANGED" in str(info.value) and "SHA256:" in str(info.value)
     apply_ssh_fault(lab.workdir, "ssh-hostkey-restore", "core-pemkab-1")
@@ -263,16 +271,23 @@ def test_unreachable_in_the_snmp_lab_is_unreachable_over_ssh_too(
         lab_faults.set_unreachable(doc, "kec-kedewan", True)
     time.sleep(0.15)
 
+    busy_seen: list[float] = []
+
     async def both() -> list[BaseException | PollResult]:
         inv = lab.inventory
-        return await asyncio.gather(
+        polls = asyncio.gather(
             *(poll_device_ssh(client, inv, inv.devices[n])
               for n in ("kec-kedewan", "tower-wonocolo")), return_exceptions=True)
+        while not polls.done():  # how many SSH workers are busy at once
+            busy_seen.append(dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"]
+                             or 0.0)
+            await asyncio.sleep(0.02)
+        return await polls
 
-    t0 = time.monotonic()
     results = asyncio.run(both())
     assert all(isinstance(r, PollTimeout) for r in results), results
-    assert time.monotonic() - t0 < 5  # connect_timeout is 2 s; both ran at once
+    # both waited out their connect timeout side by side, not one after the other
+    assert max(busy_seen) == 2, busy_seen
 
 
 # --- hung sessions: abandoned, counted, and nobody else waits ------------------------------
@@ -288,40 +303,45 @@ def test_hung_device_times_out_and_the_others_keep_polling(lab: SshLab,
     apply_ssh_fault(lab.workdir, "ssh-hang", "kec-kedewan")
     time.sleep(0.15)
 
-    async def round_of_polls() -> dict[str, tuple[PollResult | None, float]]:
-        t0 = time.monotonic()
+    async def round_of_polls() -> tuple[dict[str, PollResult | None], list[str]]:
+        finished: list[str] = []  # device names in the order their polls ended
 
-        async def one(name: str) -> tuple[str, PollResult | None, float]:
+        async def one(name: str) -> tuple[str, PollResult | None]:
             r = await poller.run_poll(name)
-            return name, r, time.monotonic() - t0
+            finished.append(name)
+            return name, r
 
         done = await asyncio.gather(*(one(d.name) for d in inventory.ssh_devices()))
-        return {name: (r, t) for name, r, t in done}
+        return dict(done), finished
 
-    results = asyncio.run(round_of_polls())
-    hung, hung_after = results["kec-kedewan"]
+    results, finished = asyncio.run(round_of_polls())
+    hung = results["kec-kedewan"]
     assert hung is not None and hung.error_reason == "timeout"
+    # netmiko's one command timeout (2 s) ended it, not the whole poll's deadline
     assert "no complete reply within 2 s" in (hung.error_message or "")
-    assert hung_after < 4  # one command timeout (2 s), not a whole poll's worth
     for name in ("core-pemkab-1", "opd-setda", "tower-wonocolo"):
-        result, after = results[name]
+        result = results[name]
         assert result is not None and result.ok, (name, result)
-        assert after < 2.5, (name, after)  # not queued behind the hung device
+    # not queued behind the hung device: every other poll was done before it gave up
+    assert finished[-1] == "kec-kedewan", finished
     snap = engine.device("kec-kedewan")
     assert snap is not None
     assert {k: v for k, v in snap.polls[0].errors if v} == {"timeout": 1}
     # next round: a new session logs in but never gets a prompt; still only that device
-    results = asyncio.run(round_of_polls())
-    assert results["kec-kedewan"][0].error_reason == "timeout"  # type: ignore[union-attr]
-    assert "no CLI prompt" in (results["kec-kedewan"][0].error_message or "")  # type: ignore[union-attr]
-    assert all(results[n][0].ok for n in ("core-pemkab-1", "opd-setda"))  # type: ignore[union-attr]
+    results, finished = asyncio.run(round_of_polls())
+    assert results["kec-kedewan"].error_reason == "timeout"  # type: ignore[union-attr]
+    assert "no CLI prompt" in (results["kec-kedewan"].error_message or "")  # type: ignore[union-attr]
+    assert all(results[n].ok for n in ("core-pemkab-1", "opd-setda"))  # type: ignore[union-attr]
+    assert finished[-1] == "kec-kedewan", finished
 
 
 def test_poll_budget_abandons_a_hung_session_and_frees_its_worker(
         lab: SshLab, client: SshClient) -> None:
     device = lab.inventory.devices["opd-setda"]
-    ep = endpoint_for(lab.inventory, device)
-    assert poll(client, lab, "opd-setda").ok
+    # netmiko's own read timeout made longer than the whole test: only killing the
+    # channel can end the blocked read and free the worker
+    ep = dataclasses.replace(endpoint_for(lab.inventory, device), command_timeout=600.0)
+    assert asyncio.run(client.run(ep, [IOS_VERSION]))  # a kept session, then the hang
     apply_ssh_fault(lab.workdir, "ssh-hang", "opd-setda")
     time.sleep(0.15)
 
@@ -329,16 +349,11 @@ def test_poll_budget_abandons_a_hung_session_and_frees_its_worker(
         # the scheduler's own budget (90 % of the interval) is shorter than netmiko's
         await asyncio.wait_for(client.run(ep, [IOS_VERSION]), 0.5)
 
-    t0 = time.monotonic()
     with pytest.raises(TimeoutError):
         asyncio.run(cut_short())
-    assert time.monotonic() - t0 < 1.0
     assert client.abandoned == 1
-    deadline = time.monotonic() + 1.0  # the killed channel ends the worker's read at once
-    while dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] and \
-            time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] == 0
+    wait_for(lambda: dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"] == 0,
+             30, "the abandoned session's worker to be freed")
     apply_ssh_fault(lab.workdir, "ssh-unhang", "opd-setda")
     time.sleep(0.1)
     assert poll(client, lab, "opd-setda").ok  # a fresh session replaces the abandoned one
@@ -356,7 +371,12 @@ def test_a_poll_waiting_for_a_worker_is_dropped_not_abandoned(lab: SshLab) -> No
         async def scenario() -> None:
             hung = asyncio.ensure_future(
                 poll_device_ssh(client, inv, inv.devices["tower-wonocolo"]))
-            await asyncio.sleep(0.3)  # the only worker is now stuck at the login prompt
+            for _ in range(1500):  # until the only worker is stuck at the login prompt
+                if dict((n, v) for n, _, v in client.stats())["ssh_workers_busy"]:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the hung poll never took the worker")
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(
                     poll_device_ssh(client, inv, inv.devices["kec-kedewan"]), 0.5)
@@ -375,8 +395,9 @@ def test_a_poll_waiting_for_a_worker_is_dropped_not_abandoned(lab: SshLab) -> No
 # --- exposition --------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")
 def test_ssh_metrics_render_and_pass_promtool(lab: SshLab, client: SshClient) -> None:
+    # no skip: scripts/test.sh installs promtool (Debian prometheus), a missing one fails
+    assert Path(PROMTOOL).exists(), f"{PROMTOOL} is missing: run scripts/test.sh"
     engine = Engine(lab.inventory)
     for d in lab.inventory.ssh_devices():
         engine.ingest(poll(client, lab, d.name))
