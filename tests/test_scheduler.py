@@ -106,7 +106,7 @@ def test_netmon_run_keeps_to_max_concurrent_polls_from_the_inventory(
     """
     with LateAgent((agent.host, agent.port), devices=4, delay=0.1) as late:
         inventory = tmp_path / "inventory.yaml"
-        inventory.write_text(inventory_text(late.ports, interval="4s", timeout="5s",
+        inventory.write_text(inventory_text(late.ports, interval="4s", timeout="3s",
                                             max_concurrent=1))
         port = free_port()
         with netmon_process(["run", "-i", str(inventory), "--listen", f"127.0.0.1:{port}"],
@@ -124,13 +124,13 @@ def test_netmon_run_keeps_to_max_concurrent_polls_from_the_inventory(
 
 def test_a_poll_still_running_at_90_percent_of_its_interval_is_abandoned(
         agent: SnmpdAgent) -> None:
-    """A device that never answers, polled every 2 s with a 10 s SNMP timeout: the
-    scheduler gives up at 1.8 s with its own message, and a device that answers (polled
-    at the same time) is not held up by it."""
+    """A device that never answers, polled every 2 s with a 2 s SNMP timeout (the longest
+    the inventory allows): the scheduler gives up at 1.8 s with its own message, and a
+    device that answers (polled at the same time) is not held up by it."""
     with LateAgent((agent.host, agent.port), devices=1, delay=None) as hung, \
             LateAgent((agent.host, agent.port), devices=1, delay=0.0) as fine:
         inventory = inventory_for([hung.ports[0], fine.ports[0]], interval="2s",
-                                  timeout="10s", max_concurrent=2, names=["hung", "fine"])
+                                  timeout="2s", max_concurrent=2, names=["hung", "fine"])
         engine = Engine(inventory)
         finished: list[str] = []
 
@@ -150,7 +150,7 @@ def test_a_poll_still_running_at_90_percent_of_its_interval_is_abandoned(
     abandoned, answered = results["hung"], results["fine"]
     assert answered is not None and answered.ok, answered
     assert abandoned is not None and abandoned.error_reason == "timeout"
-    # the scheduler's budget ended it (90 % of 2 s), not the 10 s SNMP timeout
+    # the scheduler's budget ended it (90 % of 2 s), not the 2 s SNMP timeout
     assert abandoned.error_message == "hung: poll did not finish within 1.8 s (90% of its interval)"
     # and not before its budget was spent (10 ms for the two clocks' granularity)
     assert abandoned.duration_s >= 1.79, abandoned.duration_s
@@ -169,7 +169,7 @@ def test_overruns_are_counted_per_device_and_polls_are_not_stacked(
     that run is skipped and counted, never started beside the running one."""
     caplog.set_level(logging.WARNING, logger="netmon.poll")
     with LateAgent((agent.host, agent.port), devices=3, delay=None) as hung:
-        inventory = inventory_for(hung.ports, interval="2s", timeout="10s",
+        inventory = inventory_for(hung.ports, interval="2s", timeout="2s",
                                   max_concurrent=1)
         engine = Engine(inventory)
         skipped: dict[str, int] = {}
