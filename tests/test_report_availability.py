@@ -319,7 +319,7 @@ def test_outages_are_grouped_by_root_cause(report: AvailabilityReport) -> None:
     assert (kapas.devices, kapas.links, kapas.kecamatan) == ({"kec-kapas"}, set(), {"Kapas"})
     text = format_text(report)
     assert "Outages (6), by root cause:" in text
-    assert "root causes allow 120 s (the poll interval)" in text
+    assert "root causes allow 240 s (two poll intervals)" in text
     core_line = next(line for line in text.splitlines() if "device core-pemkab-1" in line)
     assert "28 kecamatan, 29 devices, 30 links" in core_line
 
@@ -692,5 +692,5 @@ def test_on_what_netmon_demo_exports(tmp_path: Path) -> None:
     assert {a.name for a in report.links} == {link.name for link in inventory.links}
     assert all(a.down_s > 0 for a in report.devices), text
     assert report.steps == [1.0]  # tests/servers.py's Prometheus scrapes every second
-    assert report.grace_s == interval
+    assert report.grace_s == 2 * interval
     print("\n" + "\n".join(text.splitlines()[:12]))  # the outage list, for -s
