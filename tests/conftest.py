@@ -16,16 +16,11 @@ failure.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from stacks import DemoStack, History, demo_stack, history_prometheus, small_lab
 
 from netmon.lab import Lab
-
-# The end of the report's history: fixed, so the expected figures never move with the
-# calendar, and months before the NOC history that ends now (both share one Prometheus).
-REPORT_END = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture(scope="session")
@@ -42,5 +37,5 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with history_prometheus(tmp_path_factory.mktemp("history"), REPORT_END) as prom:
+    with history_prometheus(tmp_path_factory.mktemp("history")) as prom:
         yield prom
