@@ -86,7 +86,7 @@ def _link_down(link: str, kecamatan: str, interface: str) -> dict[str, Any]:
 @pytest.fixture()
 def am(tmp_path: Path) -> Iterator[tuple[Alertmanager, FakeTelegram]]:
     with FakeTelegram() as telegram, FakeSmtp() as smtp:
-        config = runnable_am_config(tmp_path, telegram.url, group_wait="3s",
+        config = runnable_am_config(tmp_path, telegram.url, group_wait="1s",
                                     group_interval="2s", smtp=smtp.address)
         with Alertmanager(tmp_path, config) as manager:
             yield manager, telegram
