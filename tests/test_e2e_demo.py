@@ -14,7 +14,7 @@ import time
 
 import pytest
 import yaml
-from promdata import Expect, PromAPI, panel_queries
+from promdata import Expect, PromAPI, panel_queries, substitute
 from servers import http_get, wait_for
 from stacks import DEMO_INTERVAL_S, DEMO_INVENTORY, DemoStack
 from test_grafana import (
@@ -102,22 +102,64 @@ def test_every_dashboard_query_shows_data_from_the_demo(demo: DemoStack) -> None
     healthy = sum(o.expect is Expect.DATA for o in outcomes)
     try:
         demo.fault("unreachable", "kec-trucuk")
-        demo.fault("reboot", "kec-kedewan")
         out = demo.fault("link-down", "fo-kec-ngraho")
         assert "SNMP trap" in out, out
-        _send_rejected_trap(demo)
+        # a trap counter's series starts at its first trap, and rate() counts only what
+        # it grows by after that: twice each, with a scrape in between
+        for _ in range(2):
+            demo.fault("reboot", "kec-kedewan")  # a coldStart trap
+            _send_rejected_trap(demo)
+            wait_for(lambda: demo.prom.query('netmon_traps_received_total{device="kec-kedewan"}')
+                     and demo.prom.query("netmon_traps_rejected_total"), 20,
+                     "the trap counters scraped")
         wait_for(lambda: demo.prom.query(
             'ALERTS{alertname="DeviceDown",device="kec-trucuk",alertstate="firing"}'),
             60, "DeviceDown of kec-trucuk firing in Prometheus", interval=0.5)
         outcomes = wait_for(lambda: check_dashboards(demo.prom.url, FAULTED_DEMO_EXPECTATIONS,
                                                      at=time.time()),
                             30, "every dashboard query with faults", interval=1)
+        # "shows data" is not enough where counters are exported from zero: the panels
+        # about trouble show this trouble
+        wait_for(lambda: _trouble_shown(demo), 30, "the faults in the poller-health panels",
+                 interval=1)
     finally:
         demo.settle()
     empty = sorted({f"{o.query.panel} / {o.query.ref}" for o in outcomes if not o.series})
     print(f"{len(outcomes)} dashboard queries run against the demo's Prometheus; "
           f"{healthy} expected data when healthy, "
           f"{sum(o.expect is Expect.DATA for o in outcomes)} with faults; empty: {empty}")
+
+
+def _panel_now(demo: DemoStack, dashboard: str, title: str, ref: str = "A"
+               ) -> list[tuple[dict[str, str], float]]:
+    """A panel's query evaluated now, Grafana's built-ins substituted as for its
+    default 6 h range (step 22 s, $__rate_interval 240 s with a 60 s scrape)."""
+    (expr,) = [q.expr for q in panel_queries(load(dashboard))
+               if q.panel == title and q.ref == ref]
+    promql = substitute(expr, {"__range": "21600s", "__interval": "22s",
+                               "__rate_interval": "240s"})
+    return [(r["metric"], float(r["value"][1])) for r in demo.prom.query(promql)]
+
+
+def _trouble_shown(demo: DemoStack) -> bool:
+    """kec-trucuk unreachable (DeviceDown firing), kec-kedewan rebooted, fo-kec-ngraho
+    cut with traps, one trap rejected: each in the panel that is there to show it."""
+    ph, noc = "poller-health.json", "noc-overview.json"
+    failing = {m.get("device") for m, _ in _panel_now(demo, ph, "Failing polls now")}
+    errors = {m.get("device") for m, v in _panel_now(
+        demo, ph, "Poll errors by device over the time range") if v > 0}
+    reasons = {m.get("reason") for m, v in _panel_now(
+        demo, ph, "Poll errors by reason (per minute)") if v > 0}
+    gaps = {m.get("reason") for m, v in _panel_now(
+        demo, ph, "Rate gaps by reason (per minute)") if v > 0}
+    title = "SNMP traps received and rejected (per minute)"
+    traps = [v for _, v in _panel_now(demo, ph, title, "A") if v > 0]
+    rejected = [v for _, v in _panel_now(demo, ph, title, "B") if v > 0]
+    firing = {(m.get("alertname"), m.get("device"))
+              for m, _ in _panel_now(demo, noc, "Firing alerts")}
+    return ("kec-trucuk" in failing and "kec-trucuk" in errors and "timeout" in reasons
+            and "device_reset" in gaps and bool(traps) and bool(rejected)
+            and ("DeviceDown", "kec-trucuk") in firing)
 
 
 def _send_rejected_trap(demo: DemoStack) -> None:
