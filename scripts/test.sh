@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2 chromium chromium-driver)
+DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2
+      systemd chromium chromium-driver)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socketserver
 import subprocess
 import sys
 import threading
@@ -121,22 +122,75 @@ class FakeTelegram:
         self.stop()
 
 
+class FakeSmtp:
+    """A minimal SMTP server that accepts and records every mail (no TLS, no AUTH).
+
+    Alertmanager's on-call receiver also sends e-mail. Pointed at a closed port, the
+    e-mail integration retries until the flush's timeout (at least 10 s), and the
+    group's next flush waits for it: every notification after the first would come
+    10 s apart whatever group_interval says. A server that says 250 keeps the timing
+    the configuration asks for (and the mails can be read)."""
+
+    def __init__(self) -> None:
+        self.mails: list[str] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self) -> None:
+                self.reply("220 fake-smtp ESMTP")
+                while line := self.rfile.readline():
+                    verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
+                    if verb == "EHLO":
+                        self.reply("250 fake-smtp")  # no STARTTLS, no AUTH offered
+                    elif verb == "DATA":
+                        self.reply("354 end with <CRLF>.<CRLF>")
+                        body = []
+                        while (data := self.rfile.readline()) and data.rstrip(b"\r\n") != b".":
+                            body.append(data.decode(errors="replace"))
+                        with outer.lock:
+                            outer.mails.append("".join(body))
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:  # HELO, MAIL, RCPT, RSET, NOOP
+                        self.reply("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeSmtp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 ONCALL_CHAT = -1001000000001
 NOC_CHAT = -1001000000002
 
 
 def runnable_am_config(workdir: Path, telegram_url: str, *, group_wait: str | None = None,
-                   group_interval: str | None = None) -> Path:
+                   group_interval: str | None = None, smtp: str | None = None) -> Path:
     """The shipped alertmanager.yml made runnable here: the bot token and SMTP password
-    from files in `workdir`, Telegram's API at `telegram_url`, SMTP to a closed port,
-    templates from the repository, and (optionally) shorter grouping waits."""
+    from files in `workdir`, Telegram's API at `telegram_url`, SMTP to `smtp` (a
+    `FakeSmtp`; else a closed port, fine where timing does not matter), templates from
+    the repository, and (optionally) shorter grouping waits."""
     config = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
     token = workdir / "telegram-bot-token"
     token.write_text("123456:test-token\n", encoding="utf-8")
     password = workdir / "smtp-password"
     password.write_text("test-password\n", encoding="utf-8")
     config["global"]["smtp_auth_password_file"] = str(password)
-    config["global"]["smtp_smarthost"] = f"127.0.0.1:{free_port()}"
+    config["global"]["smtp_smarthost"] = smtp or f"127.0.0.1:{free_port()}"
     config["global"]["smtp_require_tls"] = False
     config["templates"] = [str(ALERTS / "templates" / "*.tmpl")]
     for receiver in config["receivers"]:

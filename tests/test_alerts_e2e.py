@@ -5,9 +5,12 @@ traps from each device's own loopback address), Prometheus (1 s scrape and rule
 evaluation) loading a copy of alerts/netmon.rules.yml whose hold times and windows are
 scaled by 5 s / 60 s (tests/alerting.py `scale_durations`: the rules are written for
 60 s polls; LinkDown/DeviceDown hold 2 min → 10 s), and Alertmanager with the shipped
-alertmanager.yml and templates (group_wait 1 s and group_interval 5 s instead of
+alertmanager.yml and templates (group_wait 1 s and group_interval 2 s instead of
 30 s / 5 min; Telegram's API pointed at a fake on loopback, which records every
 message Alertmanager renders).
+
+All of it is the session's `demo` stack (tests/conftest.py), shared with
+tests/test_e2e_demo.py.
 
 Measured and printed: fault → link_up 0 on /metrics and fault → on-call Telegram
 message, for a fibre cut with traps and for one detected by polling alone. (Kecamatan
@@ -16,139 +19,131 @@ down with a tower behind it is covered by the promtool unit tests.)
 
 from __future__ import annotations
 
+import json
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from alerting import (
-    ONCALL_CHAT,
-    RULES,
-    Alertmanager,
-    FakeTelegram,
-    runnable_am_config,
-    scale_durations,
+from alerting import ONCALL_CHAT
+from servers import http_get, wait_for
+from stacks import (
+    DEMO_INTERVAL_S,
+    DEMO_INVENTORY,
+    MARKER_PREFIX,
+    REACHABILITY_ALERTS,
+    DemoStack,
+    FlushMarker,
+    resolve_markers,
 )
-from servers import REPO, Prometheus, free_port, http_get, netmon_process, wait_for
+from stacks import message_title as title
 
-from netmon.inventory import load_inventory
 from netmon.lab import apply_fault
 
 pytestmark = pytest.mark.integration
 
-INTERVAL_S = 5
-INVENTORY = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
+INTERVAL_S = DEMO_INTERVAL_S
+INVENTORY = DEMO_INVENTORY
 RESULTS: dict[str, float] = {}
+# `demo` (tests/conftest.py): the session's demo + Prometheus + Alertmanager + fake
+# Telegram, shared with tests/test_e2e_demo.py. Each test starts from `demo.settle()`
+# (no fault, no reachability alert, its resolution sent) and counts only pages
+# about reachability: the lab's hot links page LinkUtilisationCritical at peak hours
+# on their own schedule, whatever the test does.
 
 
-@dataclass
-class Stack:
-    metrics_url: str
-    labdir: Path
-    prom: Prometheus
-    am: Alertmanager
-    telegram: FakeTelegram
-    log: Path
-    seen: int = field(default=0)
-
-    def fault(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "netmon", "lab", "fault", *args, "--dir", str(self.labdir)],
-            cwd=REPO, capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
-    def pages(self) -> list[str]:
-        """On-call messages (pages and their resolutions) since `mark()`."""
-        return [m["text"] for m in self.telegram.received(ONCALL_CHAT)[self.seen:]]
-
-    def mark(self) -> None:
-        self.seen = len(self.telegram.received(ONCALL_CHAT))
-
-    def link_up_value(self, link: str) -> str | None:
-        m = re.search(rf'^netmon_link_up\{{[^}}]*link="{re.escape(link)}"[^}}]*\}} (\S+)$',
-                      http_get(self.metrics_url), re.M)
-        return m.group(1) if m else None
+@pytest.fixture(scope="module", autouse=True)
+def _print_latencies() -> object:
+    yield
+    print("\nfault-to-notification latency (s):", RESULTS)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("alerts-e2e")
-    port = free_port()
-    labdir = tmp / "lab"
-    log = tmp / "demo.log"
-    rules = tmp / "netmon.rules.yml"
-    rules.write_text(scale_durations(RULES.read_text(encoding="utf-8"), INTERVAL_S / 60),
-                     encoding="utf-8")
-    with FakeTelegram() as telegram, netmon_process(
-            ["demo", "--listen", f"127.0.0.1:{port}", "--dir", str(labdir),
-             "--interval", f"{INTERVAL_S}s"], log) as proc:
-        url = f"http://127.0.0.1:{port}/metrics"
-
-        def all_polled() -> bool:
-            assert proc.poll() is None, f"demo exited: {log.read_text()[-3000:]}"
-            return len(re.findall(r'^netmon_poll_success\{.*collector="snmp".*\} 1\.0$',
-                                  http_get(url), re.M)) == len(INVENTORY.snmp_devices())
-
-        wait_for(all_polled, 60, "the demo to poll every device successfully")
-        assert "receiving SNMP traps" in log.read_text()
-        amdir = tmp / "am"
-        amdir.mkdir()
-        config = runnable_am_config(amdir, telegram.url, group_wait="1s", group_interval="5s")
-        with Alertmanager(amdir, config) as am:
-            alerting = ("alerting:\n  alertmanagers:\n    - static_configs:\n"
-                        f"        - targets: ['127.0.0.1:{am.port}']\n")
-            with Prometheus(tmp / "prom", [f"127.0.0.1:{port}"], rule_files=[rules],
-                            extra_config=alerting) as prom:
-                wait_for(lambda: prom.value("netmon:device_alertable") is not None, 30,
-                         "the rules evaluated")
-                stack = Stack(url, labdir, prom, am, telegram, log)
-                yield stack
-                print("\nfault-to-notification latency (s):", RESULTS)
-
-
-def _wait_page(stack: Stack, pattern: str, timeout: float = 45) -> tuple[float, str]:
-    rx = re.compile(pattern)
-
+def _wait_message(stack: DemoStack, status: str, alertname: str, what: str,
+                  timeout: float = 45) -> tuple[float, str]:
+    """The first on-call message since `mark()` with this status ("PAGE", "RESOLVED")
+    and alert name that names `what` in its body. By body, not title: Alertmanager
+    keeps alerts it has sent as resolved in their group (earlier cuts measured on the
+    same core, a flush marker), and the title then names only the labels in common."""
     def found() -> str | None:
-        return next((t for t in stack.pages() if rx.search(t)), None)
+        return next((t for t in stack.pages() if (m := title(t)) and m[0] == status
+                     and m[1] == alertname and what in t), None)
 
-    text = wait_for(found, timeout, f"an on-call message matching {pattern!r}", 0.05)
+    text = wait_for(found, timeout, f"an on-call {status} {alertname} naming {what!r}", 0.05)
     return time.monotonic(), text
 
 
-def _cut_fibre(stack: Stack, link: str, kecamatan: str, *, traps: bool) -> None:
+def _reachability_pages(texts: list[str]) -> list[str]:
+    return [t for t in texts if (m := title(t)) and m[0] == "PAGE"
+            and m[1] in REACHABILITY_ALERTS]
+
+
+def _own_pages(texts: list[str]) -> list[str]:
+    """Reachability pages not caused by the test's flush marker (resolving it while the
+    real alert still fires re-sends the group as "1 firing, 1 resolved")."""
+    return [t for t in _reachability_pages(texts) if MARKER_PREFIX not in t]
+
+
+def _flushed_again(stack: DemoStack, alertname: str, **match: str) -> FlushMarker:
+    """Post a marker into the Alertmanager group of the firing alert `alertname` with
+    labels `match`, and wait for the group's notification that carries it: every
+    message the group was going to send by then has arrived. (Other groups: the
+    tests check that Prometheus holds no other reachability alert, not even pending.)"""
+    def firing() -> dict[str, str] | None:
+        for a in stack.am.alerts():
+            labels = a["labels"]
+            if labels["alertname"] == alertname and all(labels.get(k) == v
+                                                         for k, v in match.items()):
+                return labels
+        return None
+
+    labels = wait_for(firing, 20, f"{alertname} {match} active in Alertmanager")
+    marker = FlushMarker(stack.am, stack.telegram,
+                         {k: labels[k] for k in ("alertname", "device", "severity")})
+    marker.post()
+    marker.arrived(ONCALL_CHAT)
+    return marker
+
+
+def _until_marker(stack: DemoStack, marker: FlushMarker) -> list[str]:
+    """On-call messages since `mark()`, up to (not including) the marker's."""
+    return stack.oncall()[stack.seen:marker.arrived(ONCALL_CHAT)]
+
+
+def _cut_fibre(stack: DemoStack, link: str, kecamatan: str, *, traps: bool) -> None:
     mode = "trap" if traps else "poll"
+    stack.settle()
     assert stack.link_up_value(link) == "1.0"
     stack.mark()
     t0 = time.monotonic()
-    # in-process (the CLI's start-up would count as latency); the lab sends the
-    # linkDown trap(s) from the link ends' own addresses before apply_fault returns
-    out = apply_fault(stack.labdir, "link-down", link, send_traps=traps)
-    assert ("SNMP trap" in out) is traps, out
-    wait_for(lambda: stack.link_up_value(link) == "0.0", 20, f"{link} down on /metrics", 0.05)
-    RESULTS[f"{mode}: fault → /metrics"] = round(time.monotonic() - t0, 2)
-    t1, text = _wait_page(stack, rf"PAGE LinkDown · {kecamatan} · {link}")
-    RESULTS[f"{mode}: fault → Telegram page"] = round(t1 - t0, 2)
-    assert f"{kecamatan}: link {link} DOWN (fibre, contract" in text
-    time.sleep(6)  # one group_interval: a second page for the same cut would be here
-    firing = [t for t in stack.pages() if "PAGE" in t]
-    assert len(firing) == 1, firing
-    stack.mark()
-    stack.fault("link-up", link)
-    _wait_page(stack, rf"RESOLVED LinkDown · {kecamatan} · {link}")
-    assert not [t for t in stack.pages() if "PAGE" in t]
+    try:
+        # in-process (the CLI's start-up would count as latency); the lab sends the
+        # linkDown trap(s) from the link ends' own addresses before apply_fault returns
+        out = apply_fault(stack.labdir, "link-down", link, send_traps=traps)
+        assert ("SNMP trap" in out) is traps, out
+        wait_for(lambda: stack.link_up_value(link) == "0.0", 20, f"{link} down on /metrics",
+                 0.05)
+        RESULTS[f"{mode}: fault → /metrics"] = round(time.monotonic() - t0, 2)
+        t1, text = _wait_message(stack, "PAGE", "LinkDown", f"{kecamatan}: link {link} DOWN")
+        RESULTS[f"{mode}: fault → Telegram page"] = round(t1 - t0, 2)
+        assert f"{kecamatan}: link {link} DOWN (fibre, contract" in text
+        # no cascade: no other reachability alert, not even pending
+        others = stack.prom.query(f'ALERTS{{alertname=~"DeviceDown|LinkDown",link!="{link}"}}')
+        assert not others, [a["metric"] for a in others]
+        # a second page for the same cut arrives before the group's next flush, which
+        # the marker forces and makes visible
+        marker = _flushed_again(stack, "LinkDown", link=link)
+        pages = _reachability_pages(_until_marker(stack, marker))
+        assert len(pages) == 1, pages
+        stack.mark()
+    finally:
+        resolve_markers(stack.am)
+        stack.fault("link-up", link)
+    _wait_message(stack, "RESOLVED", "LinkDown", f"{kecamatan}: link {link} DOWN")
+    assert not _own_pages(stack.pages()), stack.pages()
 
 
-def test_every_rule_evaluates_without_error_on_real_metrics(stack: Stack) -> None:
-    import json
-
+def test_every_rule_evaluates_without_error_on_real_metrics(demo: DemoStack) -> None:
     def evaluated() -> list[dict] | None:
-        body = json.loads(http_get(f"{stack.prom.url}/api/v1/rules"))
+        body = json.loads(http_get(f"{demo.prom.url}/api/v1/rules"))
         rules = [r for g in body["data"]["groups"] for r in g["rules"]]
         return rules if all(r.get("lastEvaluation", "").startswith("2") and
                             not r["lastEvaluation"].startswith("0001") for r in rules) else None
@@ -157,41 +152,52 @@ def test_every_rule_evaluates_without_error_on_real_metrics(stack: Stack) -> Non
     bad = {r["name"]: r.get("lastError") for r in rules if r["health"] != "ok"}
     assert not bad, bad
     # the recording rules see the real topology: every device alertable, links mapped
-    assert stack.prom.value("count(netmon:device_alertable)") == len(INVENTORY.snmp_devices())
-    assert stack.prom.value("count(netmon:link_downstream_device:info)") == len(
-        [link for link in INVENTORY.links if hasattr(link.b, "device")])
+    demo.settle()
+    devices = len(INVENTORY.snmp_devices())
+    links = len([link for link in INVENTORY.links if hasattr(link.b, "device")])
+    # a device is alertable once its own poll and its parents' are in: right after the
+    # stack starts, some are still on their first poll
+    wait_for(lambda: demo.prom.value("count(netmon:device_alertable)") == devices, 30,
+             f"all {devices} devices alertable")
+    assert demo.prom.value("count(netmon:link_downstream_device:info)") == links
 
 
-def test_fibre_cut_with_trap_pages_once_naming_the_kecamatan(stack: Stack) -> None:
-    _cut_fibre(stack, "fo-kec-kapas", "Kapas", traps=True)
+def test_fibre_cut_with_trap_pages_once_naming_the_kecamatan(demo: DemoStack) -> None:
+    _cut_fibre(demo, "fo-kec-kapas", "Kapas", traps=True)
     assert re.search(r"kec-kapas: SNMP trap linkDown from 127\.0\.1\.\d+",
-                     stack.log.read_text())
+                     demo.log.read_text())
 
 
-def test_fibre_cut_by_polling_alone_pages_once(stack: Stack) -> None:
-    _cut_fibre(stack, "fo-kec-balen", "Balen", traps=False)
+def test_fibre_cut_by_polling_alone_pages_once(demo: DemoStack) -> None:
+    _cut_fibre(demo, "fo-kec-balen", "Balen", traps=False)
 
 
-def test_core_down_is_exactly_one_page_then_resolved(stack: Stack) -> None:
-    stack.mark()
+def test_core_down_is_exactly_one_page_then_resolved(demo: DemoStack) -> None:
+    demo.settle()
+    demo.mark()
     t0 = time.monotonic()
-    stack.fault("unreachable", "core-pemkab-1")
+    demo.fault("unreachable", "core-pemkab-1")
     try:
-        t1, text = _wait_page(stack, r"PAGE DeviceDown · Bojonegoro · core-pemkab-1")
+        t1, text = _wait_message(demo, "PAGE", "DeviceDown", "Bojonegoro: core-pemkab-1")
         RESULTS["core down → Telegram page"] = round(t1 - t0, 2)
         behind = INVENTORY.descendant_count("core-pemkab-1")
         assert f"{behind} device(s) behind it cut off" in text
-        # by now every device behind the core has failed a poll and been down longer than
-        # the hold time: a child's DeviceDown would have paged; wait one group_interval
-        time.sleep(6)
-        down = stack.prom.value("count(netmon_device_up == 0)")
-        assert down == len(INVENTORY.snmp_devices()), down
-        pages = [t for t in stack.pages() if "PAGE" in t]
+        # every device is down (the core's page says so); the rules hold back every
+        # other reachability alert, not even pending: a cascade would show here first
+        wait_for(lambda: demo.prom.value("count(netmon_device_up == 0)")
+                 == len(INVENTORY.snmp_devices()), 20, "every device down in Prometheus")
+        others = demo.prom.query('ALERTS{alertname=~"DeviceDown|LinkDown",'
+                                 'device!="core-pemkab-1"}')
+        assert not others, [a["metric"] for a in others]
+        # and Alertmanager sent nothing else: up to the core group's next flush
+        marker = _flushed_again(demo, "DeviceDown", device="core-pemkab-1")
+        pages = _reachability_pages(_until_marker(demo, marker))
         assert len(pages) == 1, pages
+        demo.mark()
     finally:
-        stack.mark()
-        stack.fault("reachable", "core-pemkab-1")
-    _wait_page(stack, r"RESOLVED DeviceDown · Bojonegoro · core-pemkab-1")
-    time.sleep(INTERVAL_S + 6)  # devices come back at their own poll phases
-    assert not [t for t in stack.pages() if "PAGE" in t], stack.pages()
-
+        resolve_markers(demo.am)
+        demo.fault("reachable", "core-pemkab-1")
+    _wait_message(demo, "RESOLVED", "DeviceDown", "Bojonegoro: core-pemkab-1")
+    # devices come back at their own poll phases: no page on the way back to normal
+    demo.settle()
+    assert not _own_pages(demo.pages()), demo.pages()

@@ -1,54 +1,39 @@
 """The daemon as shipped writes its polls to a real Influx-protocol server.
 
-Lab agents on 127.0.0.1 → `netmon run` (subprocess, inventory with an `influx:`
-section) → VictoriaMetrics' /api/v2/write; the points are read back through its export
-API and compared with the daemon's own /metrics.
+Lab agents on 127.0.0.1 (the session's small lab, tests/conftest.py `lab`) → `netmon
+run` (subprocess, inventory with an `influx:` section) → VictoriaMetrics'
+/api/v2/write; the points are read back through its export API and compared with the
+daemon's own /metrics.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 from influx_servers import VictoriaMetrics
 from servers import free_port, http_get, netmon_process, wait_for
+from stacks import derive
 
-from netmon.inventory import parse_inventory
 from netmon.lab import Lab
 
 pytestmark = pytest.mark.integration
 
-INVENTORY = """
-defaults: {interval: 2s, timeout: 1s, retries: 1, snmp: lab}
-credentials:
-  snmp:
-    lab: {version: 2c, community: {env: UNUSED}}
-devices:
-  - {name: core-1, address: 10.0.0.1, site: NOC, kecamatan: Bojonegoro, role: core,
-     snmp: lab}
-  - {name: kec-balen, address: 10.0.0.2, site: Kantor Kecamatan Balen, kecamatan: Balen,
-     role: kecamatan, parent: core-1, snmp: lab}
-links:
-  - name: fo kec balen
-    a: {device: core-1, interface: Gi0/1}
-    b: {device: kec-balen, interface: sfp1}
-    medium: fibre
-    capacity: 50M
-"""
 
+def test_daemon_writes_every_poll_to_victoriametrics(lab: Lab, tmp_path: Path) -> None:
+    def one_link_with_spaces(data: dict[str, Any]) -> None:
+        # the link's name is the daemon's (the lab only serves interfaces): spaces in a
+        # tag value must survive line protocol's escaping
+        (link,) = [ln for ln in data["links"] if ln["name"] == "fo-kec-balen"]
+        data["links"] = [{**link, "name": "fo kec balen"}]
+        data["influx"] = {"url": vm.url, "bucket": "netmon", "flush_interval": "1s",
+                          "spool_dir": str(tmp_path / "spool")}
 
-def test_daemon_writes_every_poll_to_victoriametrics(tmp_path: Path) -> None:
-    real = parse_inventory(INVENTORY, tmp_path / "inventory.yaml", resolve_secrets=False)
-    with Lab(real, tmp_path / "lab") as lab, VictoriaMetrics(tmp_path / "vm") as vm:
-        lab.start()
-        doc = yaml.safe_load(lab.lab_inventory_path.read_text())
-        doc["influx"] = {"url": vm.url, "bucket": "netmon", "flush_interval": "1s",
-                         "spool_dir": str(tmp_path / "spool")}
-        # beside the lab inventory: its secret files are relative to it
-        inventory = lab.lab_inventory_path.parent / "with-influx.yaml"
-        inventory.write_text(yaml.safe_dump(doc))
+    with VictoriaMetrics(tmp_path / "vm") as vm:
+        inventory = derive(lab, tmp_path / "with-influx.yaml", keep={"core-1", "kec-balen"},
+                           edit=one_link_with_spaces)
         port = free_port()
         with netmon_process(["run", "-i", str(inventory), "--listen", f"127.0.0.1:{port}"],
                             tmp_path / "netmon.log") as proc:

@@ -10,65 +10,35 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from promdata import Expect
-from servers import REPO, Prometheus, free_port, http_get, netmon_process, wait_for
-from test_grafana import DEMO_EXPECTATIONS, check_dashboards
+import yaml
+from promdata import Expect, PromAPI, panel_queries, substitute
+from servers import http_get, wait_for
+from stacks import DEMO_INTERVAL_S, DEMO_INVENTORY, DemoStack
+from test_grafana import (
+    DEMO_EXPECTATIONS,
+    FAULTED_DEMO_EXPECTATIONS,
+    busier_direction_share,
+    check_dashboards,
+    load,
+)
 
-from netmon.inventory import load_inventory
+from netmon.lab.lab import load_model
+from netmon.lab.traffic import LabModel
 
 pytestmark = pytest.mark.integration
 
-INTERVAL_S = 5
-INVENTORY = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
+INTERVAL_S = DEMO_INTERVAL_S
+INVENTORY = DEMO_INVENTORY
 KECAMATAN = {d.kecamatan for d in INVENTORY.devices.values() if d.role == "kecamatan"}
+# `demo` (tests/conftest.py): the session's demo + Prometheus (with the alert rules) +
+# Alertmanager, shared with tests/test_alerts_e2e.py. Every fault test undoes its fault
+# in a `finally` and waits for the state to be back, so none depends on the order.
 
 
-@dataclass
-class Demo:
-    metrics_url: str
-    labdir: Path
-    prom: Prometheus
-    log: Path
-
-    def fault(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "netmon", "lab", "fault", *args, "--dir", str(self.labdir)],
-            cwd=REPO, capture_output=True, text=True, timeout=30,
-        )
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    labdir = tmp / "lab"
-    log = tmp / "demo.log"
-    with netmon_process(["demo", "--listen", f"127.0.0.1:{port}", "--dir", str(labdir),
-                         "--interval", f"{INTERVAL_S}s"], log) as proc:
-        url = f"http://127.0.0.1:{port}/metrics"
-
-        def all_polled() -> bool:
-            assert proc.poll() is None, f"demo exited: {log.read_text()[-3000:]}"
-            text = http_get(url)
-            ok = re.findall(r'^netmon_poll_success\{[^}]*collector="snmp"[^}]*\} 1\.0$', text,
-                            re.M)
-            return len(ok) == len(INVENTORY.snmp_devices())
-
-        wait_for(all_polled, 60, "the demo to poll every device successfully")
-        with Prometheus(tmp / "prom", [f"127.0.0.1:{port}"]) as prom:
-            yield Demo(url, labdir, prom, log)
-
-
-def test_all_28_kecamatan_links_have_utilisation_in_prometheus(demo: Demo) -> None:
+def test_all_28_kecamatan_links_have_utilisation_in_prometheus(demo: DemoStack) -> None:
     query = ('netmon_link_utilisation_ratio{direction="downstream"} '
              '* on(link) group_left() netmon_link_info{b_device=~"kec-.+"}')
 
@@ -83,7 +53,7 @@ def test_all_28_kecamatan_links_have_utilisation_in_prometheus(demo: Demo) -> No
         assert 0 < float(r["value"][1]) < 3, r
 
 
-def test_isp_uplink_and_contract_visible(demo: Demo) -> None:
+def test_isp_uplink_and_contract_visible(demo: DemoStack) -> None:
     cap = wait_for(lambda: demo.prom.value(
         'netmon_link_capacity_bps{medium="isp",direction="downstream"}'), 30, "ISP capacity")
     assert cap == 130e6
@@ -92,7 +62,7 @@ def test_isp_uplink_and_contract_visible(demo: Demo) -> None:
     assert util > 0
 
 
-def test_every_polled_address_is_loopback(demo: Demo) -> None:
+def test_every_polled_address_is_loopback(demo: DemoStack) -> None:
     # waits for a scrape itself, so it holds when run alone (-k) as well
     result = wait_for(lambda: (r := demo.prom.query("netmon_device_info"))
                       and len(r) == len(INVENTORY.devices) and r, 60,
@@ -104,7 +74,7 @@ def test_every_polled_address_is_loopback(demo: Demo) -> None:
         assert address not in real
 
 
-def test_promtool_check_metrics_is_clean(demo: Demo) -> None:
+def test_promtool_check_metrics_is_clean(demo: DemoStack) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: run scripts/test.sh"
     text = http_get(demo.metrics_url)
@@ -114,43 +84,112 @@ def test_promtool_check_metrics_is_clean(demo: Demo) -> None:
         out.stdout + out.stderr)
 
 
-def test_every_dashboard_query_shows_data_from_the_demo(demo: Demo) -> None:
+def test_every_dashboard_query_shows_data_from_the_demo(demo: DemoStack) -> None:
     """Every PromQL target of every Grafana dashboard, variables substituted as Grafana
     would, run against the Prometheus scraping the demo: data wherever the panel should
     show data (tests/test_grafana.py: DEMO_EXPECTATIONS says where it cannot, and why).
 
-    Placed before the fault tests, but correct after them too (what they change is
-    "may be empty"). Retried for a few seconds: Grafana's step on the 24 h link detail
-    (87 s) puts its last point up to 86 s before now, and rate() wants two scrapes
-    before it, which a Prometheus started seconds ago may not have yet.
+    Twice: on the healthy demo, then with faults that give the "something is wrong"
+    panels their data (a device unreachable long enough for DeviceDown to fire, a
+    reboot, a link cut that sends linkDown traps), so no panel is left "may be empty".
+    Retried for a few seconds: Grafana's step on the 24 h link detail (87 s) puts its
+    last point up to 86 s before now, and rate() wants two scrapes before it.
     """
+    demo.settle()
     outcomes = wait_for(lambda: check_dashboards(demo.prom.url, DEMO_EXPECTATIONS,
                                                  at=time.time()),
-                        30, "every dashboard query to give what its panel expects", interval=1)
-    empty = sorted({f"{o.query.panel} / {o.query.ref}"
-                    + (f" (link {o.variables['link']})" if "link" in o.variables else "")
-                    for o in outcomes if not o.series})
+                        30, "every dashboard query on the healthy demo", interval=1)
+    healthy = sum(o.expect is Expect.DATA for o in outcomes)
+    try:
+        demo.fault("unreachable", "kec-trucuk")
+        out = demo.fault("link-down", "fo-kec-ngraho")
+        assert "SNMP trap" in out, out
+        # a trap counter's series starts at its first trap, and rate() counts only what
+        # it grows by after that: twice each, with a scrape in between
+        for _ in range(2):
+            demo.fault("reboot", "kec-kedewan")  # a coldStart trap
+            _send_rejected_trap(demo)
+            wait_for(lambda: demo.prom.query('netmon_traps_received_total{device="kec-kedewan"}')
+                     and demo.prom.query("netmon_traps_rejected_total"), 20,
+                     "the trap counters scraped")
+        wait_for(lambda: demo.prom.query(
+            'ALERTS{alertname="DeviceDown",device="kec-trucuk",alertstate="firing"}'),
+            60, "DeviceDown of kec-trucuk firing in Prometheus", interval=0.5)
+        outcomes = wait_for(lambda: check_dashboards(demo.prom.url, FAULTED_DEMO_EXPECTATIONS,
+                                                     at=time.time()),
+                            30, "every dashboard query with faults", interval=1)
+        # "shows data" is not enough where counters are exported from zero: the panels
+        # about trouble show this trouble
+        wait_for(lambda: _trouble_shown(demo), 30, "the faults in the poller-health panels",
+                 interval=1)
+    finally:
+        demo.settle()
+    empty = sorted({f"{o.query.panel} / {o.query.ref}" for o in outcomes if not o.series})
     print(f"{len(outcomes)} dashboard queries run against the demo's Prometheus; "
-          f"{sum(o.expect is Expect.DATA for o in outcomes)} expected data; "
-          f"empty: {empty}")
+          f"{healthy} expected data when healthy, "
+          f"{sum(o.expect is Expect.DATA for o in outcomes)} with faults; empty: {empty}")
 
 
-def test_link_down_and_up(demo: Demo) -> None:
+def _panel_now(demo: DemoStack, dashboard: str, title: str, ref: str = "A"
+               ) -> list[tuple[dict[str, str], float]]:
+    """A panel's query evaluated now, Grafana's built-ins substituted as for its
+    default 6 h range (step 22 s, $__rate_interval 240 s with a 60 s scrape)."""
+    (expr,) = [q.expr for q in panel_queries(load(dashboard))
+               if q.panel == title and q.ref == ref]
+    promql = substitute(expr, {"__range": "21600s", "__interval": "22s",
+                               "__rate_interval": "240s"})
+    return [(r["metric"], float(r["value"][1])) for r in demo.prom.query(promql)]
+
+
+def _trouble_shown(demo: DemoStack) -> bool:
+    """kec-trucuk unreachable (DeviceDown firing), kec-kedewan rebooted, fo-kec-ngraho
+    cut with traps, one trap rejected: each in the panel that is there to show it."""
+    ph, noc = "poller-health.json", "noc-overview.json"
+    failing = {m.get("device") for m, _ in _panel_now(demo, ph, "Failing polls now")}
+    errors = {m.get("device") for m, v in _panel_now(
+        demo, ph, "Poll errors by device over the time range") if v > 0}
+    reasons = {m.get("reason") for m, v in _panel_now(
+        demo, ph, "Poll errors by reason (per minute)") if v > 0}
+    gaps = {m.get("reason") for m, v in _panel_now(
+        demo, ph, "Rate gaps by reason (per minute)") if v > 0}
+    title = "SNMP traps received and rejected (per minute)"
+    traps = [v for _, v in _panel_now(demo, ph, title, "A") if v > 0]
+    rejected = [v for _, v in _panel_now(demo, ph, title, "B") if v > 0]
+    firing = {(m.get("alertname"), m.get("device"))
+              for m, _ in _panel_now(demo, noc, "Firing alerts")}
+    return ("kec-trucuk" in failing and "kec-trucuk" in errors and "timeout" in reasons
+            and "device_reset" in gaps and bool(traps) and bool(rejected)
+            and ("DeviceDown", "kec-trucuk") in firing)
+
+
+def _send_rejected_trap(demo: DemoStack) -> None:
+    """A linkDown trap with a community the inventory does not know, to the demo's trap
+    receiver (the lab only sends valid ones): netmon counts it as rejected."""
+    doc = yaml.safe_load((demo.labdir / "lab-inventory.yaml").read_text(encoding="utf-8"))
+    host, port = doc["daemon"]["traps"]["listen"].rsplit(":", 1)
+    out = subprocess.run(["snmptrap", "-v2c", "-c", "not-a-community", f"{host}:{port}", "",
+                          "1.3.6.1.6.3.1.1.5.3"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+
+
+def test_link_down_and_up(demo: DemoStack) -> None:
     link = "fo-kec-kapas"
     wait_for(lambda: demo.prom.value(f'netmon_link_up{{link="{link}"}}') == 1, 30, "link up")
     demo.fault("link-down", link)
-    wait_for(lambda: demo.prom.value(f'netmon_link_up{{link="{link}"}}') == 0, 20,
-             f"{link} down in Prometheus")
-    # Both ends report it: the core port and the kecamatan router's sfp1.
-    statuses = demo.prom.query(
-        'netmon_interface_oper_status{device="kec-kapas",interface="sfp1"}')
-    assert statuses and statuses[0]["value"][1] == "2"
-    demo.fault("link-up", link)
+    try:
+        wait_for(lambda: demo.prom.value(f'netmon_link_up{{link="{link}"}}') == 0, 20,
+                 f"{link} down in Prometheus")
+        # Both ends report it: the core port and the kecamatan router's sfp1.
+        statuses = demo.prom.query(
+            'netmon_interface_oper_status{device="kec-kapas",interface="sfp1"}')
+        assert statuses and statuses[0]["value"][1] == "2"
+    finally:
+        demo.fault("link-up", link)
     wait_for(lambda: demo.prom.value(f'netmon_link_up{{link="{link}"}}') == 1, 20,
              f"{link} up again")
 
 
-def test_reboot_gives_a_gap_not_a_spike(demo: Demo) -> None:
+def test_reboot_gives_a_gap_not_a_spike(demo: DemoStack) -> None:
     # tower-wonocolo has 32-bit counters only: a naive poller would read the restart
     # from 0 as a wrap, i.e. gigabits per second on a 20 Mbps radio.
     for device in ("kec-kedewan", "tower-wonocolo"):
@@ -176,7 +215,7 @@ def test_reboot_gives_a_gap_not_a_spike(demo: Demo) -> None:
     assert not spikes, spikes
 
 
-def test_unreachable_device_is_down_and_counted_others_unaffected(demo: Demo) -> None:
+def test_unreachable_device_is_down_and_counted_others_unaffected(demo: DemoStack) -> None:
     device = "kec-sekar"
     demo.fault("unreachable", device)
     try:
@@ -199,7 +238,7 @@ def test_unreachable_device_is_down_and_counted_others_unaffected(demo: Demo) ->
     assert re.search(rf"{device} \[Sekar, .*\]: snmp poll OK again", log)
 
 
-def test_degraded_fibre_shows_in_optics_on_the_next_poll(demo: Demo) -> None:
+def test_degraded_fibre_shows_in_optics_on_the_next_poll(demo: DemoStack) -> None:
     query = 'netmon_optics_rx_power_dbm{device="kec-balen",link="fo-kec-balen"}'
     before = wait_for(lambda: demo.prom.value(query), 30, "optics Rx power over SSH")
     demo.fault("fibre-degrade", "fo-kec-balen")
@@ -211,7 +250,7 @@ def test_degraded_fibre_shows_in_optics_on_the_next_poll(demo: Demo) -> None:
         demo.fault("fibre-restore", "fo-kec-balen")
 
 
-def test_rain_fade_cuts_the_radio_rate_against_contract(demo: Demo) -> None:
+def test_rain_fade_cuts_the_radio_rate_against_contract(demo: DemoStack) -> None:
     query = ('netmon_radio_rate_contract_ratio{device="tower-wonocolo",'
              'direction="downstream"}')
     before = wait_for(lambda: demo.prom.value(query), 30, "radio rate ÷ contract over SSH")
@@ -221,3 +260,47 @@ def test_rain_fade_cuts_the_radio_rate_against_contract(demo: Demo) -> None:
                  3 * INTERVAL_S + 10, "the radio rate to drop")
     finally:
         demo.fault("rain-stop", "radio-tower-wonocolo")
+
+
+def _lab_share_range(model: LabModel, link: str, start: float, end: float,
+                     poll_s: float) -> tuple[float, float]:
+    """Lowest and highest traffic ÷ contract of the busier direction the lab produced
+    over any poll-long window in [start, end]: what the daemon can have measured."""
+    lm = model.link_by_name[link]
+    capacity = next(lk.capacity for lk in INVENTORY.links if lk.name == link)
+    shares = []
+    t = start
+    while t + poll_s <= end:
+        a, b = model.seconds(t), model.seconds(t + poll_s)
+        down = (lm.down.cumulative_bytes(b) - lm.down.cumulative_bytes(a)) * 8 / poll_s
+        up = (lm.up.cumulative_bytes(b) - lm.up.cumulative_bytes(a)) * 8 / poll_s
+        shares.append(max(down / capacity.downstream, up / capacity.upstream))
+        t += 0.5
+    return min(shares), max(shares)
+
+
+def test_wall_screen_percentages_match_the_traffic_the_lab_sends(demo: DemoStack) -> None:
+    """The NOC overview's "% of contract (busier direction)" tiles on the live demo: the
+    same figures as traffic ÷ contract from the raw series in the same Prometheus, and
+    within what the lab sent (its traffic is a closed-form model) over the last polls."""
+    demo.settle()
+    model = load_model(demo.labdir)
+    (panel,) = [q.expr for q in panel_queries(load("noc-overview.json"))
+                if q.panel == "Kecamatan links: % of contract (busier direction)"]
+
+    def tiles() -> tuple[float, dict[str, float]] | None:
+        at = time.time()
+        body = PromAPI(demo.prom.url).get("/api/v1/query", [("query", panel),
+                                                            ("time", str(at))])
+        shown = {r["metric"]["kecamatan"]: (r["metric"]["link"], float(r["value"][1]))
+                 for r in body["data"]["result"]}
+        return (at, shown) if set(shown) == KECAMATAN else None
+
+    at, shown = wait_for(tiles, 45, "a tile for every kecamatan")
+    raw = busier_direction_share(demo.prom.url, at)
+    # the daemon's latest rate: its last two polls (5 s apart) ended at most one
+    # interval, one scrape and a poll's duration before `at`; generous either side
+    for kecamatan, (link, value) in shown.items():
+        assert value == pytest.approx(raw[link], rel=1e-9), link
+        low, high = _lab_share_range(model, link, at - 4 * INTERVAL_S, at, INTERVAL_S)
+        assert 0.9 * low <= value <= 1.1 * high, (kecamatan, link, value, low, high)

@@ -11,15 +11,14 @@ import argparse
 import base64
 import csv
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from promdata import REPORT_LINKS, HistoryPrometheus, report_history
+from promdata import REPORT_LINKS
 from servers import free_port
+from stacks import REPORT_END, History
 
 from netmon.report import (
     DAY,
@@ -35,25 +34,18 @@ from netmon.report import (
     parse_period,
 )
 
-END = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+END = REPORT_END
 PERIOD = 30 * DAY
 Samples = dict[tuple[str, str], list[tuple[float, float]]]
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Samples]]:
-    """65 days of five links' traffic (10-minute samples) ending 2026-06-01 00:00 UTC."""
-    work = tmp_path_factory.mktemp("report-history")
-    samples = report_history(work / "history.om", END)
-    prom = HistoryPrometheus(work / "prometheus")
-    prom.load_openmetrics(work / "history.om")
-    with prom:
-        yield prom.url, samples
+# `history` (tests/conftest.py): the session's backfilled Prometheus, holding 65 days of
+# five links' traffic (10-minute samples) ending at END, beside the dashboards' history.
 
 
 @pytest.fixture(scope="module")
-def report(history: tuple[str, Samples]) -> CapacityReport:
-    return build_report(PromClient(history[0]), period_s=PERIOD, end=END)
+def report(history: History) -> CapacityReport:
+    return build_report(PromClient(history.url), period_s=PERIOD, end=END)
 
 
 def _window(samples: list[tuple[float, float]], lo: float, hi: float) -> np.ndarray:
@@ -100,8 +92,8 @@ def independent(samples: list[tuple[float, float]], contract: float) -> Expected
 
 @pytest.mark.integration
 def test_percentiles_trends_and_forecasts_match_numpy(report: CapacityReport,
-                                                      history: tuple[str, Samples]) -> None:
-    _, samples = history
+                                                      history: History) -> None:
+    samples = history.report_samples
     by_name = {lr.link: lr for lr in report.links}
     assert set(by_name) == {link.name for link in REPORT_LINKS}
     checked = 0
@@ -167,8 +159,8 @@ def _args(*argv: str) -> argparse.Namespace:
 
 @pytest.mark.integration
 def test_command_writes_table_csv_and_single_file_html(
-        history: tuple[str, Samples], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url, _ = history
+        history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = history.url
     pytest.importorskip("matplotlib", reason="--html needs the report extra (matplotlib)")
     csv_path, html_path = tmp_path / "capacity.csv", tmp_path / "capacity.html"
     code = main_report(_args("--prometheus", url, "--period", "30d",
@@ -194,8 +186,8 @@ def test_command_writes_table_csv_and_single_file_html(
 
 
 @pytest.mark.integration
-def test_link_filter(history: tuple[str, Samples]) -> None:
-    report = build_report(PromClient(history[0]), period_s=7 * DAY, end=END,
+def test_link_filter(history: History) -> None:
+    report = build_report(PromClient(history.url), period_s=7 * DAY, end=END,
                           link_regex="fo-kec-.*")
     assert {lr.link for lr in report.links} == {"fo-kec-kasiman", "fo-kec-balen",
                                                 "fo-kec-dander"}

@@ -1,0 +1,41 @@
+"""Session-wide fixtures: the slow real stacks, started once and shared (tests/stacks.py).
+
+- `demo`: `netmon demo` + Prometheus (scaled rules) + Alertmanager + a fake Telegram,
+  for tests/test_e2e_demo.py and tests/test_alerts_e2e.py;
+- `lab`: one small lab, five simulated devices (tests/stacks.py `SMALL_LAB_INVENTORY`),
+  for test_lab, test_production and test_daemon_influx (each fault test undoes its
+  fault);
+- `history`: one Prometheus backfilled with the synthetic NOC and the report's known
+  traffic, for test_grafana and test_report.
+
+Each is started by the first test that asks for it, so running one module alone (or
+`-k`) starts only what it needs, and stopped at the end of the session, also after a
+failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from stacks import DemoStack, History, demo_stack, history_prometheus, small_lab
+
+from netmon.lab import Lab
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    with demo_stack(tmp_path_factory.mktemp("demo")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with small_lab(tmp_path_factory.mktemp("small-lab")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    with history_prometheus(tmp_path_factory.mktemp("history")) as prom:
+        yield prom
