@@ -31,6 +31,7 @@ import pytest
 import yaml
 from promdata import KECAMATAN, HistoryPrometheus, OpenMetricsWriter
 from servers import REPO, free_port
+from stacks import DemoStack
 
 from netmon.availability import (
     AvailabilityReport,
@@ -618,23 +619,23 @@ def test_root_cause_rules_at_one_moment() -> None:
 
 
 @pytest.mark.integration
-def test_on_what_netmon_demo_exports(tmp_path: Path) -> None:
-    """`netmon demo` (the lab and the real daemon) scraped by a real Prometheus: a fibre
-    cut to Balen, then the core made unreachable (the lab then answers for nothing behind
-    it either). The report, reading the series and the topology exactly as netmon exports
-    them, finds two outages: the cut, and the core with all 28 kecamatan, although the
-    devices were polled at different moments of the interval."""
+def test_on_what_netmon_demo_exports(demo: DemoStack) -> None:
+    """`netmon demo` (the lab and the real daemon) scraped by a real Prometheus (the
+    session's shared demo, tests/conftest.py): a fibre cut to Balen, then the core made
+    unreachable (the lab then answers for nothing behind it either). The report, reading
+    the series and the topology exactly as netmon exports them, finds two outages: the
+    cut, and the core with all 28 kecamatan, although the devices were polled at
+    different moments of the interval."""
     import time
 
-    from servers import Prometheus, http_get, netmon_process, wait_for
+    from servers import http_get, wait_for
 
     from netmon.inventory import load_inventory
     from netmon.lab import apply_fault
 
-    interval = 5
+    interval = 5  # the shared demo's poll interval
     inventory = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
-    port, labdir = free_port(), tmp_path / "lab"
-    url = f"http://127.0.0.1:{port}/metrics"
+    labdir, url, prom = demo.labdir, demo.metrics_url, demo.prom
 
     def value(metric: str, label: str, name: str) -> str | None:
         m = re.search(rf'^{metric}\{{[^}}]*{label}="{re.escape(name)}"[^}}]*\}} (\S+)$',
@@ -644,15 +645,10 @@ def test_on_what_netmon_demo_exports(tmp_path: Path) -> None:
     def device_states() -> set[str]:
         return set(re.findall(r'^netmon_device_up\{.*\} (\S+)$', http_get(url), re.M))
 
-    with netmon_process(["demo", "--listen", f"127.0.0.1:{port}", "--dir", str(labdir),
-                         "--interval", f"{interval}s"], tmp_path / "demo.log") as proc, \
-            Prometheus(tmp_path / "prom", [f"127.0.0.1:{port}"]) as prom:
-        def all_polled() -> bool:
-            assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
-            return len(re.findall(r'^netmon_poll_success\{.*collector="snmp".*\} 1\.0$',
-                                  http_get(url), re.M)) == len(inventory.snmp_devices())
-
-        wait_for(all_polled, 180, "the demo to poll every device")
+    demo.fault("clear")
+    try:
+        all_polled = demo.all_polled
+        wait_for(all_polled, 180, "the demo to poll every device", watch=demo.proc)
         wait_for(lambda: prom.value("count(netmon_device_up == 1)") == len(inventory.devices),
                  60, "Prometheus to scrape every device up")
         start = time.time()
@@ -677,6 +673,8 @@ def test_on_what_netmon_demo_exports(tmp_path: Path) -> None:
         end = time.time() - 1
         report = build_report(PromClient(prom.url), start=start, end=end)
         exported = Topology.from_prometheus(PromClient(prom.url), start, end)
+    finally:
+        demo.fault("clear")  # the shared demo is left as found
 
     text = format_text(report)
     assert {name: exported.chains[name] for name in inventory.devices} == {

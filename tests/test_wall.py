@@ -29,7 +29,8 @@ from typing import Any
 
 import bcrypt
 import pytest
-from servers import REPO, free_port, http_get, netmon_process, wait_for
+from servers import REPO, http_get, wait_for
+from stacks import DemoStack
 from tlsutil import make_tls
 
 from netmon.engine import Engine
@@ -470,8 +471,7 @@ def test_a_reloaded_inventory_is_drawn_at_the_next_refresh(net: Network) -> None
 
 
 # --- the page in a real browser, against the demo -----------------------------------------
-# A module-scoped demo of its own (the integrator may swap it for a shared one): the
-# lab and the daemon on loopback, polling every few seconds, stopped at the end.
+# The session's shared demo (tests/stacks.py DemoStack: 5 s polls), as `Demo` below.
 
 INTERVAL_S = 5
 CHROMIUM = "/usr/bin/chromium"
@@ -497,25 +497,24 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("wall-demo")
-    port = free_port()
-    labdir, log = tmp / "lab", tmp / "demo.log"
-    with netmon_process(["demo", "--listen", f"127.0.0.1:{port}", "--dir", str(labdir),
-                         "--interval", f"{INTERVAL_S}s"], log) as proc:
-        d = Demo(f"http://127.0.0.1:{port}", labdir, proc, log)
+def demo(demo: DemoStack) -> Demo:
+    """The session's shared demo (tests/conftest.py `demo`, which this overrides for
+    this module), seen through its wall page; the fault tests here clear what they
+    break."""
+    d = Demo(demo.metrics_url.removesuffix("/metrics"), demo.labdir, demo.proc, demo.log)
+    d.fault("clear")
 
-        def all_up() -> bool:
-            assert proc.poll() is None, f"demo exited: {log.read_text()[-3000:]}"
-            return d.wall()["summary"]["up"] == len(INVENTORY.devices)
+    def all_up() -> bool:
+        assert demo.proc.poll() is None, f"demo exited: {demo.log.read_text()[-3000:]}"
+        return d.wall()["summary"]["up"] == len(INVENTORY.devices)
 
-        wait_for(all_up, 90, "the demo to poll every device successfully")
-        yield d
+    wait_for(all_up, 90, "the demo to poll every device successfully")
+    return d
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver  # the test extra: missing is a broken install, not a skip
     from selenium.webdriver.chrome.service import Service
 
     for path in (CHROMIUM, CHROMEDRIVER):
