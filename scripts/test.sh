@@ -28,4 +28,6 @@ echo "== mypy"
 python3 -m mypy
 
 echo "== pytest"
-exec python3 -m pytest "$@"
+# two workers (the suite mostly waits on real servers); each shared stack's tests and each
+# module stay on one worker (tests/conftest.py); `-n 0` runs it in one process
+exec python3 -m pytest -n 2 --dist loadgroup "$@"

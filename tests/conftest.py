@@ -39,3 +39,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     with history_prometheus(tmp_path_factory.mktemp("history")) as prom:
         yield prom
+
+
+# With pytest-xdist (`scripts/test.sh` runs two workers): the tests of a shared stack run
+# on one worker, so each stack starts once; every other module stays whole on one worker
+# (its module-scoped fixtures start once too).
+_STACKS = ("demo", "lab", "history")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        stack = next((name for name in _STACKS if name in getattr(item, "fixturenames", ())),
+                     None)
+        item.add_marker(pytest.mark.xdist_group(stack or item.nodeid.split("::")[0]))

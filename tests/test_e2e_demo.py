@@ -296,11 +296,29 @@ def test_wall_screen_percentages_match_the_traffic_the_lab_sends(demo: DemoStack
                  for r in body["data"]["result"]}
         return (at, shown) if set(shown) == KECAMATAN else None
 
-    at, shown = wait_for(tiles, 45, "a tile for every kecamatan")
+    outside: list[tuple[str, str, float, float, float]] = []
+
+    def tiles_within_the_lab_traffic() -> tuple[float, dict[str, tuple[str, float]]] | None:
+        """Earlier tests cut and rebooted links of the shared demo: a rate still spanning
+        such a fault is not yet the lab's steady traffic, so wait until no tile is."""
+        found = tiles()
+        if found is None:
+            return None
+        at, shown = found
+        # the daemon's latest rate: its last two polls (5 s apart) ended at most one
+        # interval, one scrape and a poll's duration before `at`; generous either side
+        outside[:] = [(kecamatan, link, value, low, high)
+                      for kecamatan, (link, value) in shown.items()
+                      for low, high in [_lab_share_range(model, link, at - 4 * INTERVAL_S,
+                                                         at, INTERVAL_S)]
+                      if not 0.9 * low <= value <= 1.1 * high]
+        return None if outside else found
+
+    try:
+        at, shown = wait_for(tiles_within_the_lab_traffic, 60,
+                             "every tile within the traffic the lab sends")
+    except AssertionError:
+        raise AssertionError(f"tiles outside the lab's traffic: {outside}") from None
     raw = busier_direction_share(demo.prom.url, at)
-    # the daemon's latest rate: its last two polls (5 s apart) ended at most one
-    # interval, one scrape and a poll's duration before `at`; generous either side
-    for kecamatan, (link, value) in shown.items():
+    for link, value in shown.values():  # the panel's formula, exactly
         assert value == pytest.approx(raw[link], rel=1e-9), link
-        low, high = _lab_share_range(model, link, at - 4 * INTERVAL_S, at, INTERVAL_S)
-        assert 0.9 * low <= value <= 1.1 * high, (kecamatan, link, value, low, high)
