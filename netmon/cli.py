@@ -320,8 +320,7 @@ async def _poll(inventory: Inventory, name: str, as_json: bool, ssh: bool = Fals
         from collectors.snmp.client import SnmpClient
         from collectors.snmp.poller import poll_device
 
-        if inventory.snmp_credential(device) is None:
-            raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+        _snmp_device(inventory, name)
         client = SnmpClient()
         poll = poll_device(client, inventory, device)
     try:
@@ -338,6 +337,16 @@ async def _poll(inventory: Inventory, name: str, as_json: bool, ssh: bool = Fals
     else:
         _print_snmp_poll(result)
     return 0
+
+
+def _snmp_device(inventory: Inventory, name: str) -> Device:
+    """The inventory device `name`, polled by SNMP, or the user's mistake said plainly."""
+    device = inventory.devices.get(name)
+    if device is None:
+        raise UsageError(f"no device {name!r} in {inventory.path}")
+    if inventory.snmp_credential(device) is None:
+        raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+    return device
 
 
 def _load_modules(dirs: list[str]) -> dict[str, Any]:
@@ -368,11 +377,7 @@ async def _poll_module(inventory: Inventory, name: str, module_name: str, dirs: 
     from collectors.snmp.client import SnmpClient
     from collectors.snmp.poller import poll_module
 
-    device = inventory.devices.get(name)
-    if device is None:
-        raise UsageError(f"no device {name!r} in {inventory.path}")
-    if inventory.snmp_credential(device) is None:
-        raise UsageError(f"{name} is not polled by SNMP (no snmp: credentials)")
+    device = _snmp_device(inventory, name)
     modules = _load_modules(dirs)
     module = modules.get(module_name)
     if module is None:
