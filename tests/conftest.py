@@ -15,6 +15,7 @@ failure.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -52,3 +53,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         stack = next((name for name in _STACKS if name in getattr(item, "fixturenames", ())),
                      None)
         item.add_marker(pytest.mark.xdist_group(stack or item.nodeid.split("::")[0]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _net_snmp_client_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """net-snmp's command-line tools (snmpget, snmptrap: real peers in tests) keep their
+    own engine ID and boots in /var/lib/snmp/snmpapp.conf and rewrite it on every run;
+    tools run side by side (two xdist workers, two sessions) left it unreadable ("buffer
+    too small to read octet string (17 < 17)"), after which every SNMPv3 request of
+    theirs timed out. Each session (each worker) gets a state folder of its own."""
+    before = os.environ.get("SNMP_PERSISTENT_DIR")
+    os.environ["SNMP_PERSISTENT_DIR"] = str(tmp_path_factory.mktemp("net-snmp-client"))
+    yield
+    if before is None:
+        os.environ.pop("SNMP_PERSISTENT_DIR", None)
+    else:
+        os.environ["SNMP_PERSISTENT_DIR"] = before
