@@ -103,7 +103,7 @@ def daily_p95_ratio(selector: str) -> str:
 def daily_p95_bps(selector: str) -> str:
     """PromQL: per link and direction, the 95th percentile of the last day's samples."""
     return ("max by (link, direction) "
-            f"(quantile_over_time(0.95, netmon_link_traffic_bps{selector}[1d]))")
+            f"(quantile_over_time(0.95, netmon_link_traffic_bits_per_second{selector}[1d]))")
 
 
 def days_until(level: float, selector: str, window: str) -> str:
@@ -118,7 +118,7 @@ def days_until(level: float, selector: str, window: str) -> str:
     (they never get there on this trend).
     """
     sub = f"{daily_p95_bps(selector)}[{window}:1d]"
-    contract = f"max by (link, direction) (netmon_link_capacity_bps{selector})"
+    contract = f"max by (link, direction) (netmon_link_capacity_bits_per_second{selector})"
     return (
         f"min by (link) (clamp_min(({level} * {contract} - predict_linear({sub}, 0))"
         f" / deriv({sub}), 0) / 86400 and deriv({sub}) > 0)"
@@ -128,7 +128,7 @@ def days_until(level: float, selector: str, window: str) -> str:
 def trend_per_month(selector: str, window: str) -> str:
     """PromQL: the daily-p95 trend as a share of the contract per 30 days, busier side."""
     sub = f"{daily_p95_bps(selector)}[{window}:1d]"
-    contract = f"max by (link, direction) (netmon_link_capacity_bps{selector})"
+    contract = f"max by (link, direction) (netmon_link_capacity_bits_per_second{selector})"
     return f"max by (link) (deriv({sub}) * 86400 * 30 / {contract})"
 
 
@@ -370,8 +370,9 @@ def noc_overview() -> dict[str, Any]:
               w=4, h=5, thresholds=[{"color": "blue", "value": None}],
               options=stat_options(text_mode="value", color_mode="value")),
         panel("timeseries", "ISP uplink: traffic against the contract",
-              [target('netmon_link_traffic_bps{medium="isp"}', "{{direction}}"),
-               target('netmon_link_capacity_bps{medium="isp"}', "contract {{direction}}")],
+              [target('netmon_link_traffic_bits_per_second{medium="isp"}', "{{direction}}"),
+               target('netmon_link_capacity_bits_per_second{medium="isp"}',
+                      "contract {{direction}}")],
               w=24, h=7, unit="bps", description="Bits per second each way; dashed lines "
               "are the contract. Sustained traffic at the line means users are waiting.",
               custom=timeseries_custom(), overrides=[dashed_line("contract.*", "red")],
@@ -468,12 +469,13 @@ def link_detail() -> dict[str, Any]:
               w=4, h=4, thresholds=[{"color": "#808080", "value": None}],
               mappings=UP_DOWN_MAPPINGS, options=stat_options(text_mode="value"),
               description="Up when every polled end is operationally up."),
-        panel("stat", "Contract", [target(f"netmon_link_capacity_bps{sel}", "{{direction}}",
+        panel("stat", "Contract", [target(f"netmon_link_capacity_bits_per_second{sel}",
+                                          "{{direction}}",
                                           instant=True)],
               w=5, h=4, unit="bps", thresholds=[{"color": "blue", "value": None}],
               options=stat_options(color_mode="value"),
               description="Contracted bandwidth per direction (from the inventory)."),
-        panel("stat", "Port speed", [target(f"netmon_link_port_speed_bps{sel}", "port",
+        panel("stat", "Port speed", [target(f"netmon_link_port_speed_bits_per_second{sel}", "port",
                                             instant=True)],
               w=4, h=4, unit="bps", thresholds=[{"color": "blue", "value": None}],
               options=stat_options(text_mode="value", color_mode="value")),
@@ -488,9 +490,9 @@ def link_detail() -> dict[str, Any]:
                   "excludeByName": {"Time": True, "Value": True, "__name__": True,
                                     "job": True, "instance": True, "link": True}}}]),
         panel("timeseries", "Traffic against the contract and the port speed",
-              [target(f"netmon_link_traffic_bps{sel}", "{{direction}}"),
-               target(f"netmon_link_capacity_bps{sel}", "contract {{direction}}"),
-               target(f"netmon_link_port_speed_bps{sel}", "port speed")],
+              [target(f"netmon_link_traffic_bits_per_second{sel}", "{{direction}}"),
+               target(f"netmon_link_capacity_bits_per_second{sel}", "contract {{direction}}"),
+               target(f"netmon_link_port_speed_bits_per_second{sel}", "port speed")],
               w=24, h=9, unit="bps", custom=timeseries_custom(),
               description="downstream = towards the kecamatan/users (a→b), upstream = "
               "back towards the core/ISP. Dashed: contract (red) and port speed (grey).",
@@ -535,7 +537,8 @@ def link_detail() -> dict[str, Any]:
         panel("timeseries", "Radio signal", both_ends("netmon_radio_signal_dbm"),
               w=12, h=7, unit="dBm", custom=timeseries_custom(fill=0),
               description=over_ssh.format("The radio's received signal strength", "a radio")),
-        panel("timeseries", "Radio transmit rate", both_ends("netmon_radio_tx_rate_bps"),
+        panel("timeseries", "Radio transmit rate",
+              both_ends("netmon_radio_tx_rate_bits_per_second"),
               w=12, h=7, unit="bps", custom=timeseries_custom(fill=0),
               description=over_ssh.format("The radio's current transmit data rate (PHY)",
                                           "a radio")),
@@ -576,11 +579,12 @@ def capacity_planning() -> dict[str, Any]:
               [target(p95("utilisation_ratio", "7d"), instant=True, table=True),
                target(p95("utilisation_ratio", "30d"), instant=True, table=True),
                target(p95("utilisation_ratio", "90d"), instant=True, table=True),
-               target(p95("traffic_bps", "30d"), instant=True, table=True),
-               target(f"max by (link) (netmon_link_capacity_bps{sel})", instant=True,
+               target(p95("traffic_bits_per_second", "30d"), instant=True, table=True),
+               target(f"max by (link) (netmon_link_capacity_bits_per_second{sel})", instant=True,
                       table=True),
-               target(f"{p95('traffic_bps', '30d')} / "
-                      f"max by (link) (quantile_over_time(0.95, netmon_link_traffic_bps{sel}"
+               target(f"{p95('traffic_bits_per_second', '30d')} / "
+                      "max by (link) (quantile_over_time(0.95, "
+                      f"netmon_link_traffic_bits_per_second{sel}"
                       "[30d] offset 30d)) - 1", instant=True, table=True)],
               w=24, h=12, description="95th percentile of raw samples, the busier "
               "direction (how an ISP bills), as a share of the contract. Growth compares "
@@ -631,9 +635,11 @@ def capacity_planning() -> dict[str, Any]:
                           "properties": [{"id": "unit", "value": "percentunit"},
                                          {"id": "decimals", "value": 1}]}]),
         panel("timeseries", "ISP uplink: contract history and daily 95th percentile",
-              [target('netmon_link_capacity_bps{medium="isp"}', "contract {{direction}}"),
+              [target('netmon_link_capacity_bits_per_second{medium="isp"}',
+                      "contract {{direction}}"),
                target('max by (direction) (quantile_over_time(0.95, '
-                      'netmon_link_traffic_bps{medium="isp"}[1d]))', "daily p95 {{direction}}",
+                      'netmon_link_traffic_bits_per_second{medium="isp"}[1d]))',
+                      "daily p95 {{direction}}",
                       interval="1d")],
               w=12, h=10, unit="bps", custom=timeseries_custom(fill=0, step=True),
               overrides=[dashed_line("contract.*", "red")],

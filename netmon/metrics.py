@@ -59,18 +59,18 @@ _DEFS = [
               "7 lowerLayerDown."),
     MetricDef("interface_admin_status", "gauge", INTERFACE_LABELS, "IF-MIB enum",
               "ifAdminStatus: 1 up, 2 down (shut by an operator), 3 testing."),
-    MetricDef("interface_speed_bps", "gauge", INTERFACE_LABELS, "bits/s",
+    MetricDef("interface_speed_bits_per_second", "gauge", INTERFACE_LABELS, "bits/s",
               "Port speed as the device reports it (ifHighSpeed, else ifSpeed)."),
     MetricDef("interface_in_bytes", "counter", INTERFACE_LABELS, "bytes",
               "Raw received-octets counter as read (ifHCInOctets, else 32-bit ifInOctets; "
               "resets when the device reboots)."),
     MetricDef("interface_out_bytes", "counter", INTERFACE_LABELS, "bytes",
               "Raw transmitted-octets counter as read (ifHCOutOctets, else ifOutOctets)."),
-    MetricDef("interface_in_bps", "gauge", INTERFACE_LABELS, "bits/s",
+    MetricDef("interface_in_bits_per_second", "gauge", INTERFACE_LABELS, "bits/s",
               "Receive rate in bits per second over the last poll interval, computed by "
               "netmon with wraps, resets and impossible rates handled (absent when no "
               "honest rate exists)."),
-    MetricDef("interface_out_bps", "gauge", INTERFACE_LABELS, "bits/s",
+    MetricDef("interface_out_bits_per_second", "gauge", INTERFACE_LABELS, "bits/s",
               "Transmit rate in bits per second over the last poll interval (see in_bps)."),
     MetricDef("interface_in_errors", "counter", INTERFACE_LABELS, "packets",
               "ifInErrors: received packets discarded because of errors."),
@@ -86,19 +86,19 @@ _DEFS = [
                "description"), "",
               "An inventory link; device/interface name the end whose counters measure "
               "it (a, the upstream end, when it is polled; else b)."),
-    MetricDef("link_capacity_bps", "gauge", LINK_DIR_LABELS, "bits/s",
+    MetricDef("link_capacity_bits_per_second", "gauge", LINK_DIR_LABELS, "bits/s",
               "Contracted capacity of the link in this direction (from the inventory)."),
     MetricDef("link_up", "gauge", LINK_LABELS, "boolean",
               "1 when every polled end of the link is operationally up, 0 when one is "
               "down; absent when no end could be polled."),
-    MetricDef("link_traffic_bps", "gauge", LINK_DIR_LABELS, "bits/s",
+    MetricDef("link_traffic_bits_per_second", "gauge", LINK_DIR_LABELS, "bits/s",
               "Traffic on the link: downstream flows from a (core/ISP) to b (kecamatan/"
               "users), upstream from b to a."),
     MetricDef("link_utilisation_ratio", "gauge", LINK_DIR_LABELS, "ratio",
               "Traffic ÷ contracted capacity (1.0 = the contract is full; can exceed 1)."),
     MetricDef("link_port_utilisation_ratio", "gauge", LINK_DIR_LABELS, "ratio",
               "Traffic ÷ port speed of the measuring interface."),
-    MetricDef("link_port_speed_bps", "gauge", LINK_LABELS, "bits/s",
+    MetricDef("link_port_speed_bits_per_second", "gauge", LINK_LABELS, "bits/s",
               "Port speed of the interface that measures the link."),
     # --- read over SSH (collectors/ssh): optics, radios, router health ----------------
     MetricDef("optics_rx_power_dbm", "gauge", (*DEVICE_LABELS, "interface", "link"), "dBm",
@@ -116,10 +116,12 @@ _DEFS = [
     MetricDef("radio_ccq_ratio", "gauge", (*DEVICE_LABELS, "interface", "link"), "ratio",
               "Transmit client connection quality (MikroTik CCQ, 0-1): share of airtime "
               "not lost to retries."),
-    MetricDef("radio_tx_rate_bps", "gauge", (*DEVICE_LABELS, "interface", "link"), "bits/s",
+    MetricDef("radio_tx_rate_bits_per_second", "gauge", (*DEVICE_LABELS, "interface", "link"),
+              "bits/s",
               "Current transmit data rate (PHY rate) of the radio towards its peer; "
               "rain fade lowers it."),
-    MetricDef("radio_rx_rate_bps", "gauge", (*DEVICE_LABELS, "interface", "link"), "bits/s",
+    MetricDef("radio_rx_rate_bits_per_second", "gauge", (*DEVICE_LABELS, "interface", "link"),
+              "bits/s",
               "Current receive data rate (PHY rate) of the radio from its peer."),
     MetricDef("radio_rate_contract_ratio", "gauge",
               (*DEVICE_LABELS, "interface", "link", "direction"), "ratio",

@@ -5,12 +5,12 @@ For planners taking numbers to a budget meeting: per link and direction over a p
 of the contract, the change against the period before, the growth trend per month, and
 the date each link is forecast to reach 80 % and 100 % of its contract. Reads the
 Prometheus HTTP API, so any PromQL-compatible store (Prometheus, VictoriaMetrics,
-Thanos, Mimir) that holds `netmon_link_traffic_bps` works.
+Thanos, Mimir) that holds `netmon_link_traffic_bits_per_second` works.
 
 Choices that decide the numbers, and why:
 
 - **95th percentile on raw samples** (`quantile_over_time(0.95, ...[period])` over
-  `netmon_link_traffic_bps`, each direction separately; a link's billing figure is the
+  `netmon_link_traffic_bits_per_second`, each direction separately; a link's billing figure is the
   larger of the two). That is how ISPs bill ("95th percentile, max of in and out") and
   what a planner will be compared against. Averaging first (a `rate()` over 5 minutes,
   a recording rule, Grafana's step) would shave the peaks and understate the need.
@@ -70,8 +70,8 @@ MIN_TREND_DAYS = 7  # fewer daily points: a weekend or one bad day decides the s
 FORECAST_HORIZON = 10 * 365 * DAY  # beyond this a date means nothing to a budget
 LOW_COVERAGE = 0.9
 
-TRAFFIC = "netmon_link_traffic_bps"
-CAPACITY = "netmon_link_capacity_bps"
+TRAFFIC = "netmon_link_traffic_bits_per_second"
+CAPACITY = "netmon_link_capacity_bits_per_second"
 
 
 class ReportError(NetmonError):

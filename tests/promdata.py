@@ -236,7 +236,8 @@ def _diurnal(ts: float) -> float:
 # (`_generic_family`), for the last 2 h.
 GENERIC_METRICS = (
     "netmon_optics_rx_power_dbm", "netmon_optics_tx_power_dbm", "netmon_radio_signal_dbm",
-    "netmon_radio_tx_rate_bps", "netmon_influx_spool_bytes", "netmon_traps_received_total",
+    "netmon_radio_tx_rate_bits_per_second", "netmon_influx_spool_bytes",
+    "netmon_traps_received_total",
     "netmon_traps_rejected_total",
 )
 
@@ -291,18 +292,19 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
             for direction in ("downstream", "upstream"):
                 samples[(link.name, direction)] = [(ts, traffic(link, direction, ts))
                                                    for ts in all_ts]
-        w.family("netmon_link_traffic_bps", "gauge")
+        w.family("netmon_link_traffic_bits_per_second", "gauge")
         for (name, direction), s in samples.items():
-            w.series("netmon_link_traffic_bps",
-                     _labels("link_traffic_bps", {**link_values[name], "direction": direction}),
+            w.series("netmon_link_traffic_bits_per_second",
+                     _labels("link_traffic_bits_per_second",
+                             {**link_values[name], "direction": direction}),
                      s)
-        for metric in ("link_capacity_bps", "link_utilisation_ratio"):
+        for metric in ("link_capacity_bits_per_second", "link_utilisation_ratio"):
             w.family(f"netmon_{metric}", "gauge")
             for link in links:
                 for direction in ("downstream", "upstream"):
                     pts = samples[(link.name, direction)]
                     series = ([(ts, contract(link, ts)) for ts, _ in pts]
-                              if metric == "link_capacity_bps"
+                              if metric == "link_capacity_bits_per_second"
                               else [(ts, v / contract(link, ts)) for ts, v in pts])
                     w.series(f"netmon_{metric}", _labels(metric, {**link_values[link.name],
                                                                   "direction": direction}),
@@ -316,9 +318,10 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
                 w.series("netmon_link_port_utilisation_ratio",
                          _labels("link_port_utilisation_ratio",
                                  {**link_values[link.name], "direction": direction}), pts)
-        w.family("netmon_link_port_speed_bps", "gauge")
+        w.family("netmon_link_port_speed_bits_per_second", "gauge")
         for link in links:
-            w.series("netmon_link_port_speed_bps", _labels("link_port_speed_bps",
+            w.series("netmon_link_port_speed_bits_per_second",
+                     _labels("link_port_speed_bits_per_second",
                                                            link_values[link.name]),
                      [(ts, link.port_speed_bps) for ts in recent_ts])
         w.family("netmon_link_up", "gauge")
@@ -361,7 +364,7 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
                              ("interface_out_errors", "counter"),
                              ("interface_in_discards", "counter"),
                              ("interface_out_discards", "counter"),
-                             ("interface_speed_bps", "gauge"),
+                             ("interface_speed_bits_per_second", "gauge"),
                              ("interface_oper_status", "gauge")):
             full = CATALOGUE[metric].full_name
             w.family(full, kind)
@@ -369,7 +372,7 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
                 lv = _labels(metric, {**dev_values(d), "interface": link.interface})
                 if kind == "counter":
                     pts = [(ts, (i * 3) // 2) for i, ts in enumerate(recent_ts)]
-                elif metric == "interface_speed_bps":
+                elif metric == "interface_speed_bits_per_second":
                     pts = [(ts, link.port_speed_bps) for ts in recent_ts]
                 else:
                     pts = [(ts, 2 if link.name == sc.down_link and ts > end - 1200 else 1)
@@ -807,10 +810,11 @@ def report_history(path: Path, end: int, *, days: int = 65, step: int = 600,
                     value = level * share * _diurnal(t) * rng.uniform(0.85, 1.15)
                     pts.append((t, round(value, 1)))
                 traffic[(link.name, direction)] = pts
-        w.family("netmon_link_traffic_bps", "gauge")
+        w.family("netmon_link_traffic_bits_per_second", "gauge")
         for (name, direction), pts in traffic.items():
-            w.series("netmon_link_traffic_bps", _report_labels(name, direction, links), pts)
-        w.family("netmon_link_capacity_bps", "gauge")
+            w.series("netmon_link_traffic_bits_per_second",
+                     _report_labels(name, direction, links), pts)
+        w.family("netmon_link_capacity_bits_per_second", "gauge")
         for link in links:
             for direction in ("downstream", "upstream"):
                 pts = []
@@ -819,7 +823,8 @@ def report_history(path: Path, end: int, *, days: int = 65, step: int = 600,
                     if link.earlier_contract and t < end - link.earlier_contract[0] * DAY:
                         bps = link.earlier_contract[1]
                     pts.append((t, bps))
-                w.series("netmon_link_capacity_bps", _report_labels(link.name, direction,
+                w.series("netmon_link_capacity_bits_per_second",
+                         _report_labels(link.name, direction,
                                                                     links), pts)
         w.close()
     return traffic
@@ -828,6 +833,6 @@ def report_history(path: Path, end: int, *, days: int = 65, step: int = 600,
 def _report_labels(name: str, direction: str, links: Sequence[ReportLink]) -> dict[str, str]:
     (link,) = [x for x in links if x.name == name]
     device = "core-pemkab-1"
-    return _labels("link_traffic_bps", {"link": name, "kecamatan": link.kecamatan,
+    return _labels("link_traffic_bits_per_second", {"link": name, "kecamatan": link.kecamatan,
                                         "medium": link.medium, "device": device,
                                         "interface": "Gi1/0/1", "direction": direction})

@@ -40,7 +40,7 @@ def test_daemon_writes_every_poll_to_victoriametrics(lab: Lab, tmp_path: Path) -
             def rate_in_influx() -> list[dict] | None:
                 assert proc.poll() is None, (tmp_path / "netmon.log").read_text()[-2000:]
                 http_get(f"{vm.url}/internal/force_flush")
-                series = vm.export('{__name__="link_traffic_bps"}')
+                series = vm.export('{__name__="link_traffic_bits_per_second"}')
                 return series if len(series) == 2 else None
 
             series = wait_for(rate_in_influx, 40, "link traffic points in VictoriaMetrics")

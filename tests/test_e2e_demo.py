@@ -55,7 +55,8 @@ def test_all_28_kecamatan_links_have_utilisation_in_prometheus(demo: DemoStack) 
 
 def test_isp_uplink_and_contract_visible(demo: DemoStack) -> None:
     cap = wait_for(lambda: demo.prom.value(
-        'netmon_link_capacity_bps{medium="isp",direction="downstream"}'), 30, "ISP capacity")
+        'netmon_link_capacity_bits_per_second{medium="isp",direction="downstream"}'), 30,
+        "ISP capacity")
     assert cap == 130e6
     util = wait_for(lambda: demo.prom.value(
         'netmon_link_utilisation_ratio{medium="isp",direction="downstream"}'), 30, "ISP use")
@@ -202,10 +203,12 @@ def test_reboot_gives_a_gap_not_a_spike(demo: DemoStack) -> None:
             20, f"{device} reset gap counted")
     # Let rates resume, then check nothing ever exceeded the port speed or 3× contract.
     wait_for(lambda: demo.prom.value(
-        'netmon_interface_in_bps{device="tower-wonocolo"}') is not None, 20, "rates resume")
+        'netmon_interface_in_bits_per_second{device="tower-wonocolo"}') is not None, 20,
+        "rates resume")
     worst = demo.prom.query(
-        'max_over_time(netmon_interface_in_bps{device=~"kec-kedewan|tower-wonocolo"}[2m]) '
-        '/ on(device,interface) netmon_interface_speed_bps')
+        'max_over_time(netmon_interface_in_bits_per_second'
+        '{device=~"kec-kedewan|tower-wonocolo"}[2m]) '
+        '/ on(device,interface) netmon_interface_speed_bits_per_second')
     assert worst
     for r in worst:
         assert float(r["value"][1]) <= 1.0, r

@@ -83,9 +83,9 @@ def test_link_rates_and_utilisation_against_contract(engine: Engine) -> None:
         _iface("Gi0/1", 2, 10 * mb * 60, 80 * mb * 60),
     ]))
     m = _scrape(engine)
-    assert _find(m, "netmon_link_traffic_bps", link="FO Balen",
+    assert _find(m, "netmon_link_traffic_bits_per_second", link="FO Balen",
                  direction="downstream") == pytest.approx(80e6)
-    assert _find(m, "netmon_link_traffic_bps", link="FO Balen",
+    assert _find(m, "netmon_link_traffic_bits_per_second", link="FO Balen",
                  direction="upstream") == pytest.approx(10e6)
     assert _find(m, "netmon_link_utilisation_ratio", link="FO Balen",
                  direction="downstream") == pytest.approx(0.8)
@@ -96,7 +96,7 @@ def test_link_rates_and_utilisation_against_contract(engine: Engine) -> None:
                  direction="downstream") == pytest.approx(120 / 130)
     assert _find(m, "netmon_link_utilisation_ratio", link="Internet uplink",
                  direction="upstream") == pytest.approx(20 / 50)
-    assert _find(m, "netmon_link_capacity_bps", link="Internet uplink",
+    assert _find(m, "netmon_link_capacity_bits_per_second", link="Internet uplink",
                  direction="upstream") == 50e6
     assert _find(m, "netmon_link_up", link="FO Balen") == 1
     assert _find(m, "netmon_link_info", link="FO Balen", kecamatan="Balen",
@@ -112,15 +112,15 @@ def test_reboot_gives_gap_not_spike_and_is_counted(engine: Engine) -> None:
     engine.ingest(_poll("core-1", 60, 86_460, [_iface("Gi0/1", 2, big + 60, big + 60)]))
     engine.ingest(_poll("core-1", 120, 20, [_iface("Gi0/1", 7, 500, 500)]))  # rebooted
     m = _scrape(engine)
-    assert not [k for k in m if k[0] == "netmon_interface_in_bps"]
-    assert not [k for k in m if k[0] == "netmon_link_traffic_bps"]
+    assert not [k for k in m if k[0] == "netmon_interface_in_bits_per_second"]
+    assert not [k for k in m if k[0] == "netmon_link_traffic_bits_per_second"]
     assert _find(m, "netmon_device_reboots_total", device="core-1") == 1
     assert _find(m, "netmon_rate_gaps_total", device="core-1",
                  reason="device_reset") == 2
     # Next poll: rates again, from the new baseline, and ifIndex renumbering did not matter.
     engine.ingest(_poll("core-1", 180, 80, [_iface("Gi0/1", 7, 500 + 60 * 1000, 500)]))
     m = _scrape(engine)
-    assert _find(m, "netmon_interface_in_bps", device="core-1",
+    assert _find(m, "netmon_interface_in_bits_per_second", device="core-1",
                  interface="Gi0/1") == pytest.approx(8000)
 
 
@@ -139,7 +139,7 @@ def test_failed_poll_keeps_counter_state_and_drops_stale_rates(engine: Engine) -
     # After the outage the average over the whole gap is reported (nothing lost).
     engine.ingest(_poll("kec-balen", 120, 220, [_iface("sfp1", 1, 120 * 1000, 0)]))
     m = _scrape(engine)
-    assert _find(m, "netmon_interface_in_bps", device="kec-balen") == 8000
+    assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 8000
     assert _find(m, "netmon_poll_last_success_timestamp_seconds",
                  device="kec-balen") == 1_700_000_120
 
@@ -159,13 +159,13 @@ def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
                         [_iface("sfp1", 1, 9000, 0, bits=32, speed=ten_m)]))
     m = _scrape(engine)
     assert _find(m, "netmon_rate_wraps_total", device="kec-balen") == 1
-    assert _find(m, "netmon_interface_in_bps", device="kec-balen") == 8000
+    assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 8000
     engine.ingest(_poll("kec-balen", 20, 120,
                         [_iface("sfp1", 1, 9000 + 10 * ten_m, 0, bits=32, speed=ten_m)]))
     m = _scrape(engine)  # 80 Mbit/s through a 10 Mbit/s radio: rejected
     assert _find(m, "netmon_rate_gaps_total", device="kec-balen",
                  reason="over_speed") == 1
-    assert not [k for k in m if k[0] == "netmon_interface_in_bps"
+    assert not [k for k in m if k[0] == "netmon_interface_in_bits_per_second"
                 and dict(k[1])["device"] == "kec-balen"]
 
 
@@ -185,7 +185,7 @@ def test_removed_device_vanishes_and_unchanged_keeps_state(engine: Engine) -> No
     engine.ingest(_poll("core-1", 60, 160, [_iface("Gi0/1", 2, 60 * 1000, 0)]))
     m = _scrape(engine)
     assert not [k for k in m if dict(k[1]).get("device") == "kec-balen"]
-    assert _find(m, "netmon_interface_in_bps", device="core-1") == 8000
+    assert _find(m, "netmon_interface_in_bits_per_second", device="core-1") == 8000
 
 
 def test_no_secret_in_metrics(engine: Engine) -> None:

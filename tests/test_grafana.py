@@ -353,9 +353,9 @@ def busier_direction_share(url: str, at: float) -> dict[str, float]:
     """Traffic ÷ contract of each link's busier direction, from the raw traffic and
     capacity series, divided here (not netmon's utilisation metric, not PromQL)."""
     traffic = {(r["metric"]["link"], r["metric"]["direction"]): float(r["value"][1])
-               for r in _instant(url, "netmon_link_traffic_bps", at)}
+               for r in _instant(url, "netmon_link_traffic_bits_per_second", at)}
     contract = {(r["metric"]["link"], r["metric"]["direction"]): float(r["value"][1])
-                for r in _instant(url, "netmon_link_capacity_bps", at)}
+                for r in _instant(url, "netmon_link_capacity_bits_per_second", at)}
     share: dict[str, float] = {}
     for (link, direction), bps in traffic.items():
         share[link] = max(share.get(link, 0.0), bps / contract[(link, direction)])
@@ -389,7 +389,7 @@ def test_wall_screen_percentages_are_traffic_over_contract_of_the_busier_directi
     by_direction = {r["metric"]["direction"]: float(r["value"][1])
                     for r in _instant(url, isp, end)}
     raw = {r["metric"]["direction"]: float(r["value"][1]) for r in _instant(
-        url, 'netmon_link_traffic_bps{link="isp-uplink"}', end)}
+        url, 'netmon_link_traffic_bits_per_second{link="isp-uplink"}', end)}
     assert by_direction == pytest.approx({d: v / 130e6 for d, v in raw.items()}, rel=1e-9)
 
 

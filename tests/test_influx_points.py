@@ -164,18 +164,20 @@ def test_points_from_two_polls(engine: Engine) -> None:
 
     iface = _one(points, "interface", device="core-1", interface="Gi0/1")
     f = dict(iface.fields)
-    assert f["in_bps"] == pytest.approx(10e6) and f["out_bps"] == pytest.approx(80e6)
+    assert f["in_bits_per_second"] == pytest.approx(10e6)
+    assert f["out_bits_per_second"] == pytest.approx(80e6)
     assert f["in_bytes"] == 10 * mb * 60 and isinstance(f["in_bytes"], int)
-    assert (f["speed_bps"], f["oper_status"], f["in_errors"], f["if_index"]) == (10**9, 1, 3, 2)
+    assert (f["speed_bits_per_second"], f["oper_status"], f["in_errors"],
+            f["if_index"]) == (10**9, 1, 3, 2)
 
     down = _one(points, "link", direction="downstream")
     up = _one(points, "link", direction="upstream")
     assert dict(down.tags) == {"link": "FO Balen, jalur=utara", "kecamatan": "Balen",
                                "medium": "fibre", "device": "core-1", "interface": "Gi0/1",
                                "direction": "downstream"}
-    assert dict(down.fields)["traffic_bps"] == pytest.approx(80e6)
+    assert dict(down.fields)["traffic_bits_per_second"] == pytest.approx(80e6)
     assert dict(down.fields)["utilisation_ratio"] == pytest.approx(0.8)  # of 100M contract
-    assert dict(down.fields)["capacity_bps"] == 100_000_000
+    assert dict(down.fields)["capacity_bits_per_second"] == 100_000_000
     assert dict(up.fields)["utilisation_ratio"] == pytest.approx(10e6 / 50e6)
     assert dict(up.fields)["port_utilisation_ratio"] == pytest.approx(0.01)
     assert dict(up.fields)["up"] == 1
@@ -189,7 +191,7 @@ def test_link_written_only_on_its_measuring_device(engine: Engine) -> None:
     engine.ingest(_poll("core-1", 0, [_iface("Gi0/1", 2, 0, 0)]))
     first = [p for p in points if p.measurement == "link"]
     assert len(first) == 2  # no traffic yet (first reading), but capacity and state
-    assert "traffic_bps" not in dict(first[0].fields)
+    assert "traffic_bits_per_second" not in dict(first[0].fields)
 
 
 def test_failed_poll_writes_down_and_reason(engine: Engine) -> None:
@@ -281,6 +283,6 @@ def test_fast_lines_equal_point_lines(engine: Engine) -> None:
     fast = poll_lines(snap, poll)
     assert fast == [line for p in poll_points(snap, poll) if (line := p.line()) is not None]
     text = b"\n".join(fast).decode()
-    assert "in_bps=3.0,out_bps=4.0" in text
+    assert "in_bits_per_second=3.0,out_bits_per_second=4.0" in text
     assert "interface=huge" in text and "in_bytes=18446744073709551615i" not in text
-    assert ",interface=nan," in text and "in_bps=nan" not in text
+    assert ",interface=nan," in text and "in_bits_per_second=nan" not in text

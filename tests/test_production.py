@@ -118,7 +118,7 @@ def test_reload_adds_and_removes_devices_and_keeps_counter_state(lab: Lab,
     pid_file = tmp_path / "netmon.pid"
     with netmon_run(inv, tmp_path / "netmon.log", "--pid-file", str(pid_file)) as d:
         # kec-kapas has a rate (two polls) and core-1 was polled before the reload
-        wait_for(lambda: sample(t := d.metrics(), "netmon_interface_in_bps",
+        wait_for(lambda: sample(t := d.metrics(), "netmon_interface_in_bits_per_second",
                                 device="kec-kapas", interface="sfp1") is not None
                  and polls(t, "core-1") >= 1, 20, "a rate for kec-kapas")
         assert int(pid_file.read_text()) == d.proc.pid
@@ -171,7 +171,7 @@ def test_reload_adds_and_removes_devices_and_keeps_counter_state(lab: Lab,
         # from its first poll under the new inventory.
         text = first["kapas"]
         assert polls(text, "kec-kapas") > n
-        assert sample(text, "netmon_interface_in_bps", device="kec-kapas",
+        assert sample(text, "netmon_interface_in_bits_per_second", device="kec-kapas",
                       interface="sfp1") is not None
         assert (sample(text, "netmon_rate_gaps_total", device="kec-kapas") or 0) == gaps_before
         # The changed device starts afresh (its labels changed: new series, new counters):
@@ -179,7 +179,7 @@ def test_reload_adds_and_removes_devices_and_keeps_counter_state(lab: Lab,
         text = first["core"]
         assert sample(text, "netmon_device_info", device="core-1", site="Gedung Baru") == 1
         assert polls(text, "core-1") == 1 < n_core + 1
-        assert sample(text, "netmon_interface_in_bps", device="core-1") is None
+        assert sample(text, "netmon_interface_in_bits_per_second", device="core-1") is None
         # The added device is polled.
         wait_for(lambda: sample(d.metrics(), "netmon_poll_success", device="kec-malo") == 1,
                  10, "kec-malo polled")

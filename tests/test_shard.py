@@ -165,7 +165,7 @@ def _check_shard_pages(pages: list[str], count: int) -> None:
             (frozenset((k, v) for k, v in labels if k != "sys_name"), value)
             for labels, value in page["netmon_device_info"]]
     inventory_series = ("device_info_without_sys_name", "netmon_link_info",
-                        "netmon_link_capacity_bps", "netmon_inventory_devices",
+                        "netmon_link_capacity_bits_per_second", "netmon_inventory_devices",
                         "netmon_inventory_links", "netmon_device_downstream_devices")
     for name in inventory_series:
         first = sorted(parsed[0][name], key=repr)
@@ -177,7 +177,7 @@ def _check_shard_pages(pages: list[str], count: int) -> None:
     links = {dict(labels)["link"] for labels, _ in parsed[0]["netmon_link_info"]}
     assert links == {f"fo-{n}" for n in names[1:]}
     capacities = {(dict(labels)["link"], dict(labels)["direction"]): value
-                  for labels, value in parsed[0]["netmon_link_capacity_bps"]}
+                  for labels, value in parsed[0]["netmon_link_capacity_bits_per_second"]}
     assert capacities[("fo-kec-3", "downstream")] == 30e6
     assert capacities[("fo-kec-3", "upstream")] == 15e6
     assert len(capacities) == 2 * len(links)

@@ -91,7 +91,8 @@ def test_routeros_device_over_ssh(lab: SshLab, client: SshClient) -> None:
     assert sample(result, "optics_tx_power_dbm", interface="sfp1") == pytest.approx(
         optics.tx_dbm, abs=0.01)
     radio = expected.radios("kec-kedewan")["wlan1"]
-    assert sample(result, "radio_tx_rate_bps", link="radio-tower-wonocolo") == pytest.approx(
+    assert sample(result, "radio_tx_rate_bits_per_second",
+                  link="radio-tower-wonocolo") == pytest.approx(
         radio.tx_bps, rel=0.01)
     # kec-kedewan is the a end: its tx is the downstream direction, contract 20M
     assert sample(result, "radio_rate_contract_ratio", direction="downstream") == \
@@ -132,7 +133,8 @@ def test_tower_end_of_the_radio_sees_the_other_direction(lab: SshLab,
                                                          client: SshClient) -> None:
     tower = poll(client, lab, "tower-wonocolo")
     kec = poll(client, lab, "kec-kedewan")
-    assert sample(tower, "radio_rx_rate_bps") == sample(kec, "radio_tx_rate_bps")
+    assert (sample(tower, "radio_rx_rate_bits_per_second")
+            == sample(kec, "radio_tx_rate_bits_per_second"))
     assert sample(tower, "radio_rate_contract_ratio", direction="downstream") == \
         sample(kec, "radio_rate_contract_ratio", direction="downstream")
 
@@ -177,8 +179,8 @@ def test_rain_fade_lowers_the_radio_rate_below_the_contract(lab: SshLab,
     assert "rain fade" in message
     time.sleep(0.15)
     faded = poll(client, lab, "kec-kedewan")
-    assert sample(faded, "radio_tx_rate_bps") == pytest.approx(
-        0.05 * sample(clear, "radio_tx_rate_bps"), rel=0.01)
+    assert sample(faded, "radio_tx_rate_bits_per_second") == pytest.approx(
+        0.05 * sample(clear, "radio_tx_rate_bits_per_second"), rel=0.01)
     assert sample(faded, "radio_rate_contract_ratio", direction="downstream") < 1.0
     assert sample(faded, "radio_signal_dbm") < sample(clear, "radio_signal_dbm") - 10
     # the same fault document drives the SNMP agents: their ifSpeed falls with it

@@ -75,7 +75,7 @@ def test_routeros_optics_and_radio_samples(inventory: Inventory) -> None:
     assert got[("optics_rx_power_dbm", fo)] == -8.916
     assert got[("optics_temperature_celsius", fo)] == 38.0
     assert not any(dict(s.labels).get("interface") == "ether1" for s in samples)  # no SFP
-    assert got[("radio_tx_rate_bps", radio)] == 27e6
+    assert got[("radio_tx_rate_bits_per_second", radio)] == 27e6
     # kec is the a end: tx is downstream (contract 40M), rx upstream (contract 10M)
     assert got[("radio_rate_contract_ratio", (*radio, ("direction", "downstream")))] == \
         pytest.approx(27e6 / 40e6)

@@ -163,8 +163,8 @@ def _radio(radio: Radio, end: LinkEnd, samples: list[Sample | None]) -> None:
     samples.append(_sample("radio_signal_to_noise_db", radio.signal_to_noise_db, **labels))
     samples.append(_sample("radio_ccq_ratio", radio.tx_ccq_ratio, **labels))
     tx, rx = radio.tx_rate_bps, radio.rx_rate_bps
-    samples.append(_sample("radio_tx_rate_bps", tx, **labels))
-    samples.append(_sample("radio_rx_rate_bps", rx, **labels))
+    samples.append(_sample("radio_tx_rate_bits_per_second", tx, **labels))
+    samples.append(_sample("radio_rx_rate_bits_per_second", rx, **labels))
     # a's transmit direction is the link's downstream (a→b); b's is upstream
     directions = {"downstream": tx if end.is_a else rx, "upstream": rx if end.is_a else tx}
     for direction, rate in directions.items():

@@ -12,10 +12,11 @@ schema table, the tests and the bytes sent to InfluxDB come from one place:
                `rx_power_dbm`), tags device, site, kecamatan, role + the sample's labels
 
 Field names are the metric catalogue's names without the measurement word
-(`interface_in_bps` → `interface` / `in_bps`), so Prometheus and InfluxDB users read the
-same names. Every point carries the poll's own timestamp (milliseconds), never the
-write time: a point replayed from the spool an hour later lands where it belongs, and
-writing it twice overwrites it (same series + timestamp) instead of duplicating it.
+(`interface_in_bits_per_second` → `interface` / `in_bits_per_second`), so Prometheus and
+InfluxDB users read the same names. Every point carries the poll's own timestamp
+(milliseconds), never the write time: a point replayed from the spool an hour later
+lands where it belongs, and writing it twice overwrites it (same series + timestamp)
+instead of duplicating it.
 
 A field keeps one type forever (InfluxDB rejects a batch that changes it): counters
 and enums are integers, rates and ratios floats, whatever Python type the collector
@@ -256,9 +257,9 @@ def _interface_point(dtags: tuple[tuple[str, str], ...], name: str, view: Interf
     return make_point("interface", (*dtags, ("interface", name)), (
         ("in_bytes", r.in_octets),
         ("out_bytes", r.out_octets),
-        ("in_bps", _float(view.in_bps)),
-        ("out_bps", _float(view.out_bps)),
-        ("speed_bps", r.speed_bps),
+        ("in_bits_per_second", _float(view.in_bps)),
+        ("out_bits_per_second", _float(view.out_bps)),
+        ("speed_bits_per_second", r.speed_bps),
         ("oper_status", r.oper_status),
         ("admin_status", r.admin_status),
         ("in_errors", r.in_errors),
@@ -283,8 +284,9 @@ def _interface_fields(view: InterfaceView) -> str | None:
     in_bps, out_bps = float(in_bps), float(out_bps)
     if not (math.isfinite(in_bps) and math.isfinite(out_bps)):
         return None
-    return (f"in_bytes={r.in_octets}i,out_bytes={r.out_octets}i,in_bps={in_bps!r},"
-            f"out_bps={out_bps!r},speed_bps={r.speed_bps}i,oper_status={r.oper_status}i,"
+    return (f"in_bytes={r.in_octets}i,out_bytes={r.out_octets}i,"
+            f"in_bits_per_second={in_bps!r},out_bits_per_second={out_bps!r},"
+            f"speed_bits_per_second={r.speed_bps}i,oper_status={r.oper_status}i,"
             f"admin_status={r.admin_status}i,in_errors={r.in_errors}i,"
             f"out_errors={r.out_errors}i,in_discards={r.in_discards}i,"
             f"out_discards={r.out_discards}i,if_index={r.if_index}i")
@@ -315,11 +317,11 @@ def _link_points(view: LinkView, ts: int) -> list[Point]:
     for direction in DIRECTIONS:
         vs_contract, vs_port = link_utilisation(view, direction)
         out.append(make_point("link", (*tags, ("direction", direction)), (
-            ("traffic_bps", _float(view.bps[direction])),
-            ("capacity_bps", view.capacity(direction)),
+            ("traffic_bits_per_second", _float(view.bps[direction])),
+            ("capacity_bits_per_second", view.capacity(direction)),
             ("utilisation_ratio", vs_contract),
             ("port_utilisation_ratio", vs_port),
-            ("port_speed_bps", _int(view.port_speed_bps)),
+            ("port_speed_bits_per_second", _int(view.port_speed_bps)),
             ("up", _flag(view.up)),
         ), ts))
     return out
