@@ -31,8 +31,8 @@ from netmon.inventory import (
     with_interval,
 )
 from netmon.logs import LOG_FORMATS, LogFormat, setup_logging
-from netmon.metrics import CATALOGUE
-from netmon.model import PollResult
+from netmon.metrics import CATALOGUE, register
+from netmon.model import PollResult, Sample
 from netmon.shard import Shard, parse_shard
 from netmon.units import format_bandwidth, parse_duration_between
 
@@ -356,32 +356,49 @@ def _load_modules(dirs: list[str]) -> dict[str, Any]:
 
 
 def _modules(dirs: list[str], as_json: bool) -> int:
+    from collectors.snmp import ifmib
     from collectors.snmp.module import describe
+    from netmon.metrics import DEVICE_LABELS
 
     modules = _load_modules(dirs)
+    # the built-in if-mib first, its series from netmon's own catalogue
+    listing: list[tuple[str, str, list[tuple[str, str, str, tuple[str, ...], str]]]] = [
+        (ifmib.MODULE_NAME, ifmib.MODULE_DESCRIPTION, [
+            (d.full_name, "gauge" if d.kind == "info" else d.kind, d.unit,
+             d.labels[len(DEVICE_LABELS):], d.help)
+            for d in CATALOGUE.values()
+            if f"{d.name}_".startswith(ifmib.MODULE_METRIC_PREFIX)])]
+    listing += [(m.name, m.description, list(describe(m))) for m in modules.values()]
     if as_json:
-        print(json.dumps([{"module": m.name, "description": m.description, "metrics": [
+        print(json.dumps([{"module": name, "description": text, "metrics": [
             {"name": n, "type": k, "unit": u, "labels": list(labels), "help": h}
-            for n, k, u, labels, h in describe(m)]} for m in modules.values()], indent=2))
+            for n, k, u, labels, h in metrics]} for name, text, metrics in listing], indent=2))
         return 0
-    for module in modules.values():
-        print(f"{module.name}: {module.description}")
-        for name, kind, unit, labels, _ in describe(module):
+    for name, text, metrics in listing:
+        print(f"{name}: {text}")
+        for series, kind, unit, labels, _ in metrics:
             extra = f" {{{', '.join(labels)}}}" if labels else ""
-            print(f"  {name}{extra}  {kind}{f', {unit}' if unit else ''}")
+            print(f"  {series}{extra}  {kind}{f', {unit}' if unit else ''}")
     return 0
 
 
 async def _poll_module(inventory: Inventory, name: str, module_name: str, dirs: list[str],
                        as_json: bool) -> int:
     from collectors.snmp.client import SnmpClient
+    from collectors.snmp.ifmib import MODULE_NAME
+    from collectors.snmp.module import metric_defs
     from collectors.snmp.poller import poll_module
 
     device = _snmp_device(inventory, name)
-    modules = _load_modules(dirs)
+    if module_name == MODULE_NAME:  # the built-in interfaces: what `netmon poll` prints
+        return await _poll(inventory, name, as_json)
+    # the inventory's own module folders count, and --module-dir adds more
+    modules = _load_modules([*inventory.daemon.module_dirs, *dirs])
     module = modules.get(module_name)
     if module is None:
-        raise UsageError(f"no SNMP module {module_name!r} (known: {', '.join(modules)})")
+        raise UsageError(f"no SNMP module {module_name!r} (known: "
+                         f"{', '.join([MODULE_NAME, *modules])})")
+    register(metric_defs(module))  # its names, units and types for the listing
     settings = inventory.poll_settings(device)
     client = SnmpClient()
     try:
@@ -398,13 +415,9 @@ async def _poll_module(inventory: Inventory, name: str, module_name: str, dirs: 
                                        "value": s.value} for s in samples],
                           "dropped": [dataclasses.asdict(d) for d in dropped]}, indent=2))
         return 0
-    units = {m.name: m.unit for m in module.metrics}
     print(f"{name}: module {module.name}: {len(samples)} series, {len(dropped)} values "
           "dropped")
-    for s in samples:
-        labels = ", ".join(f'{k}="{v}"' for k, v in s.labels)
-        unit = f" {units[s.name]}" if units.get(s.name) else ""
-        print(f"  netmon_{s.name}{f'{{{labels}}}' if labels else ''} {s.value:.15g}{unit}")
+    _print_samples(samples)
     for d in dropped:
         print(f"  dropped: netmon_{d.metric} row {d.index or '-'}: {d.reason}")
     return 0
@@ -422,6 +435,18 @@ def _print_snmp_poll(result: PollResult) -> None:
               f"{speed:>10} {i.in_octets if i.in_octets is not None else '-':>16} "
               f"{i.out_octets if i.out_octets is not None else '-':>16} {i.counter_bits:>4}  "
               f"{i.alias}")
+    if result.samples:  # the device's other SNMP modules (docs/modules.md)
+        print(f"{len(result.samples)} series from the device's other SNMP modules:")
+        _print_samples(result.samples)
+
+
+def _print_samples(samples: Sequence[Sample]) -> None:
+    for s in samples:
+        d = CATALOGUE.get(s.name)
+        labels = ", ".join(f'{k}="{v}"' for k, v in s.labels)
+        unit = f" {d.unit}" if d is not None and d.unit else ""
+        name = d.full_name if d is not None else f"netmon_{s.name}"
+        print(f"  {name}{f'{{{labels}}}' if labels else ''} {s.value:.15g}{unit}")
 
 
 def _print_ssh_poll(device: Device, result: PollResult) -> None:

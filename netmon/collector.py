@@ -16,11 +16,11 @@ The scheduler (`netmon.scheduler`) owns timing, the concurrency cap per collecto
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from netmon.engine import DeviceSnapshot, Engine
+    from netmon.engine import DeviceSnapshot
     from netmon.inventory import Device, Inventory
     from netmon.metrics import MetricDef
     from netmon.model import PollResult
@@ -73,6 +73,13 @@ class Collector(Protocol):
         (sessions, caches) of devices no longer polled."""
         ...
 
+    def start(self, inventory: Inventory, repoll: Callable[[str], Awaitable[object]],
+              owns: Callable[[str], bool]) -> None:
+        """Polling has started: begin what runs beside it (the SNMP trap receiver, which
+        calls `repoll(device)` for an immediate poll of a device this instance `owns`).
+        A part that cannot start is logged, not raised: polling goes on without it."""
+        ...
+
     def stats(self) -> Iterable[Stat]:
         """The collector's own health metrics (catalogue names)."""
         ...
@@ -84,13 +91,15 @@ class Collector(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where ingested polls go besides /metrics (which reads the engine directly)."""
+    """Where ingested polls go besides /metrics (which reads the engine directly).
+    `netmon.sinks.configured_sinks` builds the ones the inventory configures, each
+    subscribed to the engine (`on_poll` is called after every ingested poll)."""
 
     name: str
 
-    def start(self, engine: Engine) -> None:
-        """Begin receiving polls (`engine.subscribe(...)`); raise `ConfigError` when the
-        sink cannot work (its spool folder is unusable...), which stops the start."""
+    def start(self) -> None:
+        """Begin writing; raise `ConfigError` when the sink cannot work (its spool
+        folder is unusable...), which stops the start."""
         ...
 
     def on_poll(self, snapshot: DeviceSnapshot, result: PollResult) -> None:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from collectors.snmp.client import SnmpClient
-from collectors.snmp.poller import StaticColumnCache, poll_device
 from netmon import __version__
+from netmon.collector import Collector, Sink, load_collectors
 from netmon.engine import DeviceSnapshot, Engine
 from netmon.errors import ConfigError
 from netmon.inventory import Device, Inventory, load_inventory
+from netmon.metrics import register
 from netmon.scheduler import Poller, Schedule
 from netmon.shard import Shard
+from netmon.sinks import configured_sinks
 from netmon.sinks.prometheus import MetricsServer, StatsSource, build_registry
 from netmon.wall.service import WallService
 from netmon.webconfig import PLAIN, WebConfig, load_web_config
@@ -47,16 +46,16 @@ class Daemon:
         self._web_config_arg = Path(web_config) if web_config is not None else None
         # --shard K/N: poll only the devices rendezvous hashing gives this instance
         self.shard = shard
-        self._schedule: Schedule | None = None
+        self._collectors: list[_Running] = []
         self._server: MetricsServer | None = None
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[bool]] = set()
         self._ready = False
         self.reload_ok = True
         self.loaded_at = time.time()
-        # Wiring points for other sinks and collectors (set before run()):
-        # stats_sources feed /metrics; sink_closers(timeout) flush at shutdown;
-        # reload_hooks(new_inventory) re-sync other collectors' schedules on SIGHUP.
+        # stats_sources feed /metrics (the daemon's own, then each collector's and
+        # sink's); sink_closers(timeout) flush at shutdown; reload_hooks(new_inventory)
+        # run after a good reload (collectors are re-synced before them).
         self.stats_sources: list[StatsSource] = [self._stats]
         self.sink_closers: list[Callable[[float], None]] = []
         self.reload_hooks: list[Callable[[Inventory], None]] = []
@@ -65,37 +64,34 @@ class Daemon:
         self._stop.set()
 
     async def run(self, on_ready: Callable[[Daemon], None] | None = None) -> None:
+        """Build the registered collectors and configured sinks, serve /metrics, poll
+        until `stop()`, then drain polls and flush the sinks."""
         inventory = self.engine.inventory
         web = self._web_config(inventory)  # a bad file stops the start (ConfigError)
-        client = SnmpClient()
-        poller = Poller(
-            self.engine,
-            # static columns (names, aliases, speeds) are walked only when they change
-            functools.partial(poll_device, client, cache=StaticColumnCache()),
-            max_concurrent=inventory.daemon.max_concurrent_polls,
-        )
-        schedule = Schedule(poller)
-        # SSH (optics, radio, CPU): its own thread pool, poller and jobs ("ssh:NAME"),
-        # built when the inventory first has an SSH device
-        ssh = _SshSide(self, inventory.daemon.max_concurrent_polls)
-        self.reload_hooks.append(ssh.sync)
-        traps = None
-        if inventory.daemon.traps is not None:  # SNMP traps → immediate re-poll
-            from collectors.snmp.traps import TrapReceiver
-
-            traps = TrapReceiver(inventory, inventory.daemon.traps, poller.run_poll,
-                                 polls=self.polls)
-            self.stats_sources.append(traps.stats)
-            self.reload_hooks.append(traps.replace_inventory)
-        influx = None
-        if inventory.model.influx is not None:
-            from netmon.sinks.influx import attach_influx  # ~25 MB: only when used
-
-            influx = attach_influx(self.engine, inventory.model.influx)
-            # a spool dir that is unusable or held by another netmon stops the start
-            influx.start()
-            self.stats_sources.append(influx.stats)
-            self.sink_closers.append(influx.close)
+        self._collectors = []
+        for collector in load_collectors():
+            collector.sync(inventory, self._mine(collector.devices(inventory)))
+            register(collector.metrics())  # before the sinks render its samples
+            poller = Poller(self.engine, collector.poll, collector=collector.name,
+                            max_concurrent=collector.max_concurrent,
+                            interval_of=collector.interval)
+            self._collectors.append(_Running(collector, poller,
+                                             Schedule(poller, job_prefix=f"{collector.name}:")))
+            self.stats_sources.append(collector.stats)
+        sinks: list[Sink] = configured_sinks(self.engine, inventory)
+        started: list[Sink] = []
+        try:
+            for sink in sinks:
+                # a spool dir that is unusable or held by another netmon stops the start
+                sink.start()
+                started.append(sink)
+                self.stats_sources.append(sink.stats)
+                self.sink_closers.append(sink.close)
+        except BaseException:
+            for sink in started:
+                sink.close(SINK_CLOSE_GRACE_S)
+            self._close_collectors()
+            raise
         wall = WallService(self.engine)  # the NOC wall page at / (docs/wall.md)
         wall.start()
         server = MetricsServer(build_registry(self.engine, self.stats_sources), *self.listen,
@@ -104,20 +100,24 @@ class Daemon:
             self.address = server.start()
         except OSError:
             wall.stop()
+            await self._close_sinks()
+            self._close_collectors()
             raise
-        self._schedule, self._server = schedule, server
+        self._server = server
         try:
-            devices = self.polled_devices(inventory)
-            schedule.sync(inventory, devices)
-            schedule.start()
-            ssh.sync(inventory)
-            if traps is not None:
-                traps.start_or_log()
+            counts = []
+            for part in self._collectors:
+                devices = self._mine(part.collector.devices(inventory))
+                part.schedule.sync(inventory, devices)
+                part.schedule.start()
+                part.collector.start(inventory, part.poller.run_poll, self.polls)
+                counts.append(f"{len(devices)} by {part.collector.name.upper()}")
             host, port = self.address
             log.info(
-                "netmon %s: polling %d devices by SNMP and %d by SSH (%d links) from %s; "
+                "netmon %s: polling %d devices (%s; %d links) from %s; "
                 "metrics at %s://%s:%d/metrics (%s)",
-                __version__, len(devices), ssh.count, len(inventory.links), inventory.path,
+                __version__, len(self._polled_names(inventory)), ", ".join(counts),
+                len(inventory.links), inventory.path,
                 server.scheme, f"[{host}]" if ":" in host else host, port, web.describe(),
             )
             if on_ready is not None:
@@ -126,12 +126,10 @@ class Daemon:
             log.info("netmon: stopping; letting in-flight polls finish (up to %.0f s)",
                      SHUTDOWN_GRACE_S)
         finally:
-            schedule.shutdown()
-            ssh.shutdown()
-            if traps is not None:
-                traps.close()
-            cancelled = sum(await asyncio.gather(poller.drain(SHUTDOWN_GRACE_S),
-                                                 ssh.drain(SHUTDOWN_GRACE_S)))
+            for part in self._collectors:
+                part.schedule.shutdown()
+            cancelled = sum(await asyncio.gather(*(part.poller.drain(SHUTDOWN_GRACE_S)
+                                                   for part in self._collectors)))
             if cancelled:
                 log.warning("netmon: cancelled %d polls still running at shutdown", cancelled)
             # Polling has stopped and every result is in the engine (and the push sinks'
@@ -139,11 +137,16 @@ class Daemon:
             await self._close_sinks()
             server.stop()
             wall.stop()
-            with contextlib.suppress(Exception):
-                client.close()
-            with contextlib.suppress(Exception):
-                ssh.close()
+            self._close_collectors()
             log.info("netmon: stopped")
+
+    def _close_collectors(self) -> None:
+        for part in self._collectors:
+            try:
+                part.collector.close()
+            except Exception:  # one collector failing to close must not keep the others
+                log.debug("netmon: %s collector failed to close", part.collector.name,
+                          exc_info=True)
 
     async def _close_sinks(self) -> None:
         for close in self.sink_closers:
@@ -209,16 +212,19 @@ class Daemon:
             changed = sorted(name for name in new.devices.keys() & old.devices.keys()
                              if new.devices[name] != old.devices[name])
             self.engine.replace_inventory(new)
-            if self._schedule is not None:
-                self._schedule.sync(new, self.polled_devices(new))
+            for part in self._collectors:
+                devices = self._mine(part.collector.devices(new))
+                part.collector.sync(new, devices)
+                register(part.collector.metrics())
+                part.schedule.sync(new, devices)
             for hook in self.reload_hooks:
                 hook(new)
             if self._server is not None:
                 self._server.set_web_config(web)
             self.reload_ok, self.loaded_at = True, time.time()
-            log.info("reload: %s: %d devices (%d polled by SNMP), %d links; added %s; "
+            log.info("reload: %s: %d devices (%d polled), %d links; added %s; "
                      "removed %s; changed %s", new.path, len(new.devices),
-                     len(new.snmp_devices()), len(new.links), _names(added),
+                     len(self._polled_names(new)), len(new.links), _names(added),
                      _names(removed), _names(changed),
                      extra={"event": "reloaded", "added": added, "removed": removed,
                             "changed": changed})
@@ -232,9 +238,22 @@ class Daemon:
                             extra={"event": "restart_needed", "setting": setting})
             return True
 
+    def schedule(self, collector: str) -> Schedule:
+        """The running schedule of the collector called `collector` (tests, tools)."""
+        for part in self._collectors:
+            if part.collector.name == collector:
+                return part.schedule
+        raise KeyError(collector)
+
     def polled_devices(self, inventory: Inventory) -> list[Device]:
-        """The SNMP devices this instance polls: all, or its shard's share."""
-        return self._mine(inventory.snmp_devices())
+        """The devices this instance polls (by any collector): all, or its shard's share,
+        in inventory order."""
+        names = self._polled_names(inventory)
+        return [d for d in inventory.model.devices if d.name in names]
+
+    def _polled_names(self, inventory: Inventory) -> set[str]:
+        collectors = [p.collector for p in self._collectors] or load_collectors()
+        return {d.name for c in collectors for d in self._mine(c.devices(inventory))}
 
     def polls(self, name: str) -> bool:
         """Whether this instance polls device `name` (its shard's, or every one)."""
@@ -252,9 +271,10 @@ class Daemon:
     # --- health -----------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, str]:
-        """/-/ready: ready once every SNMP device was polled at least once (success or
-        not), so a scrape right after a (re)start does not record a network that looks
-        empty. Latched: a reload that adds devices does not make netmon unready."""
+        """/-/ready: ready once every device was polled at least once (success or not) by
+        the collector that judges whether it is up (SNMP for most), so a scrape right
+        after a (re)start does not record a network that looks empty. Latched: a reload
+        that adds devices does not make netmon unready."""
         if self._ready:
             return True, "netmon is Ready."
         devices = self.polled_devices(self.engine.inventory)
@@ -270,64 +290,18 @@ class Daemon:
         yield "config_last_reload_success_timestamp_seconds", (), self.loaded_at
 
 
-class _SshSide:
-    """The SSH client, poller and schedule, made when the inventory first has a device
-    with an `ssh:` section (at start or on a reload).
+@dataclass
+class _Running:
+    """A registered collector with its poller and schedule."""
 
-    Why lazily: netmiko and paramiko add ~13 MB to every process, and many inventories
-    (the 5,000-device SNMP ones in particular) have no SSH device at all.
-    """
-
-    def __init__(self, daemon: Daemon, workers: int) -> None:
-        self._daemon = daemon
-        self._workers = workers
-        self._known: set[str] = set()
-        self._parts: tuple[Any, Poller, Schedule] | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self._known)
-
-    def _build(self) -> tuple[Any, Poller, Schedule]:
-        from collectors.ssh.client import SshClient
-        from collectors.ssh.poller import poll_device_ssh, ssh_interval
-
-        client = SshClient(max_workers=self._workers)
-        poller = Poller(self._daemon.engine, functools.partial(poll_device_ssh, client),
-                        collector="ssh", max_concurrent=client.max_workers,
-                        interval_of=ssh_interval)
-        schedule = Schedule(poller, job_prefix="ssh:")
-        schedule.start()
-        self._daemon.stats_sources.append(client.stats)
-        return client, poller, schedule
-
-    def sync(self, inventory: Inventory) -> None:
-        wanted = self._daemon._mine(inventory.ssh_devices())
-        if not wanted and self._parts is None:
-            return
-        if self._parts is None:
-            self._parts = self._build()
-        client, _, schedule = self._parts
-        schedule.sync(inventory, wanted)
-        names = {d.name for d in wanted}
-        client.forget(sorted(self._known - names))  # close sessions no longer used
-        self._known = names
-
-    def shutdown(self) -> None:
-        if self._parts is not None:
-            self._parts[2].shutdown()
-
-    async def drain(self, grace_s: float) -> int:
-        return 0 if self._parts is None else await self._parts[1].drain(grace_s)
-
-    def close(self) -> None:
-        if self._parts is not None:
-            self._parts[0].close()
+    collector: Collector
+    poller: Poller
+    schedule: Schedule
 
 
 def _polled(snap: DeviceSnapshot | None) -> bool:
     return snap is not None and any(p.last is not None for p in snap.polls
-                                    if p.collector == "snmp")
+                                    if p.collector == snap.judged_by)
 
 
 def _names(names: list[str], limit: int = 5) -> str:

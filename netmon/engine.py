@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from netmon.capacity import DIRECTIONS, Direction, link_directions, utilisation
 from netmon.inventory import Device, InterfaceEnd, Inventory, Link, measured_end
+from netmon.metrics import CATALOGUE
 from netmon.model import IF_STATUS_UP, InterfaceReading, PollResult, Sample, unique_names
 from netmon.rates import CounterPoint, Gap, counter_rate, device_reset
 
@@ -201,6 +202,8 @@ class DeviceSnapshot:
     wraps: int
     reboots: int
     missing_interfaces: tuple[str, ...] = ()
+    # the collector whose polls say whether the device is up (Inventory.reachability)
+    judged_by: str = ""
     # unique per snapshot within an engine: a cache keyed by it (prom_text's rendered
     # lines) need not keep the snapshot, and so a superseded poll's readings, alive
     serial: int = 0
@@ -249,7 +252,14 @@ class _DeviceState:
     wraps: int = 0
     reboots: int = 0
     interfaces: Mapping[str, InterfaceView] = field(default_factory=dict)
+    # the collector whose polls read the interface table and agent uptime (SNMP): its
+    # failed poll empties `interfaces`
+    counted_by: str = ""
     samples: dict[str, tuple[Sample, ...]] = field(default_factory=dict)
+    # the last reading of every sample counter whose rate netmon computes (a module's
+    # `rate: true` counters), by (name, labels); kept through failed polls like `counted`
+    sample_counters: dict[tuple[str, tuple[tuple[str, str], ...]], CounterPoint] = field(
+        default_factory=dict)
     up: bool | None = None
     sys_name: str = ""
 
@@ -331,25 +341,51 @@ class Engine:
             cs.last = dataclasses.replace(result, interfaces=()) if result.interfaces else result
             # Gauge samples are only as fresh as the last poll of their collector:
             # a failed poll removes them rather than repeating stale values.
-            st.samples[result.collector] = result.samples if result.ok else ()
-            # A device's reachability is judged by SNMP, or by SSH for SSH-only devices.
-            primary = "snmp" if self._inventory.snmp_credential(device) else "ssh"
+            samples = result.samples
+            if result.ok and samples:
+                samples = self._with_rates(st, result)
+            st.samples[result.collector] = samples if result.ok else ()
+            # which collector says whether the device is up is a property of the device
+            # (Inventory.reachability: SNMP when it has SNMP credentials, else SSH...)
+            judge = result.collector == self._inventory.reachability(device)
             if not result.ok:
                 cs.errors[result.error_reason or "error"] += 1
-                if result.collector == primary:
+                if judge:
                     st.up = False
-                if result.collector == "snmp":
+                if result.collector == st.counted_by:
                     st.interfaces = {}
                 return self._publish(device, st)
             cs.last_success_ts = result.timestamp
-            if result.collector == primary:
+            if judge:
                 st.up = True
-            if result.collector == "snmp":
-                st.sys_name = result.sys_name or st.sys_name
-                self._ingest_snmp(st, result)
+            st.sys_name = result.sys_name or st.sys_name
+            if result.reads_counters:  # an agent's uptime and interfaces: rates, reboots
+                st.counted_by = result.collector
+                self._ingest_counters(st, result)
             return self._publish(device, st)
 
-    def _ingest_snmp(self, st: _DeviceState, result: PollResult) -> None:
+    def _with_rates(self, st: _DeviceState, result: PollResult) -> tuple[Sample, ...]:
+        """The poll's samples plus netmon's honest rate of each counter that asks for one
+        (a module's `rate: true`): the same wrap, reset and gap rules as interfaces."""
+        out: list[Sample] = []
+        for sample in result.samples:
+            out.append(sample)
+            d = CATALOGUE.get(sample.name)
+            if d is None or not d.rate:
+                continue
+            key = (sample.name, sample.labels)
+            point = CounterPoint(int(sample.value), result.monotonic, result.uptime_s)
+            rate = counter_rate(st.sample_counters.get(key), point, bits=d.counter_bits)
+            st.sample_counters[key] = point
+            if rate.wrapped and rate.gap is None:
+                st.wraps += 1
+            if rate.gap is not None and rate.gap is not Gap.FIRST:
+                st.discontinuities[rate.gap.value] += 1
+            if rate.per_second is not None:
+                out.append(Sample(d.rate, rate.per_second, sample.labels))
+        return tuple(out)
+
+    def _ingest_counters(self, st: _DeviceState, result: PollResult) -> None:
         uptime = None
         if result.uptime_s is not None:
             uptime = CounterPoint(0, result.monotonic, result.uptime_s)
@@ -409,6 +445,7 @@ class Engine:
             wraps=st.wraps,
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
+            judged_by=self._inventory.reachability(device),
             serial=next(self._serials),
         )
         (self._snapshots if into is None else into)[device.name] = snap

@@ -262,11 +262,21 @@ class Credentials(_Strict):
     ssh: dict[Name, SshCredential] = Field(default_factory=dict)
 
 
+# An SNMP module's name (collectors/snmp/modules/*.yaml, an operator's module folder, or
+# the built-in "if-mib"); see docs/modules.md
+ModuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
+SysObjectIdPrefix = Annotated[str, Field(pattern=r"^[0-2](\.(0|[1-9][0-9]{0,9}))+$",
+                                         max_length=400)]
+
+
 class SnmpTarget(_Strict):
     """How a device is polled by SNMP. A bare string is shorthand for `credentials`."""
 
     credentials: Name | None = None
     port: int = Field(strict=True, default=161, ge=1, le=65535)
+    # the SNMP modules this device is read with, replacing its role's or the default
+    # list (modules chosen by sysObjectID are added to either)
+    modules: list[ModuleName] | None = Field(default=None, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -397,6 +407,13 @@ class Defaults(_Strict):
     timeout: SnmpTimeout = 2.0
     retries: int = Field(strict=True, default=2, ge=0, le=10)
     snmp: Name | None = None
+    # Which SNMP modules a device is read with (docs/modules.md): its own
+    # `snmp.modules`, else its role's list here, else `modules`; plus every module whose
+    # sysObjectID prefix matches the device's sysObjectID (read at its first poll).
+    modules: list[ModuleName] = Field(default_factory=lambda: ["if-mib"], max_length=64)
+    modules_by_role: dict[LabelWord, list[ModuleName]] = Field(default_factory=dict)
+    modules_by_sys_object_id: dict[SysObjectIdPrefix, list[ModuleName]] = Field(
+        default_factory=dict)
 
 
 class TrapSettings(_Strict):
@@ -443,6 +460,15 @@ class DaemonSettings(_Strict):
     web_config: str | None = Field(default=None, min_length=1)
     # SNMP trap receiver (linkDown/linkUp/coldStart/warmStart → immediate re-poll)
     traps: TrapSettings | None = None
+    # folders of the operator's own SNMP modules (*.yaml), besides the shipped ones;
+    # relative to the inventory's folder
+    module_dirs: list[str] = Field(default_factory=list, max_length=16)
+
+    @field_validator("module_dirs")
+    @classmethod
+    def _module_dir_paths(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        base = Path((info.context or {}).get("base_dir", "."))
+        return [d if Path(d).is_absolute() else str(base / d) for d in value]
 
     @field_validator("listen")
     @classmethod
@@ -579,6 +605,9 @@ class Inventory:
     path: Path
     # `file:line: field: message` for what runs but is probably a mistake (see _warnings)
     warnings: tuple[str, ...] = ()
+    # the SNMP modules the inventory can name: shipped and from daemon.module_dirs
+    # (collectors.snmp.module.Module by name; the built-in if-mib is not among them)
+    modules: dict[str, Any] = field(default_factory=dict, compare=False)
     devices: dict[str, Device] = field(init=False)
     links: tuple[Link, ...] = field(init=False)
 
@@ -607,6 +636,33 @@ class Inventory:
 
     def snmp_devices(self) -> list[Device]:
         return [d for d in self.model.devices if self.snmp_credential(d) is not None]
+
+    def reachability(self, device: Device) -> str:
+        """The collector whose polls say whether `device` is up (netmon_device_up): SNMP
+        when the device has SNMP credentials, else SSH when it has an ssh: section."""
+        if self.snmp_credential(device) is not None:
+            return "snmp"
+        return "ssh" if device.ssh is not None else ""
+
+    def module_names(self, device: Device) -> tuple[str, ...]:
+        """The SNMP modules `device` is read with, before sysObjectID matching: its own
+        list, else its role's, else the default."""
+        if device.snmp is not None and device.snmp.modules is not None:
+            return tuple(device.snmp.modules)
+        d = self.model.defaults
+        return tuple(d.modules_by_role.get(device.role, d.modules))
+
+    def modules_for_sys_object_id(self, sys_object_id: str | None) -> tuple[str, ...]:
+        """Modules every device with this sysObjectID gets (all matching prefixes,
+        shortest first)."""
+        if not sys_object_id:
+            return ()
+        rules = self.model.defaults.modules_by_sys_object_id
+        out: list[str] = []
+        for prefix in sorted(rules, key=len):
+            if sys_object_id == prefix or sys_object_id.startswith(prefix + "."):
+                out.extend(m for m in rules[prefix] if m not in out)
+        return tuple(out)
 
     def ssh_devices(self) -> list[Device]:
         """Devices with an `ssh:` section, in inventory order (the SSH schedule's jobs)."""
@@ -752,18 +808,59 @@ def parse_inventory(
     problems.extend(_cross_check(data))
     if resolve_secrets:
         problems.extend(_files_named(data, path.parent))
+    modules, module_problems = _load_modules(model)
+    problems.extend(_module_names(data, modules))
     warnings = list(_warnings(data, path.parent))
 
-    if problems or warnings:
+    if problems or warnings or module_problems:
         # lines only now: the node tree of a 5,000-device file (a Mark per scalar) peaks
         # at ~100 MB, which the daemon's RSS would keep (freed, but fragmented) for good
         locator = Locator(text, path)
-        if problems:
-            raise ConfigError(locator.numbered(problems), warnings=locator.numbered(warnings))
+        if problems or module_problems:
+            raise ConfigError(locator.numbered(problems) + module_problems,
+                              warnings=locator.numbered(warnings))
         assert model is not None
-        return Inventory(model=model, path=path, warnings=tuple(locator.numbered(warnings)))
+        return Inventory(model=model, path=path, warnings=tuple(locator.numbered(warnings)),
+                         modules=modules)
     assert model is not None
-    return Inventory(model=model, path=path)
+    return Inventory(model=model, path=path, modules=modules)
+
+
+def _load_modules(model: InventoryModel | None) -> tuple[dict[str, Any], list[str]]:
+    """The shipped SNMP modules and those in `daemon.module_dirs`, with the problems of
+    any broken module file (each `file:line: path: message` of that file)."""
+    from collectors.snmp.module import SHIPPED, load_modules
+
+    dirs = [Path(d) for d in (model.daemon.module_dirs if model is not None else [])]
+    try:
+        return load_modules([SHIPPED, *dirs]), []
+    except ConfigError as exc:
+        return {}, list(exc.problems)
+
+
+def _module_names(data: dict[str, Any], modules: dict[str, Any]) -> Iterator[
+        tuple[YamlPath, str]]:
+    """Every module the inventory names must exist (when the module files loaded)."""
+    from collectors.snmp.ifmib import MODULE_NAME
+
+    if not modules:
+        return  # the module files are broken: their own problems are reported
+    known = {MODULE_NAME, *modules}
+
+    def check(at: YamlPath, names: Any) -> Iterator[tuple[YamlPath, str]]:
+        for k, name in enumerate(names if isinstance(names, list) else []):
+            if isinstance(name, str) and name not in known:
+                yield (*at, k), (f"unknown SNMP module {shown(name)}; known: "
+                                 f"{', '.join(sorted(known))} (netmon modules lists them)")
+
+    defaults = _mapping(data.get("defaults"))
+    yield from check(("defaults", "modules"), defaults.get("modules"))
+    for key in ("modules_by_role", "modules_by_sys_object_id"):
+        for rule, names in _mapping(defaults.get(key)).items():
+            yield from check(("defaults", key, rule), names)
+    for i, dev in _items(data, "devices"):
+        yield from check(("devices", i, "snmp", "modules"), _mapping(dev.get("snmp")).get(
+            "modules"))
 
 
 _SECRET_HIDDEN = ("invalid secret reference (details not shown: what is written here may "

@@ -1,12 +1,16 @@
 """The metric catalogue: every series netmon exports, with its labels, unit and meaning.
 
 One list serves the Prometheus sink (families and HELP text), docs/metrics.md's metric
-reference (a test checks that every entry is documented there) and, later, the Influx
-schema. Adding a metric means adding it here first.
+reference (generated from it; a test checks it is current) and the Influx schema
+(`influx_target`: measurement and field of every entry). Adding a metric means adding
+it here first — or, for a collector's own data (an SNMP module's metrics), having the
+collector `register` its definitions before the sinks read them.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +30,12 @@ class MetricDef:
     labels: tuple[str, ...]
     unit: str
     help: str
+    # the SNMP module (or other plug-in) that defines it; "" for netmon's own
+    source: str = ""
+    # for a counter whose honest rate netmon computes (netmon.rates): the name of that
+    # rate's gauge entry, and the counter's width (32-bit counters wrap every few minutes)
+    rate: str = ""
+    counter_bits: int = 64
 
     @property
     def full_name(self) -> str:
@@ -216,6 +226,10 @@ _DEFS = [
               "logged, once an hour while it goes on, never with the community or key."),
     MetricDef("traps_unknown_source", "counter", (), "traps",
               "Traps dropped because their source address is no inventory device."),
+    MetricDef("snmp_module_values_dropped", "counter", (*DEVICE_LABELS, "module"), "values",
+              "Values an SNMP module read but did not export because they were malformed "
+              "(wrong type, out of range, an unknown state, an index that does not "
+              "decode); each kind is logged once per device. Present once one was seen."),
     MetricDef("traps_repolls", "counter", DEVICE_LABELS, "polls",
               "Immediate polls started by a trap (traps arriving while one runs are "
               "folded into one more poll)."),
@@ -232,12 +246,43 @@ _DEFS = [
 ]
 
 CATALOGUE: dict[str, MetricDef] = {d.name: d for d in _DEFS}
+# netmon's own entries: a plug-in may not redefine them
+BUILTIN = frozenset(CATALOGUE)
+BUILTIN_ORDER = tuple(CATALOGUE)
+_register_lock = threading.Lock()
+
+
+def register(defs: Iterable[MetricDef]) -> None:
+    """Add (or update) plug-ins' entries, e.g. the SNMP modules' metrics at start and on
+    reload. Sinks look definitions up per sample, so a registered entry is exported from
+    the next poll on. Entries are only added or replaced, never removed: a scrape in
+    another thread iterates over the catalogue (a module dropped by a reload exports no
+    samples, so its families are just empty), and each is one dict assignment under
+    the GIL, so a reader sees the old or the new definition, never half of one.
+    """
+    with _register_lock:
+        for d in defs:
+            if d.name in BUILTIN:
+                raise ValueError(f"{d.name} is one of netmon's own metrics")
+            if CATALOGUE.get(d.name) != d:
+                CATALOGUE[d.name] = d
+
+
+def influx_target(name: str) -> tuple[str, str]:
+    """Catalogue name → (InfluxDB measurement, field): the first word names the
+    measurement (`interface_in_bits_per_second` → `interface`, `in_bits_per_second`;
+    `optics_rx_power_dbm` → `optics`, `rx_power_dbm`); a one-word name becomes its own
+    measurement with a field called `value`. The one rule for every series, so
+    Prometheus and InfluxDB users read the same names."""
+    measurement, sep, field = name.partition("_")
+    return (measurement, field) if sep and field else (name, "value")
 
 
 def markdown_table() -> str:
-    """The metric reference in docs/metrics.md, generated so it cannot drift from the code."""
+    """The metric reference in docs/metrics.md, generated so it cannot drift from the code
+    (netmon's own metrics; modules' are listed by `netmon modules` and docs/modules.md)."""
     rows = ["| metric | type | labels | unit | meaning |", "|---|---|---|---|---|"]
-    for d in CATALOGUE.values():
+    for d in (CATALOGUE[name] for name in BUILTIN_ORDER):
         kind = "gauge" if d.kind == "info" else d.kind
         labels = ", ".join(d.labels) or "–"
         rows.append(f"| `{d.full_name}` | {kind} | {labels} | {d.unit or '–'} | {d.help} |")

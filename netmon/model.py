@@ -79,6 +79,13 @@ class PollResult:
     def ok(self) -> bool:
         return self.error_reason is None
 
+    @property
+    def reads_counters(self) -> bool:
+        """Whether this poll read an agent's uptime and interface table (SNMP's IF-MIB):
+        the engine computes rates and reboots from it, sinks write interfaces and links.
+        A collector's name is never compared for that."""
+        return bool(self.interfaces) or self.uptime_s is not None
+
 
 def unique_names(names: Sequence[str], keys: Sequence[int]) -> list[str]:
     """Interface names made unique, deterministically, for one device's rows.

@@ -401,7 +401,7 @@ def test_reload_moves_the_schedule_and_keeps_unchanged_jobs(tmp_path: Path) -> N
         started = asyncio.Event()
         task = asyncio.create_task(daemon.run(on_ready=lambda _: started.set()))
         await started.wait()
-        scheduler = daemon._schedule.scheduler  # type: ignore[union-attr]
+        scheduler = daemon.schedule("snmp").scheduler
 
         def jobs() -> dict[str, object]:
             return {j.id: j.next_run_time for j in scheduler.get_jobs()}

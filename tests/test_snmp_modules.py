@@ -283,7 +283,7 @@ def test_netmon_modules_lists_shipped_and_own_modules_and_refuses_broken_ones(
         out.stdout.splitlines())
     assert "  netmon_sensor_status {sensor, state}  gauge (state set)" in out.stdout.splitlines()
     listed = json.loads(_netmon("modules", "--json").stdout)
-    assert [m["module"] for m in listed] == ["host-resources"]
+    assert [m["module"] for m in listed] == ["if-mib", "host-resources"]
     (tmp_path / "sensors.yaml").write_text(SENSORS.replace("value: entPhySensorValue",
                                                            "value: entPhySensorValu"))
     out = _netmon("modules", "--module-dir", str(tmp_path))
@@ -320,4 +320,4 @@ def test_netmon_poll_module_against_a_real_snmpd(snmpd_agent: Callable[..., Snmp
     assert sizes["/"] == size and data["dropped"] == []
     wrong = _netmon("poll", "dc-srv-1", "-i", str(inventory), "--module", "ups", env=env)
     assert wrong.returncode == 2
-    assert wrong.stderr == "netmon: no SNMP module 'ups' (known: host-resources)\n"
+    assert wrong.stderr == "netmon: no SNMP module 'ups' (known: if-mib, host-resources)\n"

@@ -12,9 +12,19 @@ from collections.abc import Mapping
 
 from netmon.model import InterfaceReading, unique_names
 
+MODULE_NAME = "if-mib"
+"""The built-in module (inventory `modules: [if-mib]`, the default): interfaces with
+names, honest rates, link utilisation and the static-column cache, in Python because
+they need more than a module file can say (see collectors/snmp/poller.py)."""
+MODULE_DESCRIPTION = ("Interfaces (IF-MIB ifTable/ifXTable): status, speed, octet, error "
+                      "and discard counters, and netmon's wrap/reset-safe rates; feeds "
+                      "links and utilisation against contracts. Built in.")
+MODULE_METRIC_PREFIX = "interface_"
+
 # --- scalars
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SYS_NAME = "1.3.6.1.2.1.1.5.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 IF_TABLE_LAST_CHANGE = "1.3.6.1.2.1.31.1.5.0"
 
 # --- ifTable (1.3.6.1.2.1.2.2.1.N)

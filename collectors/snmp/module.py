@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from netmon.errors import ConfigError
+from netmon.metrics import DEVICE_LABELS, PREFIX, MetricDef
 from netmon.model import Sample
 from netmon.yamlfile import (
     Locator,
@@ -143,6 +144,11 @@ class Metric(_Strict):
     # Integer32 columns that hold unsigned quantities (hrStorageSize above 2^31 units):
     # a negative reading is taken modulo 2^32
     unsigned: bool = False
+    # counters only: also export netmon's honest rate (wraps, agent restarts and
+    # impossible jumps handled, netmon.rates) as the gauge <name>_per_second; `bits` is
+    # the counter's width (Counter32 wraps, Counter64 does not)
+    rate: bool = False
+    bits: Literal[32, 64] = 64
     range: tuple[float, float] | None = None
     states: dict[int, LabelName] = Field(default_factory=dict)
     when: When | None = None
@@ -171,6 +177,11 @@ class Metric(_Strict):
             raise ValueError("a table metric needs value: (the column it exports)")
         if self.type == "counter" and self.name.endswith("_total"):
             raise ValueError("a counter's name is written without _total (it is added)")
+        if self.rate and self.type != "counter":
+            raise ValueError("rate: true is for counters")
+        if self.rate and (self.scale != 1.0 or self.scale_by or self.sensor_scale):
+            raise ValueError("a counter with rate: true is not scaled (its wrap is in "
+                             "the agent's units)")
         if self.type == "enum" and not self.states:
             raise ValueError("an enum needs states: {number: name, ...}")
         if self.type != "enum" and self.states:
@@ -483,14 +494,41 @@ def _emit(module: Module, metric: Metric, index: str, raw: Value,
 
 
 
+def rate_name(metric: Metric) -> str:
+    return f"{metric.name}_per_second"
+
+
+def metric_defs(module: Module) -> list[MetricDef]:
+    """The catalogue entries of a module's metrics (and of the rates it asks for), which
+    the SNMP collector registers so that both sinks export its samples."""
+    out: list[MetricDef] = []
+    for metric in module.metrics:
+        labels = (*DEVICE_LABELS, *module.label_names(metric))
+        kind: Literal["gauge", "counter", "info"] = (
+            "gauge" if metric.type == "enum" else metric.type)
+        help_text = metric.help if metric.type != "enum" else (
+            f"{metric.help} (1 for the current state, 0 for the others: "
+            + ", ".join(f"{code} {state}" for code, state in metric.states.items()) + ")")
+        rate = rate_name(metric) if metric.rate else ""
+        out.append(MetricDef(metric.name, kind, labels, metric.unit, help_text,
+                             source=module.name, rate=rate, counter_bits=metric.bits))
+        if rate:
+            out.append(MetricDef(rate, "gauge", labels, f"{metric.unit}/s" if metric.unit
+                                 else "per second",
+                                 f"Rate of {PREFIX}{metric.name}_total per second over the "
+                                 "last poll interval, computed by netmon (wraps and resets "
+                                 "handled; absent when no honest rate exists).",
+                                 source=module.name))
+    return out
+
+
 def describe(module: Module) -> Iterator[tuple[str, str, str, tuple[str, ...], str]]:
     """(exported name, type, unit, labels, help) per metric: for `netmon modules` and the
     metric reference."""
-    for metric in module.metrics:
-        name = "netmon_" + metric.name + {"counter": "_total", "info": "_info"}.get(
-            metric.type, "")
-        kind = {"enum": "gauge (state set)", "info": "gauge"}.get(metric.type, metric.type)
-        yield name, kind, metric.unit, module.label_names(metric), metric.help
+    for d in metric_defs(module):
+        kind = "gauge (state set)" if "state" in d.labels[len(DEVICE_LABELS):] else (
+            "gauge" if d.kind == "info" else d.kind)
+        yield d.full_name, kind, d.unit, d.labels[len(DEVICE_LABELS):], d.help
 
 
 # --- loading: every problem at once, with file:line ---------------------------------------
@@ -563,11 +601,11 @@ def load_modules(folders: list[Path]) -> dict[str, Module]:
     """Every `*.yaml` module in `folders` (the shipped one first): all problems of all
     files at once; a module or metric name defined twice, or a metric that netmon
     itself exports, is a problem too."""
-    from netmon.metrics import CATALOGUE  # the built-in series a module must not shadow
+    from netmon.metrics import BUILTIN  # the built-in series a module must not shadow
 
     modules: dict[str, Module] = {}
     origin: dict[str, Path] = {}
-    metrics: dict[str, str] = {name: "netmon itself" for name in CATALOGUE}
+    metrics: dict[str, str] = {name: "netmon itself" for name in BUILTIN}
     problems: list[str] = []
     for folder in folders:
         if not folder.is_dir():
@@ -583,11 +621,11 @@ def load_modules(folders: list[Path]) -> dict[str, Module]:
                 problems.append(f"{path}:1: name: module {module.name!r} is also defined in "
                                 f"{origin[module.name]}")
                 continue
-            for metric in module.metrics:
-                if metric.name in metrics:
-                    problems.append(f"{path}:1: metrics: {metric.name} is also exported by "
-                                    f"{metrics[metric.name]}")
-                metrics.setdefault(metric.name, f"module {module.name}")
+            for d in metric_defs(module):
+                if d.name in metrics:
+                    problems.append(f"{path}:1: metrics: {d.name} is also exported by "
+                                    f"{metrics[d.name]}")
+                metrics.setdefault(d.name, f"module {module.name}")
             modules[module.name], origin[module.name] = module, path
     if problems:
         raise ModuleError(problems)

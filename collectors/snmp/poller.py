@@ -1,4 +1,10 @@
-"""One SNMP poll of one device: scalars + interface table → `PollResult`.
+"""One SNMP poll of one device: scalars, the interface table and the device's SNMP
+modules → `PollResult`.
+
+A device is read with the modules the inventory chooses for it (`Inventory.module_names`,
+plus those matched by its sysObjectID): the built-in `if-mib` (interfaces, rates, links)
+and any module files. All of them share one GET for the scalars and one multi-column
+GETBULK walk, as IF-MIB alone did: a module costs varbinds, not round trips.
 
 The scheduler owns concurrency and turns a raised `PollError` into a failed
 `PollResult` (STYLE.md: `run_poll()` is the only broad `except`). This function only
@@ -9,9 +15,11 @@ pysnmp failure.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +31,8 @@ from netmon.model import PollResult, Sample
 
 if TYPE_CHECKING:
     from netmon.inventory import Device, Inventory
+
+log = logging.getLogger("netmon.snmp")
 
 COLLECTOR = "snmp"
 
@@ -103,6 +113,12 @@ class StaticColumnCache:
     def __init__(self, max_age_s: float = STATIC_MAX_AGE_S) -> None:
         self.max_age_s = max_age_s
         self._entries: dict[tuple[str, str, int], _StaticEntry] = {}
+        # modules' static columns and each device's sysObjectID (which chooses modules)
+        self._modules: dict[tuple[str, str, int], _ModuleStatic] = {}
+        self._sys_object_ids: dict[tuple[str, str, int], str] = {}
+        # (device, module) → module values dropped as malformed (the collector's stats)
+        self.dropped: Counter[tuple[str, str]] = Counter()
+        self._warned: set[tuple[str, str, str]] = set()
         self.hits = 0
         self.refreshes = 0
 
@@ -110,8 +126,48 @@ class StaticColumnCache:
         return len(self._entries)
 
     def forget(self, device: str) -> None:
-        for key in [k for k in self._entries if k[0] == device]:
-            del self._entries[key]
+        for table in (self._entries, self._modules, self._sys_object_ids):
+            for key in [k for k in table if k[0] == device]:
+                del table[key]
+        for pair in [p for p in self.dropped if p[0] == device]:
+            del self.dropped[pair]
+        self._warned = {w for w in self._warned if w[0] != device}
+
+    def sys_object_id(self, key: tuple[str, str, int]) -> str | None:
+        return self._sys_object_ids.get(key)
+
+    def note_sys_object_id(self, key: tuple[str, str, int], value: str) -> None:
+        self._sys_object_ids[key] = value
+
+    def module_static(self, key: tuple[str, str, int], oids: tuple[str, ...],
+                      uptime_s: float | None, now: float) -> _ModuleStatic | None:
+        """The modules' static columns cached for `key`, while still usable: the same
+        columns, younger than max_age_s, and the agent has not restarted."""
+        entry = self._modules.get(key)
+        if entry is None or entry.oids != oids or now - entry.fetched > self.max_age_s:
+            return None
+        if uptime_s is not None and entry.uptime_s is not None and uptime_s < entry.uptime_s:
+            return None
+        entry.uptime_s = uptime_s if uptime_s is not None else entry.uptime_s
+        return entry
+
+    def store_module_static(self, key: tuple[str, str, int], oids: tuple[str, ...],
+                            columns: Columns, rows: frozenset[str],
+                            uptime_s: float | None, now: float) -> None:
+        self._modules[key] = _ModuleStatic(oids, {c: columns.get(c, {}) for c in oids},
+                                           rows, uptime_s, now)
+
+    def warn_dropped(self, device: str, module: str, what: str, why: str) -> None:
+        """Count a module value dropped as malformed; log each (device, metric, reason)
+        once, so a sensor that always reads garbage does not fill the log."""
+        self.dropped[(device, module)] += 1
+        key = (device, what, why)
+        if key in self._warned or len(self._warned) > 10_000:
+            return
+        self._warned.add(key)
+        log.warning("%s: SNMP module %s: %s not exported: %s", device, module, what, why,
+                    extra={"device": device, "event": "module_value_dropped",
+                           "module": module, "metric": what})
 
     def usable(self, key: tuple[str, str, int], uptime_s: float | None,
                last_change: SnmpValue | None, now: float) -> _StaticEntry | None:
@@ -147,18 +203,35 @@ class StaticColumnCache:
             entry.uptime_s = uptime_s
 
 
+@dataclass(slots=True)
+class _ModuleStatic:
+    """A device's module static columns (sensor names, storage descriptions, allocation
+    units) between polls. Walked again when the agent restarted, after max_age_s, or
+    when the rows of the dynamic columns changed (a disk mounted, a sensor added)."""
+
+    oids: tuple[str, ...]
+    columns: Columns
+    rows: frozenset[str]  # row indexes of the dynamic columns when they were read
+    uptime_s: float | None
+    fetched: float
+
+
 async def _walk_interfaces(client: SnmpClient, target: SnmpTarget, key: tuple[str, str, int],
                            scalars: Mapping[str, SnmpValue], uptime_s: float | None,
-                           cache: StaticColumnCache | None) -> Columns:
-    """The interface columns of one poll: only the dynamic ones when the cache allows."""
+                           cache: StaticColumnCache | None,
+                           extra: Sequence[str] = ()) -> tuple[Columns, Columns]:
+    """The interface columns of one poll (only the dynamic ones when the cache allows),
+    and the `extra` columns (other modules') walked in the same GETBULK session."""
     last_change = scalars.get(ifmib.IF_TABLE_LAST_CHANGE)
     now = time.monotonic()
     entry = cache.usable(key, uptime_s, last_change, now) if cache is not None else None
+    extra = [c for c in extra if c not in ifmib.INTERFACE_COLUMNS]
     if entry is not None:
         assert cache is not None
         wanted = [c for c in ifmib.DYNAMIC_COLUMNS
                   if not (entry.hc_everywhere and c in ifmib.COUNTER32_OCTETS)]
-        columns: Columns = await client.walk_columns(target, wanted)
+        columns: Columns = await client.walk_columns(target, [*wanted, *extra])
+        others = {c: columns.pop(c) for c in extra}
         hc_in = columns.get(ifmib.IF_HC_IN_OCTETS, {})
         hc_out = columns.get(ifmib.IF_HC_OUT_OCTETS, {})
         if (entry.same_rows(columns)
@@ -167,16 +240,35 @@ async def _walk_interfaces(client: SnmpClient, target: SnmpTarget, key: tuple[st
             cache.hits += 1
             cache.note_uptime(key, uptime_s)
             columns.update(entry.columns())
-            return columns
+            return columns, others
         # something moved: fetch the rest now rather than serve stale names or speeds
         rest = [c for c in ifmib.INTERFACE_COLUMNS if c not in columns]
         columns.update(await client.walk_columns(target, rest))
     else:
-        columns = await client.walk_columns(target, ifmib.INTERFACE_COLUMNS)
+        columns = await client.walk_columns(target, [*ifmib.INTERFACE_COLUMNS, *extra])
+        others = {c: columns.pop(c) for c in extra}
     if cache is not None:
         cache.refreshes += 1
         cache.store(key, columns, uptime_s, last_change, now)
-    return columns
+    return columns, others
+
+
+def _parse_oid_value(value: SnmpValue | None) -> str | None:
+    if isinstance(value, str) and value.replace(".", "").isdigit():
+        return value.lstrip(".")
+    return None
+
+
+def _chosen(inventory: Inventory, device: Device, sys_object_id: str | None) -> list[str]:
+    names = list(inventory.module_names(device))
+    names += [m for m in inventory.modules_for_sys_object_id(sys_object_id) if m not in names]
+    return names
+
+
+def _modules(inventory: Inventory, names: Sequence[str]) -> list[Module]:
+    # a module a reload removed while a poll of a device naming it was under way is
+    # skipped; the next poll uses the new inventory
+    return [inventory.modules[n] for n in names if n in inventory.modules]
 
 
 async def poll_device(
@@ -205,22 +297,75 @@ async def poll_device(
     target = target_for(inventory, device)
     key = (device.name, target.host, target.port)
     started = time.monotonic()
+    by_oid = bool(inventory.model.defaults.modules_by_sys_object_id)
+    known_oid = cache.sys_object_id(key) if cache is not None else None
 
     async def collect() -> PollResult:
+        names = _chosen(inventory, device, known_oid)
+        modules = _modules(inventory, names)
+        if_mib = ifmib.MODULE_NAME in names
         wanted = [ifmib.SYS_UPTIME, ifmib.SYS_NAME]
-        if cache is not None:
+        if cache is not None and if_mib:
             wanted.append(ifmib.IF_TABLE_LAST_CHANGE)
+        if by_oid:
+            wanted.append(ifmib.SYS_OBJECT_ID)
+        wanted += [oid for m in modules for oid in m.oids()[0] if oid not in wanted]
         scalars = await client.get(target, wanted)
+        if by_oid:
+            sys_oid = _parse_oid_value(scalars.get(ifmib.SYS_OBJECT_ID))
+            if sys_oid is not None and sys_oid != known_oid:
+                # first poll (or another device answers at this address now): the
+                # modules its sysObjectID chooses, with their scalars read at once
+                if cache is not None:
+                    cache.note_sys_object_id(key, sys_oid)
+                more = _modules(inventory, [n for n in _chosen(inventory, device, sys_oid)
+                                            if n not in names])
+                extra = [oid for m in more for oid in m.oids()[0] if oid not in scalars]
+                if extra:
+                    scalars.update(await client.get(target, extra))
+                modules += more
         uptime_s = ifmib.parse_uptime(scalars.get(ifmib.SYS_UPTIME))
+        # a module reading IF-MIB columns (ifName as a label...) gets them from the
+        # if-mib walk, cache included, when the device has if-mib
+        walked = frozenset(ifmib.INTERFACE_COLUMNS) if if_mib else frozenset()
+        dynamic = _unique(oid for m in modules for oid in m.oids()[2] if oid not in walked)
+        static = tuple(_unique(oid for m in modules for oid in m.oids()[1]
+                               if oid not in walked))
+        now = time.monotonic()
+        cached = (cache.module_static(key, static, uptime_s, now)
+                  if cache is not None and static else None)
+        first = [*dynamic, *(static if cached is None else ())]
         wall_before, mono_before = time.time(), time.monotonic()
-        columns = await _walk_interfaces(client, target, key, scalars, uptime_s, cache)
+        if if_mib:
+            columns, others = await _walk_interfaces(client, target, key, scalars, uptime_s,
+                                                     cache, first)
+        else:
+            columns, others = {}, (await client.walk_columns(target, first) if first else {})
+        if static and cache is not None:
+            rows = frozenset(i for c in dynamic for i in others.get(c, {}))
+            if cached is not None and cached.rows == rows:
+                others.update(cached.columns)
+            else:
+                if cached is not None:  # rows came or went: their names may have too
+                    others.update(await client.walk_columns(target, list(static)))
+                cache.store_module_static(key, static, others, rows, uptime_s, now)
         wall_after, mono_after = time.time(), time.monotonic()
         try:
-            interfaces = ifmib.build_interfaces(columns)
+            interfaces = ifmib.build_interfaces(columns) if if_mib else ()
         except ifmib.BadValue as exc:
             if cache is not None:  # the bad cell may be a cached one: read all afresh
                 cache.forget(device.name)
             raise MalformedReply(f"{device.name}: {exc}") from None
+        samples: list[Sample] = []
+        if modules:
+            walk = Walk(scalars, {**columns, **others})
+            for module in modules:
+                got, dropped = module_samples(module, walk)
+                samples += got
+                for d in dropped:
+                    what = f"{d.metric}[{d.index}]" if d.index else d.metric
+                    if cache is not None:
+                        cache.warn_dropped(device.name, module.name, what, d.reason)
         return PollResult(
             device=device.name,
             collector=COLLECTOR,
@@ -230,6 +375,7 @@ async def poll_device(
             uptime_s=uptime_s,
             sys_name=ifmib.parse_text(scalars.get(ifmib.SYS_NAME)),
             interfaces=interfaces,
+            samples=tuple(samples),
         )
 
     if budget_s is None:
@@ -243,6 +389,10 @@ async def poll_device(
         raise PollTimeout(
             f"{device.name}: SNMP poll did not finish within {budget_s:.1f} s"
         ) from None
+
+
+def _unique(oids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(oids))
 
 
 async def poll_module(client: SnmpClient, inventory: Inventory, device: Device,

@@ -74,14 +74,15 @@ async def poll_device_ssh(client: SshClient, inventory: Inventory, device: Devic
     wall0, mono0 = time.time(), time.monotonic()
     outputs = await client.run(endpoint, [c.text for c in commands])
     wall1, mono1 = time.time(), time.monotonic()
-    samples, uptime = build_samples(device, platform, ends, commands, outputs)
+    # the OS uptime is a sample (device_os_uptime_seconds); PollResult.uptime_s is the
+    # SNMP agent's, which rates and reboot counts are computed from
+    samples, _ = build_samples(device, platform, ends, commands, outputs)
     return PollResult(
         device=device.name,
         collector=COLLECTOR,
         timestamp=(wall0 + wall1) / 2,
         monotonic=(mono0 + mono1) / 2,
         duration_s=mono1 - mono0,
-        uptime_s=uptime,
         samples=tuple(samples),
     )
 

@@ -152,6 +152,7 @@ class _Queued:
 
 class InfluxSink:
     """Batches poll results to InfluxDB from its own thread; see the module docstring.
+    A `netmon.collector.Sink`.
 
     `attach_influx()` creates it and subscribes it to the engine; then `start()`,
     and `close(timeout)` at shutdown. `stats` is a StatsSource for /metrics.
@@ -193,6 +194,8 @@ class InfluxSink:
         self._last_error: tuple[str, str, float] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
+
+    name = "influx"
 
     def start(self) -> None:
         """Open the spool (raises SinkError if unusable) and start the writer thread."""
@@ -242,11 +245,11 @@ class InfluxSink:
         """Queue one ingested poll for the writer thread; never blocks on I/O."""
         links: tuple[LinkView, ...] = ()
         points = len(result.samples) + 1
-        if result.collector == "snmp":
+        if result.collector == snapshot.judged_by:
             points += 1
-            if result.ok:
-                links = self._links_measured_on(snapshot.device.name)
-                points += len(snapshot.interfaces) + 2 * len(links)
+        if result.ok and result.reads_counters:
+            links = self._links_measured_on(snapshot.device.name)
+            points += len(snapshot.interfaces) + 2 * len(links)
         with self._cond:
             if not self._accepting:
                 self._count_drop("closed", points)

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from netmon.capacity import DIRECTIONS
 from netmon.engine import DeviceSnapshot, InterfaceView, LinkView, link_utilisation
+from netmon.metrics import CATALOGUE, influx_target
 from netmon.model import PollResult
 
 PRECISION = "ms"
@@ -162,15 +163,8 @@ def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def sample_target(name: str) -> tuple[str, str]:
-    """Catalogue name of a gauge sample → (measurement, field).
-
-    The first word names the measurement (`optics_rx_power_dbm` → `optics`,
-    `rx_power_dbm`; `radio_signal_dbm` → `radio`, `signal_dbm`); a one-word name
-    becomes its own measurement with a field called `value`.
-    """
-    measurement, sep, field = name.partition("_")
-    return (measurement, field) if sep and field else (name, "value")
+# catalogue name of a sample → (measurement, field): the catalogue's one rule
+sample_target = influx_target
 
 
 def links_measured_on(device: str, views: Iterable[LinkView]) -> list[LinkView]:
@@ -198,7 +192,7 @@ def poll_points(snapshot: DeviceSnapshot, result: PollResult,
     ts = time_ms(result.timestamp)
     dtags = _device_tags(snapshot)
     points = _state_points(snapshot, result, dtags, ts)
-    if result.collector == "snmp" and result.ok:
+    if result.ok and result.reads_counters:
         points += [_interface_point(dtags, name, view, ts)
                    for name, view in snapshot.interfaces.items()]
     points += _after_interfaces(result, links, dtags, ts)
@@ -216,7 +210,7 @@ def poll_lines(snapshot: DeviceSnapshot, result: PollResult,
     ts = time_ms(result.timestamp)
     dtags = _device_tags(snapshot)
     lines = _lines(_state_points(snapshot, result, dtags, ts))
-    if result.collector == "snmp" and result.ok and snapshot.interfaces:
+    if result.ok and result.reads_counters and snapshot.interfaces:
         d = snapshot.device
         head = "interface" + _tag("device", d.name) + ",interface="
         tail = _tag("kecamatan", d.kecamatan) + _tag("role", d.role) + _tag("site", d.site)
@@ -237,7 +231,7 @@ def _lines(points: Iterable[Point]) -> list[bytes]:
 def _state_points(snapshot: DeviceSnapshot, result: PollResult,
                   dtags: tuple[tuple[str, str], ...], ts: int) -> list[Point]:
     points = []
-    if result.collector == "snmp":
+    if result.collector == snapshot.judged_by:  # the poll that says whether it is up
         points.append(make_point("device", dtags, (
             ("up", int(result.ok)),
             ("uptime_seconds", _float(snapshot.uptime_s) if result.ok else None),
@@ -295,7 +289,7 @@ def _interface_fields(view: InterfaceView) -> str | None:
 def _after_interfaces(result: PollResult, links: Sequence[LinkView],
                       dtags: tuple[tuple[str, str], ...], ts: int) -> list[Point]:
     points: list[Point] = []
-    if result.collector == "snmp" and result.ok:
+    if result.ok and result.reads_counters:
         for view in links:
             points.extend(_link_points(view, ts))
     if result.ok:
@@ -303,8 +297,12 @@ def _after_interfaces(result: PollResult, links: Sequence[LinkView],
         for sample in result.samples:
             measurement, field = sample_target(sample.name)
             extra = tuple((k, v) for k, v in sample.labels if k not in dtag_keys)
-            points.append(make_point(measurement, (*dtags, *extra),
-                                     ((field, _float(sample.value)),), ts))
+            d = CATALOGUE.get(sample.name)
+            # a counter stays an integer field (a module's raw counters); the rest floats
+            value: float | int = (int(sample.value) if d is not None and d.kind == "counter"
+                                  and float(sample.value).is_integer()
+                                  else float(sample.value))
+            points.append(make_point(measurement, (*dtags, *extra), ((field, value),), ts))
     return points
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from netmon.metrics import CATALOGUE
+from netmon.metrics import CATALOGUE, MetricDef
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -41,12 +41,20 @@ def _escape_value(value: str) -> str:
     return value
 
 
-_ORDER: dict[str, tuple[str, tuple[int, ...]]] = {
-    # family → (full name, label positions in name order): prometheus_client writes
-    # label pairs sorted by name, and scripts grep /metrics for exact strings
-    name: (d.full_name, tuple(sorted(range(len(d.labels)), key=d.labels.__getitem__)))
-    for name, d in CATALOGUE.items()
-}
+# family → (its definition, full name, label positions in name order): prometheus_client
+# writes label pairs sorted by name, and scripts grep /metrics for exact strings. Filled
+# as families are first used; an entry is rebuilt when a reload registered a new
+# definition for its name (a module's metric with other labels).
+_ORDER: dict[str, tuple[MetricDef, str, tuple[int, ...]]] = {}
+
+
+def _order(name: str) -> tuple[MetricDef, str, tuple[int, ...]]:
+    d = CATALOGUE[name]
+    entry = _ORDER.get(name)
+    if entry is None or entry[0] is not d:
+        entry = _ORDER[name] = (d, d.full_name,
+                                tuple(sorted(range(len(d.labels)), key=d.labels.__getitem__)))
+    return entry
 
 
 # int → its text: statuses, speeds, error counts and zeros repeat on every interface,
@@ -82,8 +90,8 @@ class TextFamilies:
     def add(self, name: str, labels: tuple[str, ...] | list[str], value: float | None) -> None:
         if value is None:
             return
-        full_name, order = _ORDER[name]
-        names = CATALOGUE[name].labels
+        d, full_name, order = _order(name)
+        names = d.labels
         if len(labels) != len(names):
             raise ValueError(f"{full_name}: {len(labels)} label values for {len(names)} names")
         if type(value) is int:
@@ -158,7 +166,7 @@ class TextExposition:
         # device name → (serial of the snapshot rendered, its families, their lines in
         # UTF-8, packed when long); tuples, not a dict: ~0.5 KB instead of ~2 KB per device
         self._cache: dict[str, tuple[int, tuple[str, ...], tuple[bytes, ...]]] = {}
-        self._headers = {name: _header(name).encode() for name in CATALOGUE}
+        self._headers: dict[str, tuple[MetricDef, bytes]] = {}
 
     def prepare(self, snap: DeviceSnapshot, result: object = None) -> None:
         """Render a device's lines as soon as its poll is in (an `Engine.subscribe`
@@ -212,10 +220,10 @@ class TextExposition:
             device_bytes, self._bytes = self._bytes, {}
         pending: list[bytes] = []
         held = 0
-        for name in CATALOGUE:
+        for name in tuple(CATALOGUE):  # a copy: a reload may register modules' metrics
             # a family's device lines first, then the per-scrape ones, as collect() adds
             # them: only device families come from the cache, so no family has both
-            parts = [self._headers[name]]
+            parts = [self._header(name)]
             parts.extend(device_bytes.pop(name, ()))
             parts.extend(line.encode() for line in fams.lines.get(name, ()))
             for part in parts:
@@ -227,6 +235,13 @@ class TextExposition:
                     pending, held = [], 0
         pending.append(generate_latest(self._rest))
         yield b"".join(pending)
+
+    def _header(self, name: str) -> bytes:
+        d = CATALOGUE[name]
+        cached = self._headers.get(name)
+        if cached is None or cached[0] is not d:
+            cached = self._headers[name] = (d, _header(name).encode())
+        return cached[1]
 
     def render(self) -> bytes:
         """The whole body at once (tests, benchmarks); the HTTP server streams."""

@@ -83,7 +83,7 @@ class _Families:
 
     def __iter__(self) -> Iterator[Metric]:
         # Yield every catalogued family (empty ones included) so HELP/TYPE are stable.
-        for name, definition in CATALOGUE.items():
+        for name, definition in tuple(CATALOGUE.items()):
             yield self._families.get(name) or _family(definition)
 
 

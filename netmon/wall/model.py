@@ -256,7 +256,7 @@ def _link(link: Link, view: LinkView | None, states: Mapping[str, tuple[str, str
         level = "ok"
     measured = view.end if view is not None else None
     snap = by_name.get(measured.device) if measured is not None else None
-    last = _max(p.last.timestamp for p in snap.polls if p.last and p.collector == "snmp") \
+    last = _max(p.last.timestamp for p in snap.polls if p.last and p.collector == snap.judged_by) \
         if snap else None
     return {
         "name": link.name,
