@@ -32,12 +32,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from daemon_scale import PROMETHEUS, http, prom_query  # noqa: E402
+from daemon_scale import PROM_PORT, PROMETHEUS, http, prom_query  # noqa: E402
 from snmp_poll import COMMUNITY, EXPORTER, Agents, _is_wrapper, cpu_s, rss_mb  # noqa: E402
 
 NETMON_PORT = 19718
 EXPORTER_PORT = 19116
-PROM_PORT = 19091
 
 
 def _pid(proc: subprocess.Popen[bytes]) -> int:

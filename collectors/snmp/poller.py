@@ -318,8 +318,9 @@ async def poll_device(
                 # modules its sysObjectID chooses, with their scalars read at once
                 if cache is not None:
                     cache.note_sys_object_id(key, sys_oid)
-                more = _modules(inventory, [n for n in _chosen(inventory, device, sys_oid)
-                                            if n not in names])
+                added = [n for n in _chosen(inventory, device, sys_oid) if n not in names]
+                if_mib = if_mib or ifmib.MODULE_NAME in added
+                more = _modules(inventory, added)
                 extra = [oid for m in more for oid in m.oids()[0] if oid not in scalars]
                 if extra:
                     scalars.update(await client.get(target, extra))
