@@ -256,3 +256,50 @@ def test_a_repeated_interface_name_is_made_unique_not_dropped(engine: Engine) ->
     snap = engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 0, 1, 1),
                                                      _iface("sfp1", 0, 2, 2)]))
     assert snap is not None and list(snap.interfaces) == ["sfp1#1", "sfp1#2"]
+
+
+def test_module_counter_rates_wrap_reset_and_labels(engine: Engine,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module counter with `rate: true` gets netmon's rate per label set: a Counter32
+    wrap is kept (and counted), an agent restart is a gap, never a spike; other samples
+    pass through untouched."""
+    from netmon.metrics import CATALOGUE, MetricDef
+    from netmon.model import Sample
+
+    labels = ("device", "site", "kecamatan", "role", "port")
+    # registered for this test only (monkeypatch restores the catalogue after it)
+    monkeypatch.setitem(CATALOGUE, "test_rx_bytes", MetricDef(
+        "test_rx_bytes", "counter", labels, "bytes", "A test counter.", source="test-module",
+        rate="test_rx_bytes_per_second", counter_bits=32))
+    monkeypatch.setitem(CATALOGUE, "test_rx_bytes_per_second", MetricDef(
+        "test_rx_bytes_per_second", "gauge", labels, "bytes/s", "Its rate.",
+        source="test-module"))
+    assert CATALOGUE["test_rx_bytes"].rate == "test_rx_bytes_per_second"
+
+    def poll(t: float, uptime: float, a: int, b: int) -> None:
+        engine.ingest(PollResult(
+            device="kec-balen", collector="snmp", timestamp=1_700_000_000 + t, monotonic=t,
+            duration_s=0.1, uptime_s=uptime, sys_name="kec-balen",
+            samples=(Sample("test_rx_bytes", float(a), (("port", "a"),)),
+                     Sample("test_rx_bytes", float(b), (("port", "b"),)),
+                     Sample("host_uptime_seconds", 5.0))))
+
+    def rates() -> dict[str, float]:
+        snap = engine.device("kec-balen")
+        assert snap is not None
+        return {dict(s.labels)["port"]: s.value for s in snap.samples
+                if s.name == "test_rx_bytes_per_second"}
+
+    poll(0, 1000, 1_000, 4_294_967_000)
+    assert rates() == {}  # the first reading has no rate
+    poll(60, 1060, 61_000, 59_704)  # b wrapped: 4,294,967,000 → 2^32 + 59,704
+    assert rates() == {"a": 1000.0, "b": 1000.0}
+    snap = engine.device("kec-balen")
+    assert snap is not None and snap.wraps == 1
+    assert [s.value for s in snap.samples if s.name == "host_uptime_seconds"] == [5.0]
+    poll(120, 30, 100, 100)  # the agent restarted (uptime went back): a gap, no spike
+    assert rates() == {}
+    snap = engine.device("kec-balen")
+    assert snap is not None and dict(snap.discontinuities)["device_reset"] == 2
+    poll(180, 90, 6_100, 60_100)
+    assert rates() == {"a": 100.0, "b": 1000.0}
