@@ -251,7 +251,7 @@ def test_a_device_down_for_many_polls_is_logged_once_per_state_change(
         return result(device.name)
 
     async def main() -> None:
-        poller = Poller(Engine(inv), poll)
+        poller = Poller(Engine(inv), poll, collector="snmp")
         while script:
             await poller.run_poll("kec-sekar")
 
@@ -441,7 +441,8 @@ def test_first_polls_are_not_pushed_an_interval_late_when_the_scheduler_starts_l
         return result(device.name)
 
     async def main() -> None:
-        schedule = Schedule(Poller(Engine(inv), poll, max_concurrent=4))
+        schedule = Schedule(Poller(Engine(inv), poll, collector="snmp", max_concurrent=4),
+                            job_prefix="snmp:")
         schedule.sync(inv, list(inv.devices.values()))
         await asyncio.sleep(10.5)  # every first-poll moment is now in the past
         started = time.monotonic()

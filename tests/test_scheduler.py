@@ -84,6 +84,7 @@ def test_never_more_than_max_concurrent_polls_in_flight(agent: SnmpdAgent) -> No
         async def all_at_once() -> list[PollResult | None]:
             async with SnmpClient() as client:
                 poller = Poller(engine, functools.partial(poll_device, client),
+                                collector="snmp",
                                 max_concurrent=inventory.daemon.max_concurrent_polls)
                 return await asyncio.gather(*(poller.run_poll(n) for n in inventory.devices))
 
@@ -137,7 +138,7 @@ def test_a_poll_still_running_at_90_percent_of_its_interval_is_abandoned(
         async def both() -> dict[str, PollResult | None]:
             async with SnmpClient() as client:
                 poller = Poller(engine, functools.partial(poll_device, client),
-                                max_concurrent=2)
+                                collector="snmp", max_concurrent=2)
 
                 async def one(name: str) -> tuple[str, PollResult | None]:
                     result = await poller.run_poll(name)
@@ -191,8 +192,9 @@ def test_overruns_are_counted_per_device_and_polls_are_not_stacked(
         async def scenario() -> None:
             async with SnmpClient() as client:
                 poller = CountingPoller(engine, functools.partial(poll_device, client),
+                                        collector="snmp",
                                         max_concurrent=inventory.daemon.max_concurrent_polls)
-                schedule = Schedule(poller)
+                schedule = Schedule(poller, job_prefix="snmp:")
 
                 def count(event: JobSubmissionEvent) -> None:
                     name = event.job_id.split(":", 1)[1]

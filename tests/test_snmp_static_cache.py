@@ -198,7 +198,8 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
     cache = StaticColumnCache()
     engine = Engine(inventory)
     client = SnmpClient(engine=engine_name)
-    poller = Poller(engine, functools.partial(poll_device, client, cache=cache))
+    poller = Poller(engine, functools.partial(poll_device, client, cache=cache),
+                    collector="snmp")
     target = target_for(inventory, inventory.devices["kec-cache"])
 
     def exported() -> dict[str, str]:
