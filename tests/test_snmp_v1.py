@@ -25,7 +25,7 @@ from snmp_agents import SnmpdAgent
 
 from collectors.snmp.client import SnmpClient, SnmpTarget, target_for
 from collectors.snmp.module import SHIPPED, load_modules
-from collectors.snmp.poller import poll_module
+from collectors.snmp.poller import poll_device, poll_module
 from netmon.errors import ConfigError, PollTimeout
 from netmon.inventory import Inventory, SnmpV2c, parse_inventory
 from netmon.model import Sample
@@ -140,3 +140,25 @@ def test_a_v1_only_agent_is_read_with_getnext_and_absent_objects_are_absent(
 
     with pytest.raises(PollTimeout):
         asyncio.run(v2c_get())
+
+
+@pytest.mark.parametrize("engine", ["gufo", "pysnmp"])
+def test_if_mib_over_v1_reads_the_same_interfaces_as_v2c(
+        snmpd_agent: Callable[..., SnmpdAgent], engine: str) -> None:
+    """The IF-MIB poll walks with GETNEXT too: a v1 card's own interface is polled. v1
+    has no Counter64, so the agent skips the ifXTable HC counters and the 32-bit ones
+    are what a v1 device offers."""
+    agent = snmpd_agent(community="readiness-probe", extra_config=V1_ONLY_CONFIG)
+
+    def interfaces(version: str, community: str) -> list[tuple[str, bool]]:
+        inv = inventory(agent.port, version, community)
+
+        async def go() -> list[tuple[str, bool]]:
+            async with SnmpClient(engine=engine) as client:
+                result = await poll_device(client, inv, inv.devices["ups-lama"])
+                return [(i.name, i.in_octets is not None) for i in result.interfaces]
+        return asyncio.run(go())
+
+    over_v1 = interfaces("1", V1_ONLY)
+    assert ("lo", True) in over_v1
+    assert over_v1 == interfaces("2c", "readiness-probe")
