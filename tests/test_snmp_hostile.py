@@ -28,6 +28,7 @@ from hostile_agent import (
     INTEGER,
     OCTET_STRING,
     HostileAgent,
+    column,
     hostile_agent,
     running_agent,
 )
@@ -480,3 +481,20 @@ def test_an_endless_v1_table_is_bounded(hostile_agent: HostileAgent, engine_name
     result, _ = poll_once(hostile_agent, engine_name, version="1", interval="3s")
     assert not result.ok
     assert result.error_reason == "timeout", result.error_message
+
+
+def test_v1_asks_for_at_most_max_varbinds_columns_per_getnext(hostile_agent: HostileAgent
+                                                              ) -> None:
+    """A GETNEXT carries one varbind per column: capped like a GETBULK's varbinds."""
+    target = SnmpTarget(DEVICE, hostile_agent.host, hostile_agent.port, timeout=1.0,
+                        retries=0, community=hostile_agent.community, v1=True)
+    columns = [".".join(map(str, column(n))) for n in ("ifDescr", "ifSpeed", "ifInOctets",
+                                                        "ifOutOctets", "ifName", "ifAlias")]
+
+    async def go() -> dict[str, dict[str, int | str]]:
+        async with SnmpClient(max_varbinds=4) as client:
+            return await client.walk_columns(target, columns)
+
+    rows = run_bounded(go())
+    assert [len(rows[c]) for c in columns] == [3] * 6
+    assert max(hostile_agent.bulk_sizes) == 4

@@ -439,8 +439,9 @@ class SnmpClient:
         """SNMPv1 has no GETBULK: GETNEXT, one varbind per column still being walked, so
         a row of all columns per request. A v1 agent ends its MIB with a noSuchName
         error naming the varbind (not endOfMibView): that column is complete and the
-        request is asked again without it. tooBig halves the columns per request."""
-        budget = len(active)
+        request is asked again without it. tooBig halves the columns per request, which
+        start at most `max_varbinds`, as a GETBULK's varbinds do."""
+        budget = min(len(active), self.max_varbinds)
         while active:
             walking = active[:budget]
             status, index, varbinds = await self._request(
