@@ -128,6 +128,7 @@ class IcmpCollector:
                           monotonic=mono, duration_s=mono - t0, samples=samples)
 
     def stats(self) -> Iterable[Stat]:
+        kind: str
         try:
             kind = socket_kind()
         except IcmpUnavailable:

@@ -13,6 +13,7 @@ request is skipped, not counted as a difference: loss is reported separately.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -49,7 +50,7 @@ def burst_stats(rtts: Sequence[float | None]) -> BurstStats:
         return BurstStats(sent, 0, 1.0, None, None, None, None)
     jitter = None
     if received >= 2:
-        jitter = sum(abs(b - a) for a, b in zip(answered, answered[1:], strict=False)) / (
+        jitter = sum(abs(b - a) for a, b in itertools.pairwise(answered)) / (
             received - 1)
     return BurstStats(
         sent=sent,
