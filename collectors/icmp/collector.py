@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Iterable
 
-from collectors.icmp.prober import IcmpUnavailable, Prober, resolved, socket_kind
+from collectors.icmp.prober import IcmpUnavailable, Prober, SocketKind, resolved, socket_kind
 from collectors.icmp.stats import BurstStats, burst_stats
 from netmon.collector import Stat
 from netmon.errors import DeviceUnreachable
@@ -81,7 +81,9 @@ class IcmpCollector:
     # a burst mostly waits (1 s of a 30 s interval, a few µs of CPU per request)
     max_concurrent = 512
 
-    def __init__(self) -> None:
+    def __init__(self, kind: SocketKind | None = None) -> None:
+        # kind: force "dgram" or "raw" (tests); None detects (`socket_kind`)
+        self._kind = kind
         self._prober: Prober | None = None
         self._size: int | None = None
         self._targets = 0
@@ -103,7 +105,7 @@ class IcmpCollector:
         if self._prober is None or size != self._size:
             if self._prober is not None:
                 self._prober.close()
-            self._prober, self._size = Prober(size=size), size
+            self._prober, self._size = Prober(size=size, kind=self._kind), size
 
     async def poll(self, inventory: Inventory, device: Device) -> PollResult:
         settings = _settings(inventory)
@@ -130,7 +132,7 @@ class IcmpCollector:
     def stats(self) -> Iterable[Stat]:
         kind: str
         try:
-            kind = socket_kind()
+            kind = self._kind or socket_kind()
         except IcmpUnavailable:
             kind = "none"
         sent = self._prober.requests_sent if self._prober else 0

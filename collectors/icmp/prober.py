@@ -46,9 +46,15 @@ def _opens(family: int, kind: int, proto: int) -> bool:
 
 @functools.cache
 def socket_kind() -> SocketKind:
+    """`detect_socket_kind()`, once per process: the sysctl and the capabilities of a
+    running daemon do not change under it."""
+    return detect_socket_kind()
+
+
+def detect_socket_kind() -> SocketKind:
     """"dgram" when unprivileged ICMP sockets work for IPv4 (and IPv6), else "raw" when
-    raw sockets do; raises `IcmpUnavailable` (cached per process: the sysctl and the
-    capabilities of a running daemon do not change under it)."""
+    raw sockets do; raises `IcmpUnavailable` with one line naming the sysctl and the
+    capability."""
     if _opens(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP) and _opens(
             socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6):
         return "dgram"
