@@ -307,11 +307,9 @@ def serve(workdir: Path, *, stop: Iterable[int] = (signal.SIGTERM, signal.SIGINT
     stamp: tuple[int, int, int] | str | None = "unread"
     ruleset = ""
     try:
-        apply_ruleset(table, nft_ruleset(table, addresses, {}))
-        print(f"netmon lab icmp: table {table}, {len(addresses)} addresses", flush=True)
         wait: float | None = 0.05
+        ready_said = False
         while not stopping:
-            now = time.monotonic()
             current = _stamp(workdir / FAULTS_FILE)
             if current != stamp:
                 stamp = current
@@ -327,6 +325,10 @@ def serve(workdir: Path, *, stop: Iterable[int] = (signal.SIGTERM, signal.SIGINT
                 responder.set_delays({addresses[n]: f.latency_s for n, f in faults.items()
                                       if n in addresses and f.latency_s > 0
                                       and not f.unreachable})
+            if not ready_said:  # only once the faults in force are applied
+                print(f"netmon lab icmp: table {table}, {len(addresses)} addresses",
+                      flush=True)
+                ready_said = True
             timeout = 0.05 if wait is None else min(0.05, wait)
             ready, _, _ = select.select([responder.capture], [], [], timeout)
             now = time.monotonic()
