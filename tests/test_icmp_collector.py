@@ -270,7 +270,8 @@ def test_delay_and_loss_ipv4_and_ipv6_unprivileged(netns_support: None, tmp_path
         ok = [r for r in polls if r.ok]
         mins = [value(r, "icmp_rtt_min_seconds") for r in ok]
         medians = sorted(v for r in ok if (v := value(r, "icmp_rtt_median_seconds")))
-        assert all(m is not None and m >= DELAY_S for m in mins), [m for m in mins if not m or m < DELAY_S]
+        early = [m for m in mins if m is None or m < DELAY_S]
+        assert not early, (name, early)  # the delay is a floor: no reply comes sooner
         median = medians[len(medians) // 2]
         assert DELAY_S <= median <= DELAY_S + 0.005, (name, median)
         # each burst's loss ratio is its own lost share (a measurement, not a failure)
