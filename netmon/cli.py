@@ -296,11 +296,19 @@ def _check(path: str) -> int:
     snmp = inventory.snmp_devices()
     kecamatan = {d.kecamatan for d in inventory.devices.values()}
     ssh = [d for d in inventory.devices.values() if d.ssh is not None]
+    # pinged: with an icmp: section, every device not opted out and every probe-only target
+    pinged = [d.name for d in inventory.devices.values() if d.icmp] if inventory.model.icmp else []
+    targets = len(inventory.model.icmp.targets) if inventory.model.icmp else 0
+    icmp = ""
+    if inventory.model.icmp:
+        icmp = f", {len(pinged)} by ICMP" + (
+            f", of which {targets} probe-only targets" if targets else "")
     print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP, "
-          f"{len(ssh)} by SSH), {len(inventory.links)} links, {len(kecamatan)} kecamatan")
-    unpolled = sorted(set(inventory.devices) - {d.name for d in snmp})
+          f"{len(ssh)} by SSH{icmp}), {len(inventory.links)} links, "
+          f"{len(kecamatan)} kecamatan")
+    unpolled = sorted(set(inventory.devices) - {d.name for d in [*snmp, *ssh]} - set(pinged))
     if unpolled:
-        print(f"  not polled (no snmp: credentials): {', '.join(unpolled)}")
+        print(f"  not polled (no snmp:, ssh: or icmp): {', '.join(unpolled)}")
     if inventory.warnings:  # runs as written, but probably not as meant: exit 0 still
         print(format_warnings(inventory.warnings), file=sys.stderr)
     return 0

@@ -3,6 +3,9 @@ probe-only targets, and their file:line errors."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pytest
 
 from netmon.errors import ConfigError
 from netmon.inventory import parse_inventory
+
+REPO = Path(__file__).resolve().parents[1]
 
 DEVICES = """\
 devices:
@@ -129,3 +134,20 @@ def test_parent_loops_through_targets_are_found() -> None:
             - {name: b, address: 192.0.2.2, site: ISP, kecamatan: Bojonegoro, parent: a}
         """, DEVICES)
     assert found == ["inv.yaml:3: icmp.targets[0].parent: parent chain loops: a → b → a"]
+
+
+def test_netmon_check_counts_what_is_pinged(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(textwrap.dedent("""\
+        icmp:
+          targets:
+            - {name: isp-next-hop, address: 192.0.2.1, site: ISP, kecamatan: Bojonegoro}
+        """) + DEVICES, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "netmon", "check", "-i", str(path)],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"{path}: OK: 4 devices (0 polled by SNMP, 0 by SSH, 3 by ICMP, of which 1 probe-only "
+        "targets), 0 links, 2 kecamatan",
+        "  not polled (no snmp:, ssh: or icmp): cctv-nvr"]

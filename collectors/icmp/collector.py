@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from netmon.metrics import DEVICE_LABELS, MetricDef
 from netmon.model import PollResult, Sample
 
 COLLECTOR = "icmp"
+log = logging.getLogger(__name__)
 
 METRICS = (
     MetricDef("icmp_packet_loss_ratio", "gauge", DEVICE_LABELS, "ratio",
@@ -101,6 +103,12 @@ class IcmpCollector:
 
     def sync(self, inventory: Inventory, devices: list[Device]) -> None:
         self._targets = len(devices)
+        if devices and self._kind is None:
+            try:
+                socket_kind()
+            except IcmpUnavailable as exc:
+                # said once at start and per reload; every poll then fails with it too
+                log.error("%s", exc)
         size = _settings(inventory).size if inventory.model.icmp else 64
         if self._prober is None or size != self._size:
             if self._prober is not None:
