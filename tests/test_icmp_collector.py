@@ -29,6 +29,8 @@ import pytest
 
 from collectors.icmp.collector import IcmpCollector
 from collectors.icmp.prober import IcmpUnavailable, Prober, detect_socket_kind, socket_kind
+from netmon.collector import Collector, load_collectors
+from netmon.engine import Engine
 from netmon.errors import DeviceUnreachable
 from netmon.inventory import Inventory, parse_inventory
 from netmon.model import PollResult
@@ -197,6 +199,38 @@ def test_devices_opted_out_and_no_section() -> None:
     assert IcmpCollector().devices(bare) == []
 
 
+def test_registered_as_a_collector_and_ingested_by_the_engine() -> None:
+    (collector,) = load_collectors(["collectors.icmp.collector:IcmpCollector"])
+    assert isinstance(collector, Collector) and collector.name == "icmp"
+    names = [d.full_name for d in collector.metrics()]
+    assert "netmon_icmp_packet_loss_ratio" in names and "netmon_icmp_requests_sent_total" in names
+    inv = inventory("{count: 3, spacing: 10ms, timeout: 500ms, interval: 10s}",
+                    {"v4": "127.0.0.1"})
+    assert isinstance(collector, IcmpCollector)
+    (result,) = poll_all(collector, inv)
+    assert collector.interval(inv, inv.devices["v4"]) == 10.0
+    engine = Engine(inv)
+    snap = engine.ingest(result)
+    assert snap is not None
+    assert {s.name for s in snap.samples} >= {"icmp_packet_loss_ratio", "icmp_rtt_median_seconds"}
+    collector.close()
+
+
+def test_a_reload_with_new_socket_settings_gets_new_sockets() -> None:
+    collector = IcmpCollector()
+    fast = inventory("{count: 3, spacing: 10ms, timeout: 500ms, interval: 10s}",
+                     {"v4": "127.0.0.1"})
+    collector.sync(fast, collector.devices(fast))
+    first = collector._prober
+    collector.sync(fast, collector.devices(fast))
+    assert collector._prober is first  # same settings: sockets kept
+    slow = inventory("{count: 3, spacing: 10ms, timeout: 2s, interval: 10s}",
+                     {"v4": "127.0.0.1"})
+    collector.sync(slow, collector.devices(slow))
+    assert collector._prober is not first
+    collector.close()
+
+
 # --- which socket, and the one-line error --------------------------------------------
 
 
@@ -298,7 +332,7 @@ def test_prober_burst_is_bounded_when_nothing_answers(netns_support: None,
     with namespace() as ns, lab_icmp(ns, tmp_path, addresses, {"dead": {"unreachable": True}}):
         async def burst() -> tuple[list[float | None], float]:
             t0 = time.monotonic()
-            rtts = await Prober(kind="dgram").burst("127.0.0.9", 5, 0.05, 0.2)
+            rtts = await Prober(timeout=0.2, kind="dgram").burst("127.0.0.9", 5, 0.05, 0.2)
             return rtts, time.monotonic() - t0
 
         rtts, took = run_in(ns, lambda: asyncio.run(burst()), unprivileged=True)

@@ -18,7 +18,16 @@ import pytest
 from collectors.icmp.collector import IcmpCollector
 from netmon.inventory import Inventory, load_inventory
 from netmon.lab import Lab, LabError, apply_fault
-from netmon.lab.icmp import table_name
+from netmon.lab.icmp import (
+    PathFault,
+    checksum,
+    device_faults,
+    echo_reply,
+    nft_ruleset,
+    parse_frame,
+    path_faults,
+    table_name,
+)
 from netmon.lab.labinventory import load_for_lab
 from netmon.model import PollResult
 
@@ -52,6 +61,58 @@ links:
   - {name: fo-kec-balen, a: {device: core-1, interface: Gi1/0/1},
      b: {device: kec-balen, interface: sfp1}, medium: fibre, capacity: 50M}
 """
+
+
+# --- the pure parts ----------------------------------------------------------------------
+
+
+def test_faults_follow_the_parent_chain() -> None:
+    parents = {"core": None, "kec": "core", "tower": "kec", "cpe": "tower", "opd": "core"}
+    own = device_faults({"devices": {
+        "kec": {"icmp_loss": 0.2, "icmp_latency_ms": 30},
+        "tower": {"icmp_loss": 0.5, "icmp_latency_ms": 20, "unreachable": False},
+        "opd": {"unreachable": True, "icmp_loss": 0.0}}})
+    assert own["tower"] == PathFault(loss=0.5, latency_s=0.020)
+    faults = path_faults(own, parents)
+    assert set(faults) == {"kec", "tower", "cpe", "opd"}  # healthy paths left out
+    assert faults["kec"] == PathFault(loss=0.2, latency_s=0.030)
+    # losses compound (1 - 0.8 x 0.5), latencies add
+    assert faults["cpe"].loss == pytest.approx(0.6)
+    assert faults["cpe"].latency_s == pytest.approx(0.050)
+    assert faults["opd"].unreachable
+    # a loop in the (unvalidated) parents of a fault file cannot hang it
+    assert path_faults({"a": PathFault(loss=0.1)}, {"a": "b", "b": "a"})["b"].loss == (
+        pytest.approx(0.1))
+
+
+def test_ruleset_drops_requests_for_late_or_dead_devices_and_replies_for_lossy() -> None:
+    text = nft_ruleset("netmon_lab_x", {"a": "127.0.1.1", "b": "::1", "c": "127.0.1.3"}, {
+        "a": PathFault(loss=0.25, latency_s=0.05), "b": PathFault(unreachable=True, loss=0.5),
+        "c": PathFault(loss=0.1)})
+    assert "ip daddr 127.0.1.1 icmp type echo-request drop" in text
+    assert "ip saddr 127.0.1.1 icmp type echo-reply numgen random mod 1000000 < 250000 drop" in text
+    assert "ip6 daddr ::1 icmpv6 type echo-request drop" in text
+    assert "ip6 saddr ::1" not in text  # unreachable: nothing to lose
+    assert "ip daddr 127.0.1.3" not in text  # lossy only: the kernel still answers
+    assert "ip saddr 127.0.1.3 icmp type echo-reply numgen random mod 1000000 < 100000" in text
+
+
+def test_echo_reply_keeps_id_sequence_and_payload_with_a_valid_checksum() -> None:
+    request = bytes([8, 0, 0, 0, 0x12, 0x34, 0x00, 0x07]) + b"payload!"
+    reply = echo_reply(4, request)
+    assert reply[0] == 0 and reply[4:] == request[4:]
+    assert checksum(reply) == 0  # a correct Internet checksum sums to zero
+    assert echo_reply(6, bytes([128, 0, 0, 0]) + request[4:])[:4] == bytes([129, 0, 0, 0])
+
+
+def test_parse_frame_finds_echo_requests_only() -> None:
+    icmp = bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"x" * 8
+    ip = bytes([0x45, 0, 0, 20 + len(icmp), 0, 0, 0, 0, 64, 1, 0, 0,
+                127, 0, 0, 1, 127, 0, 1, 5])
+    frame = b"\0" * 12 + b"\x08\x00" + ip + icmp
+    assert parse_frame(frame) == (4, "127.0.0.1", "127.0.1.5", icmp)
+    assert parse_frame(frame[:14] + ip + bytes([0]) + icmp[1:]) is None  # a reply
+    assert parse_frame(b"\0" * 12 + b"\x08\x06" + ip + icmp) is None  # ARP
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ class IcmpCollector:
         # kind: force "dgram" or "raw" (tests); None detects (`socket_kind`)
         self._kind = kind
         self._prober: Prober | None = None
-        self._size: int | None = None
+        self._socket_settings: tuple[int, float] | None = None
         self._targets = 0
 
     def metrics(self) -> Iterable[MetricDef]:
@@ -109,11 +109,15 @@ class IcmpCollector:
             except IcmpUnavailable as exc:
                 # said once at start and per reload; every poll then fails with it too
                 log.error("%s", exc)
-        size = _settings(inventory).size if inventory.model.icmp else 64
-        if self._prober is None or size != self._size:
+        settings = _settings(inventory)
+        # gufo keeps size and timeout per socket: a reload that changes them gets new ones
+        wanted = (settings.size, settings.timeout)
+        if self._prober is None or wanted != self._socket_settings:
             if self._prober is not None:
                 self._prober.close()
-            self._prober, self._size = Prober(size=size, kind=self._kind), size
+            self._prober = Prober(size=settings.size, timeout=settings.timeout,
+                                  kind=self._kind)
+            self._socket_settings = wanted
 
     async def poll(self, inventory: Inventory, device: Device) -> PollResult:
         settings = _settings(inventory)

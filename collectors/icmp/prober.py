@@ -75,22 +75,24 @@ class Prober:
     (gufo registers its sockets with that loop) and rebuilt if a later call runs on
     another loop (`netmon poll` runs one loop per command)."""
 
-    def __init__(self, *, size: int = 64, kind: SocketKind | None = None) -> None:
+    def __init__(self, *, size: int = 64, timeout: float = 1.0,
+                 kind: SocketKind | None = None) -> None:
         self._size = size
+        self._timeout = timeout
         self._kind = kind
         self._ping: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0
         self.replies_received = 0
 
-    def _pinger(self, timeout: float) -> object:
+    def _pinger(self) -> object:
         loop = asyncio.get_running_loop()
         if self._ping is None or self._loop is not loop:
             from gufo.ping import Ping, SelectionPolicy
 
             kind = self._kind or socket_kind()
             policy = SelectionPolicy.DGRAM if kind == "dgram" else SelectionPolicy.RAW
-            self._ping = Ping(policy=policy, size=self._size, timeout=timeout)
+            self._ping = Ping(policy=policy, size=self._size, timeout=self._timeout)
             self._loop = loop
         return self._ping
 
@@ -103,7 +105,7 @@ class Prober:
         out on schedule whatever the replies do, and the burst waits for late replies
         only until the last request's timeout. Raises `IcmpUnavailable`.
         """
-        ping = self._pinger(timeout)
+        ping = self._pinger()
         loop = asyncio.get_running_loop()
         start = loop.time()
         tasks: list[asyncio.Task[float | None]] = []

@@ -141,8 +141,11 @@ def nft_ruleset(table: str, addresses: Mapping[str, str],
 def apply_ruleset(table: str, ruleset: str) -> None:
     """Replace the table atomically (create it empty first so `delete` cannot fail)."""
     script = f"table inet {table}\ndelete table inet {table}\n{ruleset}"
-    subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True,
-                   capture_output=True)
+    done = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"netmon lab icmp: nft refused the table {table}: "
+                         f"{done.stderr.strip()}")
 
 
 def delete_table(table: str) -> None:
