@@ -84,17 +84,20 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
 
 
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
-                factor: float = 0.3, send_traps: bool = True) -> str:
+                factor: float = 0.3, send_traps: bool = True,
+                amount: float | None = None) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
-    clear (no target). `factor` is for degrade: the share of normal traffic kept.
+    lossy | latency | clear (no target). `factor` is for degrade: the share of normal
+    traffic kept; `amount` for lossy (percent of pings lost) and latency (ms added).
     """
     w = Path(workdir).absolute()
     model = load_model(w)
     if not running_pids(w):
         raise LabError(f"the lab in {w} is not running: start it with `netmon lab`")
-    return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps)
+    return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps,
+                          amount=amount)
 
 
 def show_faults(workdir: str | Path = DEFAULT_WORKDIR) -> str:
