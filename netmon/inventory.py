@@ -759,10 +759,14 @@ class Inventory:
 
     def reachability(self, device: Device) -> str:
         """The collector whose polls say whether `device` is up (netmon_device_up): SNMP
-        when the device has SNMP credentials, else SSH when it has an ssh: section."""
+        when the device has SNMP credentials, else SSH when it has an ssh: section, else
+        ICMP when it is pinged (probe-only targets, a radio CPE without SNMP).
+        `netmon_device_reachable` adds every other collector's answer."""
         if self.snmp_credential(device) is not None:
             return "snmp"
-        return "ssh" if device.ssh is not None else ""
+        if device.ssh is not None:
+            return "ssh"
+        return "icmp" if self.model.icmp is not None and device.icmp else ""
 
     def module_names(self, device: Device) -> tuple[str, ...]:
         """The SNMP modules `device` is read with, before sysObjectID matching: its own
