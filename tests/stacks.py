@@ -174,6 +174,8 @@ def demo_stack(tmp: Path) -> Iterator[DemoStack]:
 # --- markers: proof that an Alertmanager group has flushed again ---------------------------
 
 MARKER_PREFIX = "flush-marker-"
+# alertmanager.yml's group_by, and the severity the routes match on
+GROUP_LABELS = ("alertname", "device", "link", "severity")
 
 
 def _alert(labels: dict[str, str], summary: str, *, starts: datetime,
@@ -205,13 +207,15 @@ class FlushMarker:
 
     am: Alertmanager
     telegram: FakeTelegram
-    group: dict[str, str]  # the group's labels (group_by: alertname, device) + severity
+    # the group's labels (group_by: alertname, device, link; link only where the
+    # group's alerts have one) + severity
+    group: dict[str, str]
     token: str = field(default_factory=lambda: f"{MARKER_PREFIX}{uuid.uuid4().hex[:8]}")
 
     @property
     def labels(self) -> dict[str, str]:
-        # `link` carries the token too: the digest of a large group lists links only
-        return {**self.group, "marker": self.token, "link": self.token}
+        # the token is the summary too: a group of up to 6 alerts is sent in full
+        return {**self.group, "marker": self.token}
 
     def post(self) -> None:
         now = datetime.now(UTC)
