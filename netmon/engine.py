@@ -26,6 +26,7 @@ from netmon.capacity import DIRECTIONS, Direction, link_directions, utilisation
 from netmon.inventory import Device, InterfaceEnd, Inventory, Link, measured_end
 from netmon.model import IF_STATUS_UP, InterfaceReading, PollResult, Sample, unique_names
 from netmon.rates import CounterPoint, Gap, counter_rate, device_reset
+from netmon.units import format_bandwidth
 
 log = logging.getLogger("netmon.engine")
 
@@ -252,6 +253,8 @@ class _DeviceState:
     samples: dict[str, tuple[Sample, ...]] = field(default_factory=dict)
     up: bool | None = None
     sys_name: str = ""
+    # interfaces whose over-speed gap has been logged: once each, not every poll
+    over_speed_logged: set[str] = field(default_factory=set)
 
     def collector(self, name: str) -> _CollectorState:
         return self.collectors.setdefault(name, _CollectorState())
@@ -371,8 +374,11 @@ class Engine:
                 for r, name in zip(readings, unique_names([r.name for r in readings], keys),
                                    strict=True))
         rates: list[tuple[float | None, float | None]] = []
+        ceilings = self._ceilings().get(result.device, {})
         for i, iface in enumerate(readings):
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
+            ceiling = ceilings.get(iface.name)
+            ceiling_octets = ceiling / 8 if ceiling else None
             prev = before.counters(iface.name, i) if before is not None else None
             prev_in, prev_out, prev_bits = prev or (None, None, 0)
             if prev_bits != iface.counter_bits:
@@ -385,11 +391,16 @@ class Engine:
                 rate = counter_rate(
                     None if earlier is None else CounterPoint(earlier, prev_mono, prev_uptime),
                     CounterPoint(value, result.monotonic, result.uptime_s),
-                    bits=iface.counter_bits, max_per_second=max_octets)
+                    bits=iface.counter_bits, max_per_second=max_octets,
+                    ceiling_per_second=ceiling_octets)
                 if rate.wrapped and rate.gap is None:
                     st.wraps += 1
                 if rate.gap is not None and rate.gap is not Gap.FIRST:
                     st.discontinuities[rate.gap.value] += 1
+                if rate.gap is Gap.OVER_SPEED and iface.name not in st.over_speed_logged:
+                    st.over_speed_logged.add(iface.name)
+                    _log_over_speed(result.device, iface.name, iface.counter_bits,
+                                    iface.speed_bps, ceiling)
                 pair.append(None if rate.per_second is None else rate.per_second * 8)
             rates.append((pair[0], pair[1]))
         st.counted_at = (result.monotonic, result.uptime_s)
@@ -413,6 +424,20 @@ class Engine:
         )
         (self._snapshots if into is None else into)[device.name] = snap
         return snap
+
+    def _ceilings(self) -> dict[str, dict[str, int]]:
+        """device → interface → the link's `max_speed` (bit/s), for the links that set
+        one; built once per inventory object, like `_missing`'s index."""
+        index = getattr(self, "_ceiling_index", None)
+        if index is None or index[0] is not self._inventory:
+            found: dict[str, dict[str, int]] = {}
+            for link in self._inventory.links:
+                if link.max_speed:
+                    for end in (link.a, link.b):
+                        if isinstance(end, InterfaceEnd):
+                            found.setdefault(end.device, {})[end.interface] = link.max_speed
+            index = self._ceiling_index = (self._inventory, found)
+        return index[1]
 
     def _missing(self, name: str, st: _DeviceState) -> tuple[str, ...]:
         """Inventory link interfaces this device does not have (a typo, or renamed).
@@ -466,10 +491,28 @@ class Engine:
                 iface = snap.interfaces.get(end.interface) if snap else None
                 if iface is not None:
                     bps = link_directions(end is link.a, iface.in_bps, iface.out_bps)
-                    speed = iface.reading.speed_bps
+                    # a port that under-reports: the inventory's ceiling is its speed
+                    speed = link.max_speed or iface.reading.speed_bps
             views.append(LinkView(link, inv.link_kecamatan(link), end, _link_up(link, snaps),
                                   speed, bps))
         return views
+
+
+def _log_over_speed(device: str, interface: str, bits: int, speed_bps: int | None,
+                    ceiling_bps: int | None) -> None:
+    """Say once per interface why its rate has a gap, and what to set if it is real."""
+    if ceiling_bps:
+        log.warning("%s %s: a rate above the link's max_speed %s (+10%%) was dropped as a "
+                    "counter glitch (netmon_rate_gaps_total{reason=\"over_speed\"}); raise "
+                    "max_speed if the link really carries more. Logged once per interface",
+                    device, interface, format_bandwidth(ceiling_bps))
+    else:
+        log.warning("%s %s: a %d-bit counter wrap implying more than the port's reported "
+                    "speed %s (+10%%) was dropped as a counter glitch "
+                    "(netmon_rate_gaps_total{reason=\"over_speed\"}); if the port carries "
+                    "more than it reports, set max_speed on its link in the inventory. "
+                    "Logged once per interface", device, interface, bits,
+                    format_bandwidth(speed_bps or 0))
 
 
 def _touches(link: Link, device: str) -> bool:

@@ -168,7 +168,8 @@ _DEFS = [
               "only while the last poll of this device by this collector failed."),
     MetricDef("rate_gaps", "counter", (*DEVICE_LABELS, "reason"), "readings",
               "Counter readings that gave no rate: device_reset, counter_backwards, "
-              "over_speed (faster than the port; rejected), no_interval."),
+              "over_speed (a 32-bit wrap faster than the port, or a rate above the link's "
+              "max_speed; rejected), no_interval."),
     MetricDef("rate_wraps", "counter", DEVICE_LABELS, "readings",
               "32-bit counter wraps handled (rate kept)."),
     # --- the Influx sink (netmon.sinks.influx) ---------------------------------------

@@ -151,7 +151,8 @@ def test_link_down_when_either_end_is_down(engine: Engine) -> None:
     assert _find(m, "netmon_link_up", link="FO Balen") == 0
 
 
-def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
+def test_counter32_wrap_counted_and_over_speed_rejected(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     ten_m = 10_000_000
     engine.ingest(_poll("kec-balen", 0, 100,
                         [_iface("sfp1", 1, 2**32 - 1000, 0, bits=32, speed=ten_m)]))
@@ -160,13 +161,57 @@ def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
     m = _scrape(engine)
     assert _find(m, "netmon_rate_wraps_total", device="kec-balen") == 1
     assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 8000
-    engine.ingest(_poll("kec-balen", 20, 120,
-                        [_iface("sfp1", 1, 9000 + 10 * ten_m, 0, bits=32, speed=ten_m)]))
-    m = _scrape(engine)  # 80 Mbit/s through a 10 Mbit/s radio: rejected
-    assert _find(m, "netmon_rate_gaps_total", device="kec-balen",
-                 reason="over_speed") == 1
+    # the counter went back 1,000 octets: as a wrap, ~3.4 Gbit/s through a port that
+    # says 10 Mbit/s: a glitch, a gap, logged once for the interface
+    for t in (20, 30):
+        engine.ingest(_poll("kec-balen", t, 100 + t,
+                            [_iface("sfp1", 1, 8000 - (t - 20) * 100, 0, bits=32,
+                                    speed=ten_m)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="kec-balen", reason="over_speed") == 2
     assert not [k for k in m if k[0] == "netmon_interface_in_bits_per_second"
                 and dict(k[1])["device"] == "kec-balen"]
+    said = [r.getMessage() for r in caplog.records if "over_speed" in r.getMessage()]
+    assert said == ["kec-balen sfp1: a 32-bit counter wrap implying more than the port's "
+                    "reported speed 10 Mbps (+10%) was dropped as a counter glitch "
+                    "(netmon_rate_gaps_total{reason=\"over_speed\"}); if the port carries "
+                    "more than it reports, set max_speed on its link in the inventory. "
+                    "Logged once per interface"]
+
+
+def test_rate_above_an_under_reported_port_speed_is_exported(engine: Engine) -> None:
+    # core-1's Gi0/1 says 10 Mbit/s and sends 60 towards Balen (64-bit counters): a real
+    # link at 60 % of its 100M contract, exported with its utilisation, no gap
+    ten_m = 10_000_000
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0, speed=ten_m)]))
+    engine.ingest(_poll("core-1", 60, 160, [_iface("Gi0/1", 2, 0, 450_000_000, speed=ten_m)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_out_bits_per_second", device="core-1") == 60_000_000
+    assert _find(m, "netmon_rate_gaps_total", device="core-1", reason="over_speed") == 0
+    assert _find(m, "netmon_link_utilisation_ratio", link="FO Balen",
+                 direction="downstream") == 0.6
+
+
+def test_link_max_speed_is_the_ceiling_of_both_ends(caplog: pytest.LogCaptureFixture) -> None:
+    text = INVENTORY.replace("    capacity: 100M\n", "    capacity: 100M\n    max_speed: 50M\n", 1)
+    engine = Engine(parse_inventory(text, Path("test.yaml"), environ={"COMMUNITY": "s3cret"}))
+    # 54 Mbit/s (108 % of 50M) kept, 56 Mbit/s (112 %) dropped; the port says 1G
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    engine.ingest(_poll("kec-balen", 10, 110, [_iface("sfp1", 1, 67_500_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 54_000_000
+    engine.ingest(_poll("kec-balen", 20, 120, [_iface("sfp1", 1, 137_500_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="kec-balen", reason="over_speed") == 1
+    assert "kec-balen sfp1: a rate above the link's max_speed 50 Mbps" in caplog.text
+    # the core's end of the same link is judged by it too; another port is not
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0), _iface("Gi0/0", 1, 0, 0)]))
+    engine.ingest(_poll("core-1", 10, 110, [_iface("Gi0/1", 2, 0, 75_000_000),
+                                            _iface("Gi0/0", 1, 75_000_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="core-1", reason="over_speed") == 1
+    assert _find(m, "netmon_interface_in_bits_per_second", device="core-1",
+                 interface="Gi0/0") == 60_000_000
 
 
 def test_missing_link_interface_is_reported(engine: Engine) -> None:
