@@ -48,6 +48,7 @@ _int_fields = operator.attrgetter(*_INT_FIELDS)
 # the constructor's order is name, if_index, alias, then the rest: `_reading` relies on it
 assert [f.name for f in dataclasses.fields(InterfaceReading)][:3] == ["name", "if_index", "alias"]
 _IN, _OUT, _BITS = (_INT_FIELDS.index(f) for f in ("in_octets", "out_octets", "counter_bits"))
+_OPER, _LAST_CHANGE = (_INT_FIELDS.index(f) for f in ("oper_status", "last_change"))
 _ALL_ABSENT = (1 << _WIDTH) - 1
 _NO_RATE = math.nan  # a rate netmon could not compute; counter_rate never returns NaN
 
@@ -137,6 +138,23 @@ class InterfaceTable(Mapping[str, InterfaceView]):
         return (None if absent >> _IN & 1 else ints[base + _IN],
                 None if absent >> _OUT & 1 else ints[base + _OUT], ints[base + _BITS])
 
+    def state(self, name: str, hint: int) -> tuple[int | None, int | None] | None:
+        """(ifOperStatus, ifLastChange) of interface `name`, None if absent; `hint` as
+        in `counters`."""
+        names = self.names
+        if hint >= len(names) or names[hint] != name:
+            try:
+                hint = names.index(name)
+            except ValueError:
+                return None
+        if self._ints is None:
+            r = self._readings[hint]  # type: ignore[index]
+            return r.oper_status, r.last_change
+        base = hint * _WIDTH
+        ints, absent = self._ints, self._absent >> base
+        return (None if absent >> _OPER & 1 else ints[base + _OPER],
+                None if absent >> _LAST_CHANGE & 1 else ints[base + _LAST_CHANGE])
+
     def _pairs(self) -> Iterator[tuple[str, InterfaceView]]:
         """(name, view) in poll order, without a name lookup per interface (the
         Mapping defaults would look each one up: quadratic on a 500-port switch)."""
@@ -202,6 +220,8 @@ class DeviceSnapshot:
     wraps: int
     reboots: int
     missing_interfaces: tuple[str, ...] = ()
+    # (interface name, operational state changes counted since netmon started)
+    state_changes: tuple[tuple[str, int], ...] = ()
     # unique per snapshot within an engine: a cache keyed by it (prom_text's rendered
     # lines) need not keep the snapshot, and so a superseded poll's readings, alive
     serial: int = 0
@@ -215,6 +235,8 @@ class LinkView:
     up: bool | None
     port_speed_bps: float | None
     bps: dict[Direction, float | None]
+    # operational state changes of the measuring end's interface since netmon started
+    state_changes: int | None = None
 
     def capacity(self, direction: Direction) -> int:
         return getattr(self.link.capacity, direction)
@@ -255,6 +277,9 @@ class _DeviceState:
     sys_name: str = ""
     # interfaces whose over-speed gap has been logged: once each, not every poll
     over_speed_logged: set[str] = field(default_factory=set)
+    # operational state changes per link-end interface, seen by polls (a trap's re-poll
+    # is a poll) and by ifLastChange moving between two polls
+    state_changes: Counter[str] = field(default_factory=Counter)
 
     def collector(self, name: str) -> _CollectorState:
         return self.collectors.setdefault(name, _CollectorState())
@@ -353,12 +378,14 @@ class Engine:
             return self._publish(device, st)
 
     def _ingest_snmp(self, st: _DeviceState, result: PollResult) -> None:
+        reboots_before = st.reboots
         uptime = None
         if result.uptime_s is not None:
             uptime = CounterPoint(0, result.monotonic, result.uptime_s)
             if st.uptime is not None and device_reset(st.uptime, uptime):
                 st.reboots += 1
             st.uptime = uptime
+        rebooted = st.reboots != reboots_before
         prev_mono, prev_uptime = st.counted_at
         before = st.counted
         readings = result.interfaces
@@ -375,7 +402,13 @@ class Engine:
                                    strict=True))
         rates: list[tuple[float | None, float | None]] = []
         ceilings = self._ceilings().get(result.device, {})
+        # counted for link ends only: LinkFlapping's series, and no per-port cost on a
+        # 500-port switch
+        link_ifaces = self._link_interfaces(result.device)
         for i, iface in enumerate(readings):
+            if before is not None and iface.name in link_ifaces:
+                _count_state_changes(st.state_changes, iface, before.state(iface.name, i),
+                                     rebooted)
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
             ceiling = ceilings.get(iface.name)
             ceiling_octets = ceiling / 8 if ceiling else None
@@ -420,6 +453,7 @@ class Engine:
             wraps=st.wraps,
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
+            state_changes=tuple(st.state_changes.items()),
             serial=next(self._serials),
         )
         (self._snapshots if into is None else into)[device.name] = snap
@@ -446,6 +480,10 @@ class Engine:
         every link on every ingest (and for every device at start) was the top entry of
         the 5,000-device profile, O(devices × links) — 20 ms per poll, 20 s at start.
         """
+        return tuple(sorted(self._link_interfaces(name).difference(st.interfaces)))
+
+    def _link_interfaces(self, name: str) -> set[str]:
+        """The interfaces of device `name` that are link ends in the inventory."""
         index = getattr(self, "_link_ifaces", None)
         if index is None or index[0] is not self._inventory:
             wanted: dict[str, set[str]] = {}
@@ -454,7 +492,7 @@ class Engine:
                     if isinstance(end, InterfaceEnd):
                         wanted.setdefault(end.device, set()).add(end.interface)
             index = self._link_ifaces = (self._inventory, wanted)
-        return tuple(sorted(index[1].get(name, set()).difference(st.interfaces)))
+        return index[1].get(name, set())
 
     # --- read side (any thread) -------------------------------------------------------
 
@@ -486,6 +524,7 @@ class Engine:
             end = measured_end(link, inv)
             bps: dict[Direction, float | None] = dict.fromkeys(DIRECTIONS)
             speed = None
+            changes = None
             if end is not None:
                 snap = snaps.get(end.device)
                 iface = snap.interfaces.get(end.interface) if snap else None
@@ -493,9 +532,35 @@ class Engine:
                     bps = link_directions(end is link.a, iface.in_bps, iface.out_bps)
                     # a port that under-reports: the inventory's ceiling is its speed
                     speed = link.max_speed or iface.reading.speed_bps
+                if snap is not None:
+                    changes = dict(snap.state_changes).get(end.interface)
             views.append(LinkView(link, inv.link_kecamatan(link), end, _link_up(link, snaps),
-                                  speed, bps))
+                                  speed, bps, changes))
         return views
+
+
+def _count_state_changes(counts: Counter[str], iface: InterfaceReading,
+                         before: tuple[int | None, int | None] | None,
+                         rebooted: bool) -> None:
+    """Add the operational state changes between the previous poll and this one.
+
+    A different ifOperStatus is at least one change. The same status with a moved
+    ifLastChange is a flap between the polls: down and back, two changes (more are
+    invisible). After a reboot ifLastChange restarts from the new sysUpTime: only the
+    status is compared. Why a counter and not only the status: Prometheus samples the
+    status at its scrapes, and a 5 s flap between two of them never shows; a counter
+    keeps it (`LinkFlapping` counts with increase()).
+    """
+    if before is None:
+        return
+    oper, last_change = before
+    if iface.oper_status is not None and oper is not None and iface.oper_status != oper:
+        counts[iface.name] += 1
+    elif (not rebooted and last_change is not None and iface.last_change is not None
+          and iface.last_change != last_change):
+        counts[iface.name] += 2
+    else:
+        counts[iface.name] += 0  # born at 0 with its first comparison: increase() sees 1
 
 
 def _log_over_speed(device: str, interface: str, bits: int, speed_bps: int | None,

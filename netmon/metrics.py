@@ -91,6 +91,11 @@ _DEFS = [
     MetricDef("link_up", "gauge", LINK_LABELS, "boolean",
               "1 when every polled end of the link is operationally up, 0 when one is "
               "down; absent when no end could be polled."),
+    MetricDef("link_state_changes", "counter", LINK_LABELS, "changes",
+              "Operational state changes of the measuring end's port since netmon "
+              "started: every poll (a trap's re-poll too) that reads another status, and "
+              "2 when ifLastChange moved between polls that read the same one (a flap no "
+              "poll saw). Counts flaps shorter than a scrape (LinkFlapping)."),
     MetricDef("link_traffic_bits_per_second", "gauge", LINK_DIR_LABELS, "bits/s",
               "Traffic on the link: downstream flows from a (core/ISP) to b (kecamatan/"
               "users), upstream from b to a."),

@@ -301,3 +301,43 @@ def test_a_repeated_interface_name_is_made_unique_not_dropped(engine: Engine) ->
     snap = engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 0, 1, 1),
                                                      _iface("sfp1", 0, 2, 2)]))
     assert snap is not None and list(snap.interfaces) == ["sfp1#1", "sfp1#2"]
+
+
+def _state(oper: int, last_change: int | None) -> InterfaceReading:
+    return InterfaceReading(name="Gi0/1", if_index=2, oper_status=oper, admin_status=1,
+                            speed_bps=1_000_000_000, in_octets=0, out_octets=0,
+                            last_change=last_change)
+
+
+def test_link_state_changes_count_polls_and_if_last_change(engine: Engine) -> None:
+    """A status another poll reads is one change; the same status with ifLastChange
+    moved is a flap between the polls, two; a reboot restarts ifLastChange, not a flap.
+    Ports on no link are not counted."""
+    def changes() -> float:
+        return _find(_scrape(engine), "netmon_link_state_changes_total", link="FO Balen")
+
+    lan = InterfaceReading(name="Gi0/9", if_index=9, oper_status=1, last_change=5)
+    engine.ingest(_poll("core-1", 0, 1000, [_state(1, 100), lan]))
+    assert not [k for k in _scrape(engine) if k[0] == "netmon_link_state_changes_total"]
+    engine.ingest(_poll("core-1", 60, 1060, [_state(1, 100), lan]))
+    assert changes() == 0  # born at 0 with the first comparison: increase() sees the first
+    engine.ingest(_poll("core-1", 120, 1120, [_state(2, 111_000), lan]))
+    assert changes() == 1  # down
+    engine.ingest(_poll("core-1", 180, 1180, [_state(2, 111_000), lan]))
+    assert changes() == 1  # still down, nothing moved
+    engine.ingest(_poll("core-1", 240, 1240, [_state(2, 123_400), lan]))
+    assert changes() == 3  # up and down again between two polls
+    engine.ingest(_poll("core-1", 300, 1300, [_state(1, 129_900), lan]))
+    assert changes() == 4  # up: one more, however often ifLastChange moved
+    # the core reboots: ifLastChange restarts near the new uptime; status unchanged
+    engine.ingest(_poll("core-1", 360, 20, [_state(1, 1_500), lan]))
+    assert changes() == 4
+    # a failed poll keeps the count (a counter, not a reading)
+    engine.ingest(PollResult(device="core-1", collector="snmp", timestamp=1_700_000_420,
+                             monotonic=420, duration_s=2.0, error_message="timeout",
+                             error_reason="timeout"))
+    assert changes() == 4
+    assert [k for k in _scrape(engine) if k[0] == "netmon_link_state_changes_total"] == [
+        ("netmon_link_state_changes_total",
+         (("device", "core-1"), ("interface", "Gi0/1"), ("kecamatan", "Balen"),
+          ("link", "FO Balen"), ("medium", "fibre")))]

@@ -198,6 +198,7 @@ def _link(fams: Families, view: LinkView) -> None:
     ll = (link.name, view.kecamatan, link.medium, device, interface)
     fams.add("link", (*ll, *_end_labels(link.a), *_end_labels(link.b), link.description), 1)
     fams.add("link_up", ll, _bool(view.up))
+    fams.add("link_state_changes", ll, view.state_changes)
     fams.add("link_port_speed_bits_per_second", ll, view.port_speed_bps)
     for direction in DIRECTIONS:
         dl = (*ll, direction)
