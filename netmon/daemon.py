@@ -15,6 +15,7 @@ from typing import Any
 from collectors.snmp.client import SnmpClient
 from collectors.snmp.poller import StaticColumnCache, poll_device
 from netmon import __version__
+from netmon.confirm import Confirmer
 from netmon.engine import DeviceSnapshot, Engine
 from netmon.errors import ConfigError
 from netmon.inventory import Device, Inventory, load_inventory
@@ -75,6 +76,10 @@ class Daemon:
             max_concurrent=inventory.daemon.max_concurrent_polls,
         )
         schedule = Schedule(poller)
+        # a down reading is confirmed by a re-poll (netmon.confirm), not by a hold time
+        confirmer = Confirmer(self.engine, poller.run_poll, self.polls,
+                              asyncio.get_running_loop())
+        self.engine.subscribe(confirmer)
         # SSH (optics, radio, CPU): its own thread pool, poller and jobs ("ssh:NAME"),
         # built when the inventory first has an SSH device
         ssh = _SshSide(self, inventory.daemon.max_concurrent_polls)
@@ -127,6 +132,7 @@ class Daemon:
                      SHUTDOWN_GRACE_S)
         finally:
             schedule.shutdown()
+            confirmer.close()
             ssh.shutdown()
             if traps is not None:
                 traps.close()

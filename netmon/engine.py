@@ -30,6 +30,14 @@ from netmon.units import format_bandwidth
 
 log = logging.getLogger("netmon.engine")
 
+CONFIRM_AFTER_S = 10.0
+"""A down reading (a device that stops answering, a link-end port that reads down) is
+confirmed by a poll at least this long after it (netmon.confirm re-polls the device
+then). Until then it is exported as unconfirmed (`netmon_device_down_unconfirmed`,
+`netmon_link_down_unconfirmed`) and the alert rules do not count it: a blip back on
+the confirmation never pages, a confirmed cut pages without a long hold. Longer than a
+5 s flap and than snmpd's ~3 s interface cache; short next to a 60 s poll interval."""
+
 
 @dataclass(frozen=True, slots=True)
 class InterfaceView:
@@ -222,6 +230,10 @@ class DeviceSnapshot:
     missing_interfaces: tuple[str, ...] = ()
     # (interface name, operational state changes counted since netmon started)
     state_changes: tuple[tuple[str, int], ...] = ()
+    # the last poll failed, but no poll CONFIRM_AFTER_S later has confirmed it yet
+    down_unconfirmed: bool = False
+    # link-end ports that read down, not confirmed yet
+    ports_unconfirmed: frozenset[str] = frozenset()
     # unique per snapshot within an engine: a cache keyed by it (prom_text's rendered
     # lines) need not keep the snapshot, and so a superseded poll's readings, alive
     serial: int = 0
@@ -237,6 +249,8 @@ class LinkView:
     bps: dict[Direction, float | None]
     # operational state changes of the measuring end's interface since netmon started
     state_changes: int | None = None
+    # reads down on a port whose down is not confirmed yet (CONFIRM_AFTER_S)
+    down_unconfirmed: bool = False
 
     def capacity(self, direction: Direction) -> int:
         return getattr(self.link.capacity, direction)
@@ -280,6 +294,10 @@ class _DeviceState:
     # operational state changes per link-end interface, seen by polls (a trap's re-poll
     # is a poll) and by ifLastChange moving between two polls
     state_changes: Counter[str] = field(default_factory=Counter)
+    # down readings not confirmed yet (monotonic of the first): the device's own, and
+    # its link-end ports' by name (CONFIRM_AFTER_S)
+    down_since: float | None = None
+    ports_down_since: dict[str, float] = field(default_factory=dict)
 
     def collector(self, name: str) -> _CollectorState:
         return self.collectors.setdefault(name, _CollectorState())
@@ -365,17 +383,34 @@ class Engine:
             if not result.ok:
                 cs.errors[result.error_reason or "error"] += 1
                 if result.collector == primary:
+                    _confirm_down(st, result.monotonic)
                     st.up = False
                 if result.collector == "snmp":
                     st.interfaces = {}
+                    st.ports_down_since.clear()
                 return self._publish(device, st)
             cs.last_success_ts = result.timestamp
             if result.collector == primary:
+                if st.up is False:
+                    self._unconfirm_behind(device.name, result.monotonic)
                 st.up = True
+                st.down_since = None
             if result.collector == "snmp":
                 st.sys_name = result.sys_name or st.sys_name
                 self._ingest_snmp(st, result)
             return self._publish(device, st)
+
+    def _unconfirm_behind(self, name: str, now: float) -> None:
+        """`name` answers again: the devices behind it that are down were last read
+        while their path was down, which says nothing about them. Their down is
+        unconfirmed again until a poll CONFIRM_AFTER_S from now (netmon.confirm re-polls
+        them), so none is paged as a root cause in the seconds before its own poll."""
+        for other, dev in self._inventory.devices.items():
+            st = self._state.get(other)
+            if (st is not None and st.up is False and st.down_since is None
+                    and name in self._inventory.ancestors(other)):
+                st.down_since = now
+                self._publish(dev, st)
 
     def _ingest_snmp(self, st: _DeviceState, result: PollResult) -> None:
         reboots_before = st.reboots
@@ -407,8 +442,9 @@ class Engine:
         link_ifaces = self._link_interfaces(result.device)
         for i, iface in enumerate(readings):
             if before is not None and iface.name in link_ifaces:
-                _count_state_changes(st.state_changes, iface, before.state(iface.name, i),
-                                     rebooted)
+                last_state = before.state(iface.name, i)
+                _count_state_changes(st.state_changes, iface, last_state, rebooted)
+                _confirm_port(st.ports_down_since, iface, last_state, result.monotonic)
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
             ceiling = ceilings.get(iface.name)
             ceiling_octets = ceiling / 8 if ceiling else None
@@ -454,6 +490,8 @@ class Engine:
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
             state_changes=tuple(st.state_changes.items()),
+            down_unconfirmed=st.down_since is not None,
+            ports_unconfirmed=frozenset(st.ports_down_since),
             serial=next(self._serials),
         )
         (self._snapshots if into is None else into)[device.name] = snap
@@ -534,9 +572,33 @@ class Engine:
                     speed = link.max_speed or iface.reading.speed_bps
                 if snap is not None:
                     changes = dict(snap.state_changes).get(end.interface)
-            views.append(LinkView(link, inv.link_kecamatan(link), end, _link_up(link, snaps),
-                                  speed, bps, changes))
+            up = _link_up(link, snaps)
+            views.append(LinkView(link, inv.link_kecamatan(link), end, up, speed, bps, changes,
+                                  up is False and _port_unconfirmed(link, snaps)))
         return views
+
+
+def _confirm_down(st: _DeviceState, now: float) -> None:
+    """A failed poll of a device that answered before starts a confirmation; one at
+    least CONFIRM_AFTER_S later confirms it (a device already down stays confirmed)."""
+    if st.up and st.down_since is None:
+        st.down_since = now
+    elif st.down_since is not None and now - st.down_since >= CONFIRM_AFTER_S:
+        st.down_since = None
+
+
+def _confirm_port(down_since: dict[str, float], iface: InterfaceReading,
+                  before: tuple[int | None, int | None] | None, now: float) -> None:
+    """The same for a link-end port: a port that was up and reads down starts a
+    confirmation; up again ends it (a blip); down CONFIRM_AFTER_S later confirms it."""
+    name = iface.name
+    if iface.oper_status == IF_STATUS_UP or iface.oper_status is None:
+        down_since.pop(name, None)
+    elif name in down_since:
+        if now - down_since[name] >= CONFIRM_AFTER_S:
+            del down_since[name]
+    elif before is not None and before[0] == IF_STATUS_UP:
+        down_since[name] = now
 
 
 def _count_state_changes(counts: Counter[str], iface: InterfaceReading,
@@ -582,6 +644,16 @@ def _log_over_speed(device: str, interface: str, bits: int, speed_bps: int | Non
 
 def _touches(link: Link, device: str) -> bool:
     return any(isinstance(e, InterfaceEnd) and e.device == device for e in (link.a, link.b))
+
+
+def _port_unconfirmed(link: Link, snaps: dict[str, DeviceSnapshot]) -> bool:
+    """Whether a port of the link reads down without confirmation yet."""
+    for end in (link.a, link.b):
+        if isinstance(end, InterfaceEnd):
+            snap = snaps.get(end.device)
+            if snap is not None and end.interface in snap.ports_unconfirmed:
+                return True
+    return False
 
 
 def _link_up(link: Link, snaps: dict[str, DeviceSnapshot]) -> bool | None:

@@ -40,6 +40,10 @@ _DEFS = [
               "device in the topology (empty for the root)."),
     MetricDef("device_up", "gauge", DEVICE_LABELS, "boolean",
               "1 when the device answered its last SNMP poll, 0 when it did not."),
+    MetricDef("device_down_unconfirmed", "gauge", DEVICE_LABELS, "boolean",
+              "1 while the device's last poll failed but no poll 10 s or more after the "
+              "first failure has confirmed it (a re-poll is due); the alert rules wait "
+              "for it to be 0 (docs/alerts.md, confirmation)."),
     MetricDef("device_upstream_up", "gauge", DEVICE_LABELS, "boolean",
               "1 when every device on the parent chain (the path from the NOC) answered its "
               "last poll; 0 when one did not, so this device's own state says nothing "
@@ -91,6 +95,9 @@ _DEFS = [
     MetricDef("link_up", "gauge", LINK_LABELS, "boolean",
               "1 when every polled end of the link is operationally up, 0 when one is "
               "down; absent when no end could be polled."),
+    MetricDef("link_down_unconfirmed", "gauge", LINK_LABELS, "boolean",
+              "1 while the link reads down (netmon_link_up 0) but no poll 10 s or more "
+              "later has confirmed it (a re-poll is due): a blip back by then never pages."),
     MetricDef("link_state_changes", "counter", LINK_LABELS, "changes",
               "Operational state changes of the measuring end's port since netmon "
               "started: every poll (a trap's re-poll too) that reads another status, and "

@@ -204,6 +204,40 @@ def test_core_down_is_exactly_one_page_then_resolved(demo: DemoStack) -> None:
     assert not _own_pages(demo.pages()), demo.pages()
 
 
+def _state_changes(stack: DemoStack, link: str) -> float:
+    m = re.search(rf'^netmon_link_state_changes_total\{{[^}}]*link="{re.escape(link)}"'
+                  r"[^}]*\} (\S+)$", http_get(stack.metrics_url), re.M)
+    assert m, f"no netmon_link_state_changes_total for {link}"
+    return float(m.group(1))
+
+
+def test_a_5_s_flap_is_counted_and_never_pages(demo: DemoStack) -> None:
+    """linkDown, 5 s, linkUp (traps from the lab, like a router's): the trap's re-poll
+    reads the port down, unconfirmed; it is back before the confirming re-poll 10 s
+    later. No page, ever; the flap is counted (2 changes)."""
+    link, kecamatan = "fo-kec-dander", "Dander"
+    demo.settle()
+    demo.mark()
+    before = _state_changes(demo, link)
+    apply_fault(demo.labdir, "link-down", link)
+    wait_for(lambda: demo.link_up_value(link) == "0.0", 10, f"{link} read down", 0.05)
+    assert re.search(rf'^netmon_link_down_unconfirmed\{{[^}}]*link="{link}"[^}}]*\}} 1\.0$',
+                     http_get(demo.metrics_url), re.M), "the down reading is unconfirmed"
+    time.sleep(5 - 0.5)
+    apply_fault(demo.labdir, "link-up", link)
+    wait_for(lambda: demo.link_up_value(link) == "1.0", 10, f"{link} back", 0.05)
+    assert _state_changes(demo, link) - before >= 2
+    # past the confirmation and several evaluations of the (scaled) rules: nothing,
+    # not even pending
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert not demo.prom.query(f'ALERTS{{alertname="LinkDown",link="{link}"}}')
+        time.sleep(0.5)
+    assert not [t for t in demo.pages() if kecamatan in t], demo.pages()
+    assert demo.prom.value(
+        f'max(increase(netmon_link_state_changes_total{{link="{link}"}}[1m]))') >= 1
+
+
 def test_on_call_is_paged_only_for_loss_of_service(demo: DemoStack) -> None:
     """Whatever ran before (the lab's hot links over contract at peak hours included):
     every on-call message of the session is about a loss of service (or a test's flush

@@ -341,3 +341,78 @@ def test_link_state_changes_count_polls_and_if_last_change(engine: Engine) -> No
         ("netmon_link_state_changes_total",
          (("device", "core-1"), ("interface", "Gi0/1"), ("kecamatan", "Balen"),
           ("link", "FO Balen"), ("medium", "fibre")))]
+
+
+def _failed(device: str, t: float) -> PollResult:
+    return PollResult(device=device, collector="snmp", timestamp=1_700_000_000 + t,
+                      monotonic=t, duration_s=6.0, error_reason="timeout",
+                      error_message=f"{device}: SNMP timeout")
+
+
+def test_a_down_reading_is_unconfirmed_until_a_poll_10_s_later(engine: Engine) -> None:
+    """netmon_device_down_unconfirmed / netmon_link_down_unconfirmed: 1 from the first
+    down reading until a poll at least 10 s later reads it again (or finds it back);
+    a device or port already down, or never seen up, needs no confirmation."""
+    def value(name: str, **labels: str) -> float:
+        return _find(_scrape(engine), name, **labels)
+
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    engine.ingest(_failed("kec-balen", 60))
+    assert value("netmon_device_up", device="kec-balen") == 0  # raw: the path is judged now
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 1
+    engine.ingest(_failed("kec-balen", 69.9))  # too early to confirm
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 1
+    engine.ingest(_failed("kec-balen", 70))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0  # confirmed
+    engine.ingest(_failed("kec-balen", 130))  # still down: stays confirmed
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    # back, then a blip: unconfirmed, then back on the confirming poll
+    engine.ingest(_poll("kec-balen", 190, 5000, [_iface("sfp1", 1, 0, 0)]))
+    engine.ingest(_failed("kec-balen", 250))
+    engine.ingest(_poll("kec-balen", 260, 5070, [_iface("sfp1", 1, 0, 0)]))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    assert value("netmon_device_up", device="kec-balen") == 1
+
+    # the core's port to Balen
+    def port(t: float, oper: int) -> None:
+        engine.ingest(_poll("core-1", t, 1000 + t, [_iface("Gi0/1", 2, 0, 0, oper=oper)]))
+
+    port(0, 1)
+    port(60, 2)
+    assert value("netmon_link_up", link="FO Balen") == 0
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 1
+    port(65, 2)  # a trap's re-poll 5 s later: not a confirmation yet
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 1
+    port(70, 1)  # back on the confirmation: a blip
+    assert value("netmon_link_up", link="FO Balen") == 1
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+    assert value("netmon_link_state_changes_total", link="FO Balen") == 2  # counted
+    port(120, 2)
+    port(130, 2)  # confirmed
+    assert value("netmon_link_up", link="FO Balen") == 0
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+    port(190, 2)
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+
+
+def test_devices_behind_a_device_that_answers_again_are_unconfirmed(engine: Engine) -> None:
+    """kec-balen was read down while core-1 (its path) was down: when core-1 answers
+    again, kec-balen's down says nothing yet and is unconfirmed until its own poll 10 s
+    later (no DeviceDown for it in the seconds before that poll)."""
+    def unconfirmed() -> float:
+        return _find(_scrape(engine), "netmon_device_down_unconfirmed", device="kec-balen")
+
+    engine.ingest(_poll("core-1", 0, 1000, []))
+    engine.ingest(_poll("kec-balen", 0, 100, []))
+    engine.ingest(_failed("core-1", 60))
+    engine.ingest(_failed("kec-balen", 61))
+    engine.ingest(_failed("core-1", 70))
+    engine.ingest(_failed("kec-balen", 71))
+    assert unconfirmed() == 0  # both confirmed down
+    engine.ingest(_poll("core-1", 130, 1130, []))
+    assert unconfirmed() == 1  # its path is back: its old reading is not evidence
+    engine.ingest(_failed("kec-balen", 131))
+    assert unconfirmed() == 1
+    engine.ingest(_failed("kec-balen", 140))
+    assert unconfirmed() == 0  # confirmed with its path up: a root cause now
