@@ -12,6 +12,7 @@ from pathlib import Path
 
 from netmon import __version__
 from netmon.collector import Collector, Sink, load_collectors
+from netmon.confirm import Confirmer
 from netmon.engine import DeviceSnapshot, Engine
 from netmon.errors import ConfigError
 from netmon.inventory import Device, Inventory, load_inventory
@@ -78,6 +79,11 @@ class Daemon:
             self._collectors.append(_Running(collector, poller,
                                              Schedule(poller, job_prefix=f"{collector.name}:")))
             self.stats_sources.append(collector.stats)
+        # a down reading is confirmed by a re-poll (netmon.confirm), not by a hold time:
+        # by the collector that judges the device (SNMP for most)
+        confirmer = Confirmer(self.engine, self._repoll, self.polls,
+                              asyncio.get_running_loop())
+        self.engine.subscribe(confirmer)
         sinks: list[Sink] = configured_sinks(self.engine, inventory)
         started: list[Sink] = []
         try:
@@ -126,6 +132,7 @@ class Daemon:
             log.info("netmon: stopping; letting in-flight polls finish (up to %.0f s)",
                      SHUTDOWN_GRACE_S)
         finally:
+            confirmer.close()
             for part in self._collectors:
                 part.schedule.shutdown()
             cancelled = sum(await asyncio.gather(*(part.poller.drain(SHUTDOWN_GRACE_S)
@@ -139,6 +146,15 @@ class Daemon:
             wall.stop()
             self._close_collectors()
             log.info("netmon: stopped")
+
+    async def _repoll(self, name: str) -> object:
+        """Poll `name` now by the collector that says whether it is up (confirmations)."""
+        device = self.engine.inventory.devices.get(name)
+        judge = self.engine.inventory.reachability(device) if device is not None else ""
+        for part in self._collectors:
+            if part.collector.name == judge:
+                return await part.poller.run_poll(name)
+        return None
 
     def _close_collectors(self) -> None:
         for part in self._collectors:

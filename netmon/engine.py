@@ -27,8 +27,17 @@ from netmon.inventory import Device, InterfaceEnd, Inventory, Link, measured_end
 from netmon.metrics import CATALOGUE
 from netmon.model import IF_STATUS_UP, InterfaceReading, PollResult, Sample, unique_names
 from netmon.rates import CounterPoint, Gap, counter_rate, device_reset
+from netmon.units import format_bandwidth
 
 log = logging.getLogger("netmon.engine")
+
+CONFIRM_AFTER_S = 10.0
+"""A down reading (a device that stops answering, a link-end port that reads down) is
+confirmed by a poll at least this long after it (netmon.confirm re-polls the device
+then). Until then it is exported as unconfirmed (`netmon_device_down_unconfirmed`,
+`netmon_link_down_unconfirmed`) and the alert rules do not count it: a blip back on
+the confirmation never pages, a confirmed cut pages without a long hold. Longer than a
+5 s flap and than snmpd's ~3 s interface cache; short next to a 60 s poll interval."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,7 @@ _int_fields = operator.attrgetter(*_INT_FIELDS)
 # the constructor's order is name, if_index, alias, then the rest: `_reading` relies on it
 assert [f.name for f in dataclasses.fields(InterfaceReading)][:3] == ["name", "if_index", "alias"]
 _IN, _OUT, _BITS = (_INT_FIELDS.index(f) for f in ("in_octets", "out_octets", "counter_bits"))
+_OPER, _LAST_CHANGE = (_INT_FIELDS.index(f) for f in ("oper_status", "last_change"))
 _ALL_ABSENT = (1 << _WIDTH) - 1
 _NO_RATE = math.nan  # a rate netmon could not compute; counter_rate never returns NaN
 
@@ -137,6 +147,23 @@ class InterfaceTable(Mapping[str, InterfaceView]):
         return (None if absent >> _IN & 1 else ints[base + _IN],
                 None if absent >> _OUT & 1 else ints[base + _OUT], ints[base + _BITS])
 
+    def state(self, name: str, hint: int) -> tuple[int | None, int | None] | None:
+        """(ifOperStatus, ifLastChange) of interface `name`, None if absent; `hint` as
+        in `counters`."""
+        names = self.names
+        if hint >= len(names) or names[hint] != name:
+            try:
+                hint = names.index(name)
+            except ValueError:
+                return None
+        if self._ints is None:
+            r = self._readings[hint]  # type: ignore[index]
+            return r.oper_status, r.last_change
+        base = hint * _WIDTH
+        ints, absent = self._ints, self._absent >> base
+        return (None if absent >> _OPER & 1 else ints[base + _OPER],
+                None if absent >> _LAST_CHANGE & 1 else ints[base + _LAST_CHANGE])
+
     def _pairs(self) -> Iterator[tuple[str, InterfaceView]]:
         """(name, view) in poll order, without a name lookup per interface (the
         Mapping defaults would look each one up: quadratic on a 500-port switch)."""
@@ -204,6 +231,12 @@ class DeviceSnapshot:
     missing_interfaces: tuple[str, ...] = ()
     # the collector whose polls say whether the device is up (Inventory.reachability)
     judged_by: str = ""
+    # (interface name, operational state changes counted since netmon started)
+    state_changes: tuple[tuple[str, int], ...] = ()
+    # the last poll failed, but no poll CONFIRM_AFTER_S later has confirmed it yet
+    down_unconfirmed: bool = False
+    # link-end ports that read down, not confirmed yet
+    ports_unconfirmed: frozenset[str] = frozenset()
     # unique per snapshot within an engine: a cache keyed by it (prom_text's rendered
     # lines) need not keep the snapshot, and so a superseded poll's readings, alive
     serial: int = 0
@@ -227,6 +260,10 @@ class LinkView:
     up: bool | None
     port_speed_bps: float | None
     bps: dict[Direction, float | None]
+    # operational state changes of the measuring end's interface since netmon started
+    state_changes: int | None = None
+    # reads down on a port whose down is not confirmed yet (CONFIRM_AFTER_S)
+    down_unconfirmed: bool = False
 
     def capacity(self, direction: Direction) -> int:
         return getattr(self.link.capacity, direction)
@@ -272,6 +309,15 @@ class _DeviceState:
         default_factory=dict)
     up: bool | None = None
     sys_name: str = ""
+    # interfaces whose over-speed gap has been logged: once each, not every poll
+    over_speed_logged: set[str] = field(default_factory=set)
+    # operational state changes per link-end interface, seen by polls (a trap's re-poll
+    # is a poll) and by ifLastChange moving between two polls
+    state_changes: Counter[str] = field(default_factory=Counter)
+    # down readings not confirmed yet (monotonic of the first): the device's own, and
+    # its link-end ports' by name (CONFIRM_AFTER_S)
+    down_since: float | None = None
+    ports_down_since: dict[str, float] = field(default_factory=dict)
 
     def collector(self, name: str) -> _CollectorState:
         return self.collectors.setdefault(name, _CollectorState())
@@ -361,18 +407,35 @@ class Engine:
             if not result.ok:
                 cs.errors[result.error_reason or "error"] += 1
                 if judge:
+                    _confirm_down(st, result.monotonic)
                     st.up = False
                 if result.collector == st.counted_by:
                     st.interfaces = {}
+                    st.ports_down_since.clear()
                 return self._publish(device, st)
             cs.last_success_ts = result.timestamp
             if judge:
+                if st.up is False:
+                    self._unconfirm_behind(device.name, result.monotonic)
                 st.up = True
+                st.down_since = None
             st.sys_name = result.sys_name or st.sys_name
             if result.reads_counters:  # an agent's uptime and interfaces: rates, reboots
                 st.counted_by = result.collector
                 self._ingest_counters(st, result)
             return self._publish(device, st)
+
+    def _unconfirm_behind(self, name: str, now: float) -> None:
+        """`name` answers again: the devices behind it that are down were last read
+        while their path was down, which says nothing about them. Their down is
+        unconfirmed again until a poll CONFIRM_AFTER_S from now (netmon.confirm re-polls
+        them), so none is paged as a root cause in the seconds before its own poll."""
+        for other, dev in self._inventory.devices.items():
+            st = self._state.get(other)
+            if (st is not None and st.up is False and st.down_since is None
+                    and name in self._inventory.ancestors(other)):
+                st.down_since = now
+                self._publish(dev, st)
 
     def _with_rates(self, st: _DeviceState, result: PollResult) -> tuple[Sample, ...]:
         """The poll's samples plus netmon's honest rate of each counter that asks for one
@@ -396,12 +459,14 @@ class Engine:
         return tuple(out)
 
     def _ingest_counters(self, st: _DeviceState, result: PollResult) -> None:
+        reboots_before = st.reboots
         uptime = None
         if result.uptime_s is not None:
             uptime = CounterPoint(0, result.monotonic, result.uptime_s)
             if st.uptime is not None and device_reset(st.uptime, uptime):
                 st.reboots += 1
             st.uptime = uptime
+        rebooted = st.reboots != reboots_before
         prev_mono, prev_uptime = st.counted_at
         before = st.counted
         readings = result.interfaces
@@ -417,8 +482,18 @@ class Engine:
                 for r, name in zip(readings, unique_names([r.name for r in readings], keys),
                                    strict=True))
         rates: list[tuple[float | None, float | None]] = []
+        ceilings = self._ceilings().get(result.device, {})
+        # counted for link ends only: LinkFlapping's series, and no per-port cost on a
+        # 500-port switch
+        link_ifaces = self._link_interfaces(result.device)
         for i, iface in enumerate(readings):
+            if before is not None and iface.name in link_ifaces:
+                last_state = before.state(iface.name, i)
+                _count_state_changes(st.state_changes, iface, last_state, rebooted)
+                _confirm_port(st.ports_down_since, iface, last_state, result.monotonic)
             max_octets = iface.speed_bps / 8 if iface.speed_bps else None
+            ceiling = ceilings.get(iface.name)
+            ceiling_octets = ceiling / 8 if ceiling else None
             prev = before.counters(iface.name, i) if before is not None else None
             prev_in, prev_out, prev_bits = prev or (None, None, 0)
             if prev_bits != iface.counter_bits:
@@ -431,11 +506,16 @@ class Engine:
                 rate = counter_rate(
                     None if earlier is None else CounterPoint(earlier, prev_mono, prev_uptime),
                     CounterPoint(value, result.monotonic, result.uptime_s),
-                    bits=iface.counter_bits, max_per_second=max_octets)
+                    bits=iface.counter_bits, max_per_second=max_octets,
+                    ceiling_per_second=ceiling_octets)
                 if rate.wrapped and rate.gap is None:
                     st.wraps += 1
                 if rate.gap is not None and rate.gap is not Gap.FIRST:
                     st.discontinuities[rate.gap.value] += 1
+                if rate.gap is Gap.OVER_SPEED and iface.name not in st.over_speed_logged:
+                    st.over_speed_logged.add(iface.name)
+                    _log_over_speed(result.device, iface.name, iface.counter_bits,
+                                    iface.speed_bps, ceiling)
                 pair.append(None if rate.per_second is None else rate.per_second * 8)
             rates.append((pair[0], pair[1]))
         st.counted_at = (result.monotonic, result.uptime_s)
@@ -456,10 +536,27 @@ class Engine:
             reboots=st.reboots,
             missing_interfaces=self._missing(device.name, st) if st.up else (),
             judged_by=self._inventory.reachability(device),
+            state_changes=tuple(st.state_changes.items()),
+            down_unconfirmed=st.down_since is not None,
+            ports_unconfirmed=frozenset(st.ports_down_since),
             serial=next(self._serials),
         )
         (self._snapshots if into is None else into)[device.name] = snap
         return snap
+
+    def _ceilings(self) -> dict[str, dict[str, int]]:
+        """device → interface → the link's `max_speed` (bit/s), for the links that set
+        one; built once per inventory object, like `_missing`'s index."""
+        index = getattr(self, "_ceiling_index", None)
+        if index is None or index[0] is not self._inventory:
+            found: dict[str, dict[str, int]] = {}
+            for link in self._inventory.links:
+                if link.max_speed:
+                    for end in (link.a, link.b):
+                        if isinstance(end, InterfaceEnd):
+                            found.setdefault(end.device, {})[end.interface] = link.max_speed
+            index = self._ceiling_index = (self._inventory, found)
+        return index[1]
 
     def _missing(self, name: str, st: _DeviceState) -> tuple[str, ...]:
         """Inventory link interfaces this device does not have (a typo, or renamed).
@@ -468,6 +565,10 @@ class Engine:
         every link on every ingest (and for every device at start) was the top entry of
         the 5,000-device profile, O(devices × links) — 20 ms per poll, 20 s at start.
         """
+        return tuple(sorted(self._link_interfaces(name).difference(st.interfaces)))
+
+    def _link_interfaces(self, name: str) -> set[str]:
+        """The interfaces of device `name` that are link ends in the inventory."""
         index = getattr(self, "_link_ifaces", None)
         if index is None or index[0] is not self._inventory:
             wanted: dict[str, set[str]] = {}
@@ -476,7 +577,7 @@ class Engine:
                     if isinstance(end, InterfaceEnd):
                         wanted.setdefault(end.device, set()).add(end.interface)
             index = self._link_ifaces = (self._inventory, wanted)
-        return tuple(sorted(index[1].get(name, set()).difference(st.interfaces)))
+        return index[1].get(name, set())
 
     # --- read side (any thread) -------------------------------------------------------
 
@@ -508,19 +609,98 @@ class Engine:
             end = measured_end(link, inv)
             bps: dict[Direction, float | None] = dict.fromkeys(DIRECTIONS)
             speed = None
+            changes = None
             if end is not None:
                 snap = snaps.get(end.device)
                 iface = snap.interfaces.get(end.interface) if snap else None
                 if iface is not None:
                     bps = link_directions(end is link.a, iface.in_bps, iface.out_bps)
-                    speed = iface.reading.speed_bps
-            views.append(LinkView(link, inv.link_kecamatan(link), end, _link_up(link, snaps),
-                                  speed, bps))
+                    # a port that under-reports: the inventory's ceiling is its speed
+                    speed = link.max_speed or iface.reading.speed_bps
+                if snap is not None:
+                    changes = dict(snap.state_changes).get(end.interface)
+            up = _link_up(link, snaps)
+            views.append(LinkView(link, inv.link_kecamatan(link), end, up, speed, bps, changes,
+                                  up is False and _port_unconfirmed(link, snaps)))
         return views
+
+
+def _confirm_down(st: _DeviceState, now: float) -> None:
+    """A failed poll of a device that answered before starts a confirmation; one at
+    least CONFIRM_AFTER_S later confirms it (a device already down stays confirmed)."""
+    if st.up and st.down_since is None:
+        st.down_since = now
+    elif st.down_since is not None and now - st.down_since >= CONFIRM_AFTER_S:
+        st.down_since = None
+
+
+def _confirm_port(down_since: dict[str, float], iface: InterfaceReading,
+                  before: tuple[int | None, int | None] | None, now: float) -> None:
+    """The same for a link-end port: a port that was up and reads down starts a
+    confirmation; up again ends it (a blip); down CONFIRM_AFTER_S later confirms it."""
+    name = iface.name
+    if iface.oper_status == IF_STATUS_UP or iface.oper_status is None:
+        down_since.pop(name, None)
+    elif name in down_since:
+        if now - down_since[name] >= CONFIRM_AFTER_S:
+            del down_since[name]
+    elif before is not None and before[0] == IF_STATUS_UP:
+        down_since[name] = now
+
+
+def _count_state_changes(counts: Counter[str], iface: InterfaceReading,
+                         before: tuple[int | None, int | None] | None,
+                         rebooted: bool) -> None:
+    """Add the operational state changes between the previous poll and this one.
+
+    A different ifOperStatus is at least one change. The same status with a moved
+    ifLastChange is a flap between the polls: down and back, two changes (more are
+    invisible). After a reboot ifLastChange restarts from the new sysUpTime: only the
+    status is compared. Why a counter and not only the status: Prometheus samples the
+    status at its scrapes, and a 5 s flap between two of them never shows; a counter
+    keeps it (`LinkFlapping` counts with increase()).
+    """
+    if before is None:
+        return
+    oper, last_change = before
+    if iface.oper_status is not None and oper is not None and iface.oper_status != oper:
+        counts[iface.name] += 1
+    elif (not rebooted and last_change is not None and iface.last_change is not None
+          and iface.last_change != last_change):
+        counts[iface.name] += 2
+    else:
+        counts[iface.name] += 0  # born at 0 with its first comparison: increase() sees 1
+
+
+def _log_over_speed(device: str, interface: str, bits: int, speed_bps: int | None,
+                    ceiling_bps: int | None) -> None:
+    """Say once per interface why its rate has a gap, and what to set if it is real."""
+    if ceiling_bps:
+        log.warning("%s %s: a rate above the link's max_speed %s (+10%%) was dropped as a "
+                    "counter glitch (netmon_rate_gaps_total{reason=\"over_speed\"}); raise "
+                    "max_speed if the link really carries more. Logged once per interface",
+                    device, interface, format_bandwidth(ceiling_bps))
+    else:
+        log.warning("%s %s: a %d-bit counter wrap implying more than the port's reported "
+                    "speed %s (+10%%) was dropped as a counter glitch "
+                    "(netmon_rate_gaps_total{reason=\"over_speed\"}); if the port carries "
+                    "more than it reports, set max_speed on its link in the inventory. "
+                    "Logged once per interface", device, interface, bits,
+                    format_bandwidth(speed_bps or 0))
 
 
 def _touches(link: Link, device: str) -> bool:
     return any(isinstance(e, InterfaceEnd) and e.device == device for e in (link.a, link.b))
+
+
+def _port_unconfirmed(link: Link, snaps: dict[str, DeviceSnapshot]) -> bool:
+    """Whether a port of the link reads down without confirmation yet."""
+    for end in (link.a, link.b):
+        if isinstance(end, InterfaceEnd):
+            snap = snaps.get(end.device)
+            if snap is not None and end.interface in snap.ports_unconfirmed:
+                return True
+    return False
 
 
 def _link_up(link: Link, snaps: dict[str, DeviceSnapshot]) -> bool | None:

@@ -65,6 +65,10 @@ MAX_SECRET_BYTES = 64 * 2**10
 
 DAY = 86400.0
 INTERVAL_RANGE = (1.0, DAY)  # a poll every second at most, once a day at least
+# Below this an SNMP poll interval is a warning: agents refresh their interface counters
+# only every few seconds (net-snmp: ~3-5 s; measured, docs/inventory.md), so a rate
+# over a shorter window is mostly the cache's phase, not the traffic.
+COUNTER_CACHE_INTERVAL_S = 10.0
 SNMP_TIMEOUT_RANGE = (0.1, 60.0)  # per SNMP request (retries come on top)
 SSH_TIMEOUT_RANGE = (0.5, 600.0)  # a login over a slow radio hop takes seconds
 INFLUX_DURATION_RANGE = (0.1, 3600.0)  # flush, write timeout, first retry delay
@@ -402,6 +406,10 @@ class Link(_Strict):
     capacity: Annotated[DirectionalCapacity, BeforeValidator(_symmetric)]
     kecamatan: str | None = None
     description: str = ""
+    # The most its ports can carry, where the devices report less (a tunnel, a VLAN
+    # sub-interface, a bond, a radio): a rate above it (+10 %) is dropped as a glitch
+    # on both ends' ports. None: only a 32-bit wrap is judged, by the reported speed.
+    max_speed: Bandwidth | None = None
 
     @model_validator(mode="after")
     def _one_polled_end(self) -> Link:
@@ -1160,6 +1168,14 @@ def _timing_checks(data: dict[str, Any], *, warnings: bool) -> Iterator[tuple[Ya
             continue
         field_ = (*where, "timeout" if "timeout" in entry or where == ("defaults",)
                   else "interval")
+        if (warnings and interval < COUNTER_CACHE_INTERVAL_S
+                and ("interval" in entry or where == ("defaults",))):
+            yield (*where, "interval"), (
+                f"interval {format_duration(interval)} is shorter than SNMP agents' counter "
+                "caches (net-snmp refreshes interface counters every few seconds): rates "
+                "over shorter windows scatter, and at 1s they alternate between 0 and "
+                f"double the traffic. Poll every {format_duration(COUNTER_CACHE_INTERVAL_S)}"
+                " or more (30-60s for rates within ~2%)")
         if timeout > interval:
             if not warnings:
                 yield field_, (f"timeout {format_duration(timeout)} is longer than the poll "

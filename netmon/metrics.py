@@ -55,6 +55,10 @@ _DEFS = [
               "1 when the last poll of any collector (SNMP, SSH, ICMP) got an answer, 0 "
               "when none did. device_up 0 with device_reachable 1 is an agent that hangs "
               "on a live device (a warning), not a device that is down (a page)."),
+    MetricDef("device_down_unconfirmed", "gauge", DEVICE_LABELS, "boolean",
+              "1 while the device's last poll failed but no poll 10 s or more after the "
+              "first failure has confirmed it (a re-poll is due); the alert rules wait "
+              "for it to be 0 (docs/alerts.md, confirmation)."),
     MetricDef("device_upstream_up", "gauge", DEVICE_LABELS, "boolean",
               "1 when every device on the parent chain (the path from the NOC) is "
               "reachable (device_reachable); 0 when one is not, so this device's own state "
@@ -107,6 +111,14 @@ _DEFS = [
     MetricDef("link_up", "gauge", LINK_LABELS, "boolean",
               "1 when every polled end of the link is operationally up, 0 when one is "
               "down; absent when no end could be polled."),
+    MetricDef("link_down_unconfirmed", "gauge", LINK_LABELS, "boolean",
+              "1 while the link reads down (netmon_link_up 0) but no poll 10 s or more "
+              "later has confirmed it (a re-poll is due): a blip back by then never pages."),
+    MetricDef("link_state_changes", "counter", LINK_LABELS, "changes",
+              "Operational state changes of the measuring end's port since netmon "
+              "started: every poll (a trap's re-poll too) that reads another status, and "
+              "2 when ifLastChange moved between polls that read the same one (a flap no "
+              "poll saw). Counts flaps shorter than a scrape (LinkFlapping)."),
     MetricDef("link_traffic_bits_per_second", "gauge", LINK_DIR_LABELS, "bits/s",
               "Traffic on the link: downstream flows from a (core/ISP) to b (kecamatan/"
               "users), upstream from b to a."),
@@ -184,7 +196,8 @@ _DEFS = [
               "only while the last poll of this device by this collector failed."),
     MetricDef("rate_gaps", "counter", (*DEVICE_LABELS, "reason"), "readings",
               "Counter readings that gave no rate: device_reset, counter_backwards, "
-              "over_speed (faster than the port; rejected), no_interval."),
+              "over_speed (a 32-bit wrap faster than the port, or a rate above the link's "
+              "max_speed; rejected), no_interval."),
     MetricDef("rate_wraps", "counter", DEVICE_LABELS, "readings",
               "32-bit counter wraps handled (rate kept)."),
     # --- the Influx sink (netmon.sinks.influx) ---------------------------------------

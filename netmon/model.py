@@ -39,6 +39,10 @@ class InterfaceReading:
     out_errors: int | None = None
     in_discards: int | None = None
     out_discards: int | None = None
+    # ifLastChange: sysUpTime (TimeTicks, 1/100 s) when the interface last changed
+    # operational state. When it moves between two polls that read the same status,
+    # the interface went down and came back in between (a flap no poll saw).
+    last_change: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

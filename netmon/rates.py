@@ -3,10 +3,18 @@
 A monitoring graph that spikes to 40 Gbps on a 100 Mbps kecamatan link after a router
 reboot teaches operators to ignore the graph. So every way a counter can mislead is a
 *gap* here, never a number: the first reading, a reboot (sysUpTime went backwards or
-advanced less than wall time did), a 64-bit counter going backwards, and a rate above
-what the port can physically carry. Only a 32-bit counter that went backwards on a
+advanced less than wall time did), a 64-bit counter going backwards, and a 32-bit
+"wrap" faster than the port can carry. Only a 32-bit counter that went backwards on a
 device that did not reboot is treated as a wrap (that is what 32-bit counters do at
 100 Mbps every six minutes).
+
+The port speed a device reports is not a ceiling to trust: net-snmp's `lo`, tunnels,
+VLAN sub-interfaces, bonds and radios (whose speed follows the modulation) report
+less than they carry. So the reported speed judges only what is a guess, a 32-bit
+wrap (a counter that went back a little on a slow port is a glitch, not 4 GB). A
+delta read straight off a counter is the traffic: a 64-bit counter cannot wrap, and a
+reboot is already caught by sysUpTime. Where a real ceiling is known, the inventory
+says so per link (`max_speed`), and that ceiling judges every delta.
 
 Pure functions: every case is unit-tested in tests/test_rates.py.
 """
@@ -80,12 +88,16 @@ def counter_rate(
     *,
     bits: int = 64,
     max_per_second: float | None = None,
+    ceiling_per_second: float | None = None,
 ) -> Rate:
     """Rate between two readings of one counter.
 
-    `bits` is the counter width (32 or 64); `max_per_second` the physical limit in the
-    counter's own units (octets/s for octet counters), or None when unknown (a port
-    that reports speed 0 cannot be checked, and is not).
+    `bits` is the counter width (32 or 64). Both limits are in the counter's own units
+    (octets/s for octet counters), None or 0 when unknown, and allow
+    OVER_SPEED_TOLERANCE on top: `max_per_second` is the port speed the device
+    reports, which judges only a 32-bit wrap (devices under-report speeds, see the
+    module docstring); `ceiling_per_second` is a ceiling the inventory vouches for
+    (a link's `max_speed`), which judges every delta and replaces the reported one.
     """
     if prev is None:
         return Rate(None, Gap.FIRST)
@@ -102,6 +114,7 @@ def counter_rate(
         delta += COUNTER32_MODULUS
         wrapped = True
     per_second = delta / elapsed
-    if max_per_second and per_second > max_per_second * OVER_SPEED_TOLERANCE:
+    limit = ceiling_per_second or (max_per_second if wrapped else None)
+    if limit and per_second > limit * OVER_SPEED_TOLERANCE:
         return Rate(None, Gap.OVER_SPEED, wrapped)
     return Rate(per_second, None, wrapped)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from alerting import ALERTS, RULES, alert_names, scale_durations
+from alerting import ALERTS, RULES, alert_names, format_duration, scale_durations
 
 TESTS = sorted((ALERTS / "tests").glob("*.yml"))
 LINK_ALERTS = {"LinkDown", "LinkFlapping", "LinkUtilisationHigh", "LinkUtilisationCritical",
@@ -119,4 +119,5 @@ def test_scaled_copy_for_short_intervals_is_valid(tmp_path: Path, factor: float)
     doc = yaml.safe_load(scaled.read_text(encoding="utf-8"))
     fors = {r["alert"]: r.get("for") for g in doc["groups"] for r in g["rules"]
             if "alert" in r}
-    assert fors["DeviceDown"] == f"{round(120 * factor)}s"
+    assert fors["DeviceDown"] == format_duration(15 * factor)  # 1250ms, or 1s at the least
+    assert fors["LinkUtilisationHigh"] == f"{round(1800 * factor)}s"

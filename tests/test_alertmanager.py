@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from alerting import (
     Alertmanager,
     FakeSmtp,
     FakeTelegram,
+    parse_duration,
     runnable_am_config,
 )
 from servers import REPO, wait_for
@@ -56,7 +58,7 @@ def test_shipped_config_reads_secrets_from_files() -> None:
 def test_amtool_check_config(tmp_path: Path) -> None:
     result = amtool("check-config", str(runnable_am_config(tmp_path, "http://127.0.0.1:9")))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+    assert "6 inhibit rules" in result.stdout and "2 receivers" in result.stdout
 
 
 def _alert(name: str, labels: dict[str, str], summary: str, *, resolved: bool = False,
@@ -92,17 +94,34 @@ def am(tmp_path: Path) -> Iterator[tuple[Alertmanager, FakeTelegram]]:
             yield manager, telegram
 
 
-def test_storm_of_28_link_down_is_one_digest_per_chat_under_telegram_limit(
+def _storm(links: list[tuple[str, str, str]], *, resolved: bool = False) -> dict[str, Any]:
+    """LinkDownStorm as netmon.rules.yml renders it (alerts/tests/oncall.test.yml pins
+    the text): one alert naming every kecamatan."""
+    bullets = " ".join(f"• {kecamatan} {link}" for link, kecamatan, _ in
+                       sorted(links, key=lambda k: k[1]))
+    return _alert("LinkDownStorm",
+                  {"severity": "critical", "device": "core-pemkab-1", "kecamatan": "Bojonegoro",
+                   "site": "Gedung Pemkab lt. 4 (data centre)", "role": "core"},
+                  f"Bojonegoro: {len(links)} links DOWN at once on core-pemkab-1 "
+                  "(Gedung Pemkab lt. 4 (data centre))",
+                  description=f"Links down on core-pemkab-1, each admin up: {bullets} Several "
+                  "kecamatan at once: a line card, the device's power or a shared duct, not "
+                  "separate fibres. Check the device's log and optics first.",
+                  resolved=resolved)
+
+
+def test_storm_of_28_link_down_is_one_message_per_chat_under_telegram_limit(
         am: tuple[Alertmanager, FakeTelegram]) -> None:
     manager, telegram = am
-    # a core line card dies: every kecamatan fibre goes dark, the core still answers
-    manager.post_alerts([_link_down(*k) for k in KECAMATAN_LINKS])
+    # a core line card dies: every kecamatan fibre goes dark, the core still answers.
+    # The rules send one LinkDownStorm; LinkDown for links paged before the storm still
+    # fire, here all 28 of them (the worst case): the storm inhibits them
+    manager.post_alerts([_storm(KECAMATAN_LINKS)] + [_link_down(*k) for k in KECAMATAN_LINKS])
     wait_for(lambda: telegram.received(ONCALL_CHAT) and telegram.received(NOC_CHAT), 20,
              "the storm to reach both Telegram chats")
-    # a wrongly split storm sends its other parts before the group's next flush; a
-    # marker posted into the group now rides on that flush: count up to it, not after
-    # a sleep
-    marker = FlushMarker(manager, telegram, {"alertname": "LinkDown",
+    # the LinkDown groups flush with the storm's (same group_wait); a marker posted into
+    # the storm's group rides on its next flush: count up to it, not after a sleep
+    marker = FlushMarker(manager, telegram, {"alertname": "LinkDownStorm",
                                              "device": "core-pemkab-1",
                                              "severity": "critical"})
     marker.post()
@@ -113,26 +132,67 @@ def test_storm_of_28_link_down_is_one_digest_per_chat_under_telegram_limit(
     assert oncall[0]["path"] == "/bot123456:test-token/sendMessage"
     assert oncall[0]["parse_mode"] == "HTML"
     assert len(text) < TELEGRAM_LIMIT, len(text)
-    assert "Firing (28)" in text
-    for link, kecamatan, _ in KECAMATAN_LINKS:  # a digest naming every kecamatan, not a cut
+    assert "PAGE LinkDownStorm" in text and "28 links DOWN at once" in text
+    for link, kecamatan, _ in KECAMATAN_LINKS:  # naming every kecamatan, not a cut
         assert f"• {kecamatan} {link}" in text
-    assert "…" not in text  # nothing truncated
-    print(f"\n28-alert storm message: {len(text)} characters\n{text}")
+    inhibited = manager.alerts(inhibited="true", active="false", silenced="false")
+    assert len(inhibited) == len(KECAMATAN_LINKS)
+    print(f"\n28-link storm message: {len(text)} characters\n{text}")
 
 
 def test_storm_with_long_annotations_and_resolutions_stays_under_limit(
         am: tuple[Alertmanager, FakeTelegram]) -> None:
+    # a group of more than 6 alerts (e.g. 28 InterfaceErrors of one switch, grouped by
+    # alertname and device when they are on no link) is sent as a digest of labels
     manager, telegram = am
-    alerts = [_link_down(*k) for k in KECAMATAN_LINKS]
-    for a in alerts:
-        a["annotations"]["summary"] += " " + "y" * 400
+    alerts = [_alert("InterfaceErrors", {"severity": "critical", "kecamatan": kecamatan,
+                                         "device": "core-pemkab-1", "interface": interface},
+                     f"{kecamatan}: core-pemkab-1 {interface} 5 errors/s " + "y" * 400)
+              for _, kecamatan, interface in KECAMATAN_LINKS]
     manager.post_alerts(alerts)
     wait_for(lambda: telegram.received(ONCALL_CHAT), 20, "the storm")
     manager.post_alerts([{**a, "endsAt": datetime.now(UTC).isoformat()} for a in alerts])
     wait_for(lambda: len(telegram.received(ONCALL_CHAT)) >= 2, 20, "the resolution")
     for message in telegram.received(ONCALL_CHAT):
         assert len(message["text"]) < TELEGRAM_LIMIT, len(message["text"])
+    assert "Firing (28)" in telegram.received(ONCALL_CHAT)[0]["text"]
     assert "Resolved (28)" in telegram.received(ONCALL_CHAT)[-1]["text"]
+
+
+def test_separate_cuts_are_separate_pages_with_the_shipped_timings(tmp_path: Path) -> None:
+    """Two fibres cut a few seconds apart on the same core, then the first repaired:
+    three on-call messages, each about one link only (the second page carries nothing
+    of the first, the resolution nothing of the second), with the shipped group_wait
+    and group_interval (printed)."""
+    config = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))["route"]
+    wait_s = parse_duration(config["group_wait"])
+    interval_s = parse_duration(config["group_interval"])
+    with FakeTelegram() as telegram, FakeSmtp() as smtp, Alertmanager(
+            tmp_path, runnable_am_config(tmp_path, telegram.url, smtp=smtp.address)) as manager:
+        balen, kapas = KECAMATAN_LINKS[0], KECAMATAN_LINKS[1]
+        t0 = time.monotonic()
+        first = _link_down(*balen)
+        manager.post_alerts([first])
+        wait_for(lambda: len(telegram.received(ONCALL_CHAT)) >= 1,
+                 wait_s + interval_s + 10, "the first page")
+        t1 = time.monotonic()
+        manager.post_alerts([_link_down(*kapas)])
+        wait_for(lambda: len(telegram.received(ONCALL_CHAT)) >= 2,
+                 wait_s + interval_s + 10, "the second page")
+        t2 = time.monotonic()
+        manager.post_alerts([{**first, "endsAt": datetime.now(UTC).isoformat()}])
+        wait_for(lambda: len(telegram.received(ONCALL_CHAT)) >= 3,
+                 wait_s + interval_s + 10, "the first cut's resolution")
+        t3 = time.monotonic()
+    page1, page2, resolved = (m["text"] for m in telegram.received(ONCALL_CHAT)[:3])
+    assert page1.startswith("<b>🔴 PAGE LinkDown · Balen · fo-kec-balen</b>"), page1
+    assert page2.startswith(f"<b>🔴 PAGE LinkDown · {kapas[1]} · {kapas[0]}</b>"), page2
+    assert balen[0] not in page2 and "Resolved" not in page2
+    assert resolved.startswith("<b>✅ RESOLVED LinkDown · Balen · fo-kec-balen</b>"), resolved
+    assert kapas[0] not in resolved
+    print(f"\nshipped group_wait {wait_s:.0f} s, group_interval {interval_s:.0f} s: "
+          f"first page {t1 - t0:.1f} s, second page {t2 - t1:.1f} s after its alert, "
+          f"resolution {t3 - t2:.1f} s after the repair")
 
 
 def test_warnings_go_to_noc_only_and_short_groups_are_sent_in_full(
@@ -145,8 +205,6 @@ def test_warnings_go_to_noc_only_and_short_groups_are_sent_in_full(
         "Balen: fo-kec-balen downstream at 85% of its 50Mbit/s contract",
         description="fo-kec-balen has averaged above 80%.")])
     wait_for(lambda: telegram.received(NOC_CHAT), 20, "the warning in the NOC chat")
-    import time
-
     time.sleep(2)
     assert telegram.received(ONCALL_CHAT) == []
     text = telegram.received(NOC_CHAT)[0]["text"]

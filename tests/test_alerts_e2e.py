@@ -29,6 +29,7 @@ from servers import http_get, wait_for
 from stacks import (
     DEMO_INTERVAL_S,
     DEMO_INVENTORY,
+    GROUP_LABELS,
     MARKER_PREFIX,
     REACHABILITY_ALERTS,
     DemoStack,
@@ -47,8 +48,8 @@ RESULTS: dict[str, float] = {}
 # `demo` (tests/conftest.py): the session's demo + Prometheus + Alertmanager + fake
 # Telegram, shared with tests/test_e2e_demo.py. Each test starts from `demo.settle()`
 # (no fault, no reachability alert, its resolution sent) and counts only pages
-# about reachability: the lab's hot links page LinkUtilisationCritical at peak hours
-# on their own schedule, whatever the test does.
+# about reachability. Capacity alerts (the lab's hot links at peak hours) go to the
+# NOC channel only: the last test checks that on-call was paged for nothing else.
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,7 +98,7 @@ def _flushed_again(stack: DemoStack, alertname: str, **match: str) -> FlushMarke
 
     labels = wait_for(firing, 20, f"{alertname} {match} active in Alertmanager")
     marker = FlushMarker(stack.am, stack.telegram,
-                         {k: labels[k] for k in ("alertname", "device", "severity")})
+                         {k: labels[k] for k in GROUP_LABELS if k in labels})
     marker.post()
     marker.arrived(ONCALL_CHAT)
     return marker
@@ -201,3 +202,48 @@ def test_core_down_is_exactly_one_page_then_resolved(demo: DemoStack) -> None:
     # devices come back at their own poll phases: no page on the way back to normal
     demo.settle()
     assert not _own_pages(demo.pages()), demo.pages()
+
+
+def _state_changes(stack: DemoStack, link: str) -> float:
+    m = re.search(rf'^netmon_link_state_changes_total\{{[^}}]*link="{re.escape(link)}"'
+                  r"[^}]*\} (\S+)$", http_get(stack.metrics_url), re.M)
+    assert m, f"no netmon_link_state_changes_total for {link}"
+    return float(m.group(1))
+
+
+def test_a_5_s_flap_is_counted_and_never_pages(demo: DemoStack) -> None:
+    """linkDown, 5 s, linkUp (traps from the lab, like a router's): the trap's re-poll
+    reads the port down, unconfirmed; it is back before the confirming re-poll 10 s
+    later. No page, ever; the flap is counted (2 changes)."""
+    link, kecamatan = "fo-kec-dander", "Dander"
+    demo.settle()
+    demo.mark()
+    before = _state_changes(demo, link)
+    apply_fault(demo.labdir, "link-down", link)
+    wait_for(lambda: demo.link_up_value(link) == "0.0", 10, f"{link} read down", 0.05)
+    assert re.search(rf'^netmon_link_down_unconfirmed\{{[^}}]*link="{link}"[^}}]*\}} 1\.0$',
+                     http_get(demo.metrics_url), re.M), "the down reading is unconfirmed"
+    time.sleep(5 - 0.5)
+    apply_fault(demo.labdir, "link-up", link)
+    wait_for(lambda: demo.link_up_value(link) == "1.0", 10, f"{link} back", 0.05)
+    assert _state_changes(demo, link) - before >= 2
+    # past the confirmation and several evaluations of the (scaled) rules: nothing,
+    # not even pending
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert not demo.prom.query(f'ALERTS{{alertname="LinkDown",link="{link}"}}')
+        time.sleep(0.5)
+    assert not [t for t in demo.pages() if kecamatan in t], demo.pages()
+    assert demo.prom.value(
+        f'max(increase(netmon_link_state_changes_total{{link="{link}"}}[1m]))') >= 1
+
+
+def test_on_call_is_paged_only_for_loss_of_service(demo: DemoStack) -> None:
+    """Whatever ran before (the lab's hot links over contract at peak hours included):
+    every on-call message of the session is about a loss of service (or a test's flush
+    marker); capacity and the rest went to the NOC channel only."""
+    demo.settle()
+    loss_of_service = (*REACHABILITY_ALERTS, "LinkDownStorm")
+    others = [t for t in demo.oncall() if MARKER_PREFIX not in t
+              and (m := title(t)) and m[1] not in loss_of_service]
+    assert not others, others

@@ -151,7 +151,8 @@ def test_link_down_when_either_end_is_down(engine: Engine) -> None:
     assert _find(m, "netmon_link_up", link="FO Balen") == 0
 
 
-def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
+def test_counter32_wrap_counted_and_over_speed_rejected(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     ten_m = 10_000_000
     engine.ingest(_poll("kec-balen", 0, 100,
                         [_iface("sfp1", 1, 2**32 - 1000, 0, bits=32, speed=ten_m)]))
@@ -160,13 +161,57 @@ def test_counter32_wrap_counted_and_over_speed_rejected(engine: Engine) -> None:
     m = _scrape(engine)
     assert _find(m, "netmon_rate_wraps_total", device="kec-balen") == 1
     assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 8000
-    engine.ingest(_poll("kec-balen", 20, 120,
-                        [_iface("sfp1", 1, 9000 + 10 * ten_m, 0, bits=32, speed=ten_m)]))
-    m = _scrape(engine)  # 80 Mbit/s through a 10 Mbit/s radio: rejected
-    assert _find(m, "netmon_rate_gaps_total", device="kec-balen",
-                 reason="over_speed") == 1
+    # the counter went back 1,000 octets: as a wrap, ~3.4 Gbit/s through a port that
+    # says 10 Mbit/s: a glitch, a gap, logged once for the interface
+    for t in (20, 30):
+        engine.ingest(_poll("kec-balen", t, 100 + t,
+                            [_iface("sfp1", 1, 8000 - (t - 20) * 100, 0, bits=32,
+                                    speed=ten_m)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="kec-balen", reason="over_speed") == 2
     assert not [k for k in m if k[0] == "netmon_interface_in_bits_per_second"
                 and dict(k[1])["device"] == "kec-balen"]
+    said = [r.getMessage() for r in caplog.records if "over_speed" in r.getMessage()]
+    assert said == ["kec-balen sfp1: a 32-bit counter wrap implying more than the port's "
+                    "reported speed 10 Mbps (+10%) was dropped as a counter glitch "
+                    "(netmon_rate_gaps_total{reason=\"over_speed\"}); if the port carries "
+                    "more than it reports, set max_speed on its link in the inventory. "
+                    "Logged once per interface"]
+
+
+def test_rate_above_an_under_reported_port_speed_is_exported(engine: Engine) -> None:
+    # core-1's Gi0/1 says 10 Mbit/s and sends 60 towards Balen (64-bit counters): a real
+    # link at 60 % of its 100M contract, exported with its utilisation, no gap
+    ten_m = 10_000_000
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0, speed=ten_m)]))
+    engine.ingest(_poll("core-1", 60, 160, [_iface("Gi0/1", 2, 0, 450_000_000, speed=ten_m)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_out_bits_per_second", device="core-1") == 60_000_000
+    assert _find(m, "netmon_rate_gaps_total", device="core-1", reason="over_speed") == 0
+    assert _find(m, "netmon_link_utilisation_ratio", link="FO Balen",
+                 direction="downstream") == 0.6
+
+
+def test_link_max_speed_is_the_ceiling_of_both_ends(caplog: pytest.LogCaptureFixture) -> None:
+    text = INVENTORY.replace("    capacity: 100M\n", "    capacity: 100M\n    max_speed: 50M\n", 1)
+    engine = Engine(parse_inventory(text, Path("test.yaml"), environ={"COMMUNITY": "s3cret"}))
+    # 54 Mbit/s (108 % of 50M) kept, 56 Mbit/s (112 %) dropped; the port says 1G
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    engine.ingest(_poll("kec-balen", 10, 110, [_iface("sfp1", 1, 67_500_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_interface_in_bits_per_second", device="kec-balen") == 54_000_000
+    engine.ingest(_poll("kec-balen", 20, 120, [_iface("sfp1", 1, 137_500_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="kec-balen", reason="over_speed") == 1
+    assert "kec-balen sfp1: a rate above the link's max_speed 50 Mbps" in caplog.text
+    # the core's end of the same link is judged by it too; another port is not
+    engine.ingest(_poll("core-1", 0, 100, [_iface("Gi0/1", 2, 0, 0), _iface("Gi0/0", 1, 0, 0)]))
+    engine.ingest(_poll("core-1", 10, 110, [_iface("Gi0/1", 2, 0, 75_000_000),
+                                            _iface("Gi0/0", 1, 75_000_000, 0)]))
+    m = _scrape(engine)
+    assert _find(m, "netmon_rate_gaps_total", device="core-1", reason="over_speed") == 1
+    assert _find(m, "netmon_interface_in_bits_per_second", device="core-1",
+                 interface="Gi0/0") == 60_000_000
 
 
 def test_missing_link_interface_is_reported(engine: Engine) -> None:
@@ -326,3 +371,117 @@ def test_reachable_and_upstream_from_any_collector(engine: Engine) -> None:
     m = _scrape(engine)
     assert _find(m, "netmon_device_reachable", device="core-1") == 0
     assert _find(m, "netmon_device_upstream_up", device="kec-balen") == 0
+
+def _state(oper: int, last_change: int | None) -> InterfaceReading:
+    return InterfaceReading(name="Gi0/1", if_index=2, oper_status=oper, admin_status=1,
+                            speed_bps=1_000_000_000, in_octets=0, out_octets=0,
+                            last_change=last_change)
+
+
+def test_link_state_changes_count_polls_and_if_last_change(engine: Engine) -> None:
+    """A status another poll reads is one change; the same status with ifLastChange
+    moved is a flap between the polls, two; a reboot restarts ifLastChange, not a flap.
+    Ports on no link are not counted."""
+    def changes() -> float:
+        return _find(_scrape(engine), "netmon_link_state_changes_total", link="FO Balen")
+
+    lan = InterfaceReading(name="Gi0/9", if_index=9, oper_status=1, last_change=5)
+    engine.ingest(_poll("core-1", 0, 1000, [_state(1, 100), lan]))
+    assert not [k for k in _scrape(engine) if k[0] == "netmon_link_state_changes_total"]
+    engine.ingest(_poll("core-1", 60, 1060, [_state(1, 100), lan]))
+    assert changes() == 0  # born at 0 with the first comparison: increase() sees the first
+    engine.ingest(_poll("core-1", 120, 1120, [_state(2, 111_000), lan]))
+    assert changes() == 1  # down
+    engine.ingest(_poll("core-1", 180, 1180, [_state(2, 111_000), lan]))
+    assert changes() == 1  # still down, nothing moved
+    engine.ingest(_poll("core-1", 240, 1240, [_state(2, 123_400), lan]))
+    assert changes() == 3  # up and down again between two polls
+    engine.ingest(_poll("core-1", 300, 1300, [_state(1, 129_900), lan]))
+    assert changes() == 4  # up: one more, however often ifLastChange moved
+    # the core reboots: ifLastChange restarts near the new uptime; status unchanged
+    engine.ingest(_poll("core-1", 360, 20, [_state(1, 1_500), lan]))
+    assert changes() == 4
+    # a failed poll keeps the count (a counter, not a reading)
+    engine.ingest(PollResult(device="core-1", collector="snmp", timestamp=1_700_000_420,
+                             monotonic=420, duration_s=2.0, error_message="timeout",
+                             error_reason="timeout"))
+    assert changes() == 4
+    assert [k for k in _scrape(engine) if k[0] == "netmon_link_state_changes_total"] == [
+        ("netmon_link_state_changes_total",
+         (("device", "core-1"), ("interface", "Gi0/1"), ("kecamatan", "Balen"),
+          ("link", "FO Balen"), ("medium", "fibre")))]
+
+
+def _failed(device: str, t: float) -> PollResult:
+    return PollResult(device=device, collector="snmp", timestamp=1_700_000_000 + t,
+                      monotonic=t, duration_s=6.0, error_reason="timeout",
+                      error_message=f"{device}: SNMP timeout")
+
+
+def test_a_down_reading_is_unconfirmed_until_a_poll_10_s_later(engine: Engine) -> None:
+    """netmon_device_down_unconfirmed / netmon_link_down_unconfirmed: 1 from the first
+    down reading until a poll at least 10 s later reads it again (or finds it back);
+    a device or port already down, or never seen up, needs no confirmation."""
+    def value(name: str, **labels: str) -> float:
+        return _find(_scrape(engine), name, **labels)
+
+    engine.ingest(_poll("kec-balen", 0, 100, [_iface("sfp1", 1, 0, 0)]))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    engine.ingest(_failed("kec-balen", 60))
+    assert value("netmon_device_up", device="kec-balen") == 0  # raw: the path is judged now
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 1
+    engine.ingest(_failed("kec-balen", 69.9))  # too early to confirm
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 1
+    engine.ingest(_failed("kec-balen", 70))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0  # confirmed
+    engine.ingest(_failed("kec-balen", 130))  # still down: stays confirmed
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    # back, then a blip: unconfirmed, then back on the confirming poll
+    engine.ingest(_poll("kec-balen", 190, 5000, [_iface("sfp1", 1, 0, 0)]))
+    engine.ingest(_failed("kec-balen", 250))
+    engine.ingest(_poll("kec-balen", 260, 5070, [_iface("sfp1", 1, 0, 0)]))
+    assert value("netmon_device_down_unconfirmed", device="kec-balen") == 0
+    assert value("netmon_device_up", device="kec-balen") == 1
+
+    # the core's port to Balen
+    def port(t: float, oper: int) -> None:
+        engine.ingest(_poll("core-1", t, 1000 + t, [_iface("Gi0/1", 2, 0, 0, oper=oper)]))
+
+    port(0, 1)
+    port(60, 2)
+    assert value("netmon_link_up", link="FO Balen") == 0
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 1
+    port(65, 2)  # a trap's re-poll 5 s later: not a confirmation yet
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 1
+    port(70, 1)  # back on the confirmation: a blip
+    assert value("netmon_link_up", link="FO Balen") == 1
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+    assert value("netmon_link_state_changes_total", link="FO Balen") == 2  # counted
+    port(120, 2)
+    port(130, 2)  # confirmed
+    assert value("netmon_link_up", link="FO Balen") == 0
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+    port(190, 2)
+    assert value("netmon_link_down_unconfirmed", link="FO Balen") == 0
+
+
+def test_devices_behind_a_device_that_answers_again_are_unconfirmed(engine: Engine) -> None:
+    """kec-balen was read down while core-1 (its path) was down: when core-1 answers
+    again, kec-balen's down says nothing yet and is unconfirmed until its own poll 10 s
+    later (no DeviceDown for it in the seconds before that poll)."""
+    def unconfirmed() -> float:
+        return _find(_scrape(engine), "netmon_device_down_unconfirmed", device="kec-balen")
+
+    engine.ingest(_poll("core-1", 0, 1000, []))
+    engine.ingest(_poll("kec-balen", 0, 100, []))
+    engine.ingest(_failed("core-1", 60))
+    engine.ingest(_failed("kec-balen", 61))
+    engine.ingest(_failed("core-1", 70))
+    engine.ingest(_failed("kec-balen", 71))
+    assert unconfirmed() == 0  # both confirmed down
+    engine.ingest(_poll("core-1", 130, 1130, []))
+    assert unconfirmed() == 1  # its path is back: its old reading is not evidence
+    engine.ingest(_failed("kec-balen", 131))
+    assert unconfirmed() == 1
+    engine.ingest(_failed("kec-balen", 140))
+    assert unconfirmed() == 0  # confirmed with its path up: a root cause now

@@ -139,7 +139,8 @@ REQUIRED_CASES = frozenset(
 )
 WARNINGS = Path(__file__).resolve().parent / "data" / "inventory_warnings"
 REQUIRED_WARNING_CASES = frozenset(
-    {"names_differ_only_in_case", "ssh_key_file_missing", "retries_outlast_interval"}
+    {"names_differ_only_in_case", "ssh_key_file_missing", "retries_outlast_interval",
+     "interval_shorter_than_counter_cache"}
 )
 
 

@@ -5,7 +5,8 @@ Every expected value here is a literal number worked out by hand, never derived 
 passes whatever value the constant has. The four thresholds of rates.py (the 32-bit
 modulus, sysUpTime's wrap, the over-speed tolerance and the uptime skew ratio) are each
 tested on both sides of their boundary, so moving one in either direction turns a test
-red.
+red; so is where the over-speed gate applies (a 32-bit wrap against the reported
+speed, every delta against a link's max_speed) and where it does not.
 
 The figures used throughout:
 
@@ -193,37 +194,73 @@ def test_missing_uptime_does_not_invent_a_reset() -> None:
     assert counter_rate(prev, cur).per_second == 100.0
 
 
-# --- OVER_SPEED_TOLERANCE (1.10) ----------------------------------------------------------
+# --- the over-speed gate: OVER_SPEED_TOLERANCE (1.10), and where it applies ----------------
+# The reported port speed judges only a 32-bit wrap; a delta read straight off a counter
+# is traffic whatever speed the device claims (net-snmp's lo says 10 Mbit/s). A link's
+# max_speed from the inventory (`ceiling_per_second`) judges every delta.
 
 
-def test_rate_above_port_speed_is_rejected() -> None:
+def test_64bit_rate_above_the_reported_speed_is_kept() -> None:
+    # 150 Mbit/s through a port that reports 100 Mbit/s: the device under-reports
     prev = CounterPoint(0, 0.0, 100.0)
-    # 150 Mbit/s through a 100 Mbit/s port: impossible.
     cur = CounterPoint(187_500_000, 10.0, 110.0)
     rate = counter_rate(prev, cur, bits=64, max_per_second=12_500_000)
-    assert rate.per_second is None and rate.gap is Gap.OVER_SPEED
+    assert rate.gap is None and rate.per_second == 18_750_000
 
 
-def test_rate_slightly_above_port_speed_is_kept() -> None:
-    # Poller and agent clocks differ a little: 5 % over line rate is measurement noise.
-    prev = CounterPoint(0, 0.0, 100.0)
-    cur = CounterPoint(131_250_000, 10.0, 110.0)
-    rate = counter_rate(prev, cur, bits=64, max_per_second=12_500_000)
-    assert rate.gap is None and rate.per_second == 13_125_000
+def test_lo_at_60_mbps_with_its_reported_10_mbps_is_kept() -> None:
+    # the measured case: lo reports 10 Mbit/s (1,250,000 octets/s) and carries 60
+    prev = CounterPoint(1_000, 0.0, 100.0)
+    cur = CounterPoint(450_001_000, 60.0, 160.0)  # 450,000,000 octets in 60 s
+    rate = counter_rate(prev, cur, bits=64, max_per_second=1_250_000)
+    assert rate.gap is None and rate.per_second == 7_500_000
 
 
-def test_over_speed_tolerance_is_ten_percent_on_both_sides() -> None:
-    # 100 Mbit/s port (12,500,000 octets/s); the gate is 110 % = 13,750,000 octets/s
+def test_32bit_delta_without_a_wrap_above_the_reported_speed_is_kept() -> None:
+    # a 32-bit counter that climbed (no wrap) 4x faster than the reported 10 Mbit/s
+    prev = CounterPoint(1_000_000, 0.0, 100.0)
+    cur = CounterPoint(51_000_000, 10.0, 110.0)  # 50,000,000 octets in 10 s
+    rate = counter_rate(prev, cur, bits=32, max_per_second=1_250_000)
+    assert rate.gap is None and not rate.wrapped and rate.per_second == 5_000_000
+
+
+def test_32bit_wrap_tolerance_is_ten_percent_of_the_reported_speed_on_both_sides() -> None:
+    # 100 Mbit/s port (12,500,000 octets/s), gate 110 % = 13,750,000 octets/s; 10 s:
+    # 36,250,000 octets before the top (4,294,967,296 - 36,250,000 = 4,258,717,296)
+    prev = CounterPoint(4_258_717_296, 0.0, 100.0)
+    at_109 = counter_rate(prev, CounterPoint(100_000_000, 10.0, 110.0), bits=32,
+                          max_per_second=12_500_000)  # 136,250,000 octets: 109 %
+    assert at_109.gap is None and at_109.wrapped and at_109.per_second == 13_625_000
+    at_111 = counter_rate(prev, CounterPoint(102_500_000, 10.0, 110.0), bits=32,
+                          max_per_second=12_500_000)  # 138,750,000 octets: 111 %
+    assert at_111.per_second is None and at_111.gap is Gap.OVER_SPEED and at_111.wrapped
+    at_140 = counter_rate(prev, CounterPoint(138_750_000, 10.0, 110.0), bits=32,
+                          max_per_second=12_500_000)  # 175,000,000 octets: 140 %
+    assert at_140.per_second is None and at_140.gap is Gap.OVER_SPEED
+
+
+def test_ceiling_tolerance_is_ten_percent_on_both_sides_for_64bit_counters() -> None:
+    # a link's max_speed 100 Mbit/s: 12,500,000 octets/s, gate 13,750,000 octets/s
     prev = CounterPoint(0, 0.0, 100.0)
     at_109 = counter_rate(prev, CounterPoint(136_250_000, 10.0, 110.0), bits=64,
-                          max_per_second=12_500_000)
+                          ceiling_per_second=12_500_000)
     assert at_109.gap is None and at_109.per_second == 13_625_000
     at_111 = counter_rate(prev, CounterPoint(138_750_000, 10.0, 110.0), bits=64,
-                          max_per_second=12_500_000)
+                          ceiling_per_second=12_500_000)
     assert at_111.per_second is None and at_111.gap is Gap.OVER_SPEED
-    at_140 = counter_rate(prev, CounterPoint(175_000_000, 10.0, 110.0), bits=64,
-                          max_per_second=12_500_000)
-    assert at_140.per_second is None and at_140.gap is Gap.OVER_SPEED
+
+
+def test_ceiling_replaces_the_reported_speed_for_a_32bit_wrap() -> None:
+    # the radio reports 10 Mbit/s, the link's max_speed is 100 Mbit/s: a wrap at
+    # 50 Mbit/s (62,500,000 octets in 10 s, 2,500,000 before the top) is real
+    prev = CounterPoint(4_292_467_296, 0.0, 100.0)
+    cur = CounterPoint(60_000_000, 10.0, 110.0)
+    rate = counter_rate(prev, cur, bits=32, max_per_second=1_250_000,
+                        ceiling_per_second=12_500_000)
+    assert rate.gap is None and rate.wrapped and rate.per_second == 6_250_000
+    # without the ceiling the reported 10 Mbit/s judges it: a glitch
+    rate = counter_rate(prev, cur, bits=32, max_per_second=1_250_000)
+    assert rate.per_second is None and rate.gap is Gap.OVER_SPEED
 
 
 def test_bogus_32bit_wrap_faster_than_the_port_is_rejected() -> None:
@@ -240,6 +277,11 @@ def test_unknown_port_speed_is_not_checked() -> None:
     cur = CounterPoint(10**12, 10.0, 110.0)
     assert counter_rate(prev, cur, max_per_second=None).per_second == 10**11
     assert counter_rate(prev, cur, max_per_second=0).per_second == 10**11
+    assert counter_rate(prev, cur, ceiling_per_second=0).per_second == 10**11
+    # a 32-bit wrap on a port of unknown speed: 1,000 + 9,000 octets in 10 s, kept
+    wrap = counter_rate(CounterPoint(4_294_966_296, 0.0, 100.0),
+                        CounterPoint(9_000, 10.0, 110.0), bits=32, max_per_second=0)
+    assert wrap.wrapped and wrap.per_second == 1_000.0
 
 
 def test_link_directions_depend_on_the_measuring_end() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collectors.snmp import ifmib
-from collectors.snmp.ifmib import build_interfaces, parse_text, parse_uptime, speed_bps
+from collectors.snmp.ifmib import BadValue, build_interfaces, parse_text, parse_uptime, speed_bps
 
 # A MikroTik-like router as `walk_columns` returns it: both tables, HC counters.
 ROUTER = {
@@ -230,8 +230,19 @@ def test_column_oids_are_the_if_mib_ones() -> None:
     assert ifmib.IF_HC_OUT_OCTETS == "1.3.6.1.2.1.31.1.1.1.10"
     assert ifmib.IF_IN_OCTETS == "1.3.6.1.2.1.2.2.1.10"
     assert ifmib.IF_OUT_OCTETS == "1.3.6.1.2.1.2.2.1.16"
-    assert len(set(ifmib.INTERFACE_COLUMNS)) == 15
+    assert ifmib.IF_LAST_CHANGE == "1.3.6.1.2.1.2.2.1.9"
+    assert len(set(ifmib.INTERFACE_COLUMNS)) == 16
     assert all(
         c.startswith(("1.3.6.1.2.1.2.2.1.", "1.3.6.1.2.1.31.1.1.1."))
         for c in ifmib.INTERFACE_COLUMNS
     )
+
+
+def test_if_last_change_is_read_and_checked() -> None:
+    # TimeTicks: when the port last changed state, in the agent's sysUpTime
+    rows = build_interfaces({ifmib.IF_DESCR: {"1": "eth0", "2": "eth1"},
+                             ifmib.IF_OPER_STATUS: {"1": 1, "2": 2},
+                             ifmib.IF_LAST_CHANGE: {"1": 123_456}})
+    assert [(r.name, r.last_change) for r in rows] == [("eth0", 123_456), ("eth1", None)]
+    with pytest.raises(BadValue, match="ifLastChange of ifIndex 1 is -1"):
+        build_interfaces({ifmib.IF_DESCR: {"1": "eth0"}, ifmib.IF_LAST_CHANGE: {"1": -1}})

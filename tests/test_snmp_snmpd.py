@@ -219,6 +219,64 @@ def test_loopback_counters_are_bracketed_by_kernel_readings(lab: Lab) -> None:
     assert before < after  # the poll itself crossed lo
 
 
+def _quiet_poll(lab: Lab) -> tuple[PollResult, int]:
+    """A poll of the namespace's snmpd after 4 s without test traffic (longer than
+    snmpd's ~3 s interface cache), and lo's kernel tx_bytes just before it. Only the
+    SNMP packets themselves move lo then: snmpd's reading and the kernel's differ by
+    a few hundred bytes, not by the cache's age times the traffic."""
+    time.sleep(4)
+    before = kernel(lab, "lo", "tx_bytes")
+    return poll(lab), before
+
+
+def test_rate_on_a_port_reporting_a_low_speed_is_exported_within_5_percent(lab: Lab) -> None:
+    """net-snmp's lo reports 10 Mbit/s. Between two polls 35 s apart it carries 30 s of
+    ~40 Mbit/s of UDP (on the namespace's lo): a link on it with a 100M contract
+    exports the rate and its utilisation within 5 % of the kernel's counters over the
+    same interval, with no over-speed gap."""
+    from netmon.engine import Engine, link_utilisation
+
+    text = inventory_text(lab, "{version: 2c, community: {env: COMMUNITY}}") + """\
+links:
+  - {name: lo-link, a: {device: netns-host, interface: lo}, b: {external: tunnel},
+     medium: copper, capacity: 100M}
+"""
+    engine = Engine(parse_inventory(text, Path("inventory.yaml"),
+                                    environ={"COMMUNITY": lab.agent.community}))
+
+    def blast(seconds: float) -> None:  # ~40 Mbit/s: 60,000-byte datagrams, ~83 a second
+        total = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < seconds:
+                s.sendto(b"n" * 60_000, ("127.0.0.1", 9))
+                total += 60_000
+                ahead = total / 5_000_000 - elapsed
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    first, k1 = _quiet_poll(lab)
+    in_netns(lab.netns, lambda: blast(30))
+    second, k2 = _quiet_poll(lab)
+    assert {r.name: r for r in first.interfaces}["lo"].speed_bps == 10_000_000
+    engine.ingest(first)
+    engine.ingest(second)
+    elapsed = second.monotonic - first.monotonic
+    kernel_bps = (k2 - k1) * 8 / elapsed
+    assert kernel_bps > 11_000_000  # above the reported speed + 10 %: the old gate's cut
+    view = next(v for v in engine.links() if v.link.name == "lo-link")
+    exported = view.bps["downstream"]
+    assert exported is not None, "the rate was dropped"
+    assert abs(exported / kernel_bps - 1) < 0.05, (exported, kernel_bps)
+    ratio, _ = link_utilisation(view, "downstream")
+    assert ratio is not None and abs(ratio - exported / 100_000_000) < 1e-9
+    snap = engine.device("netns-host")
+    assert snap is not None and dict(snap.discontinuities)["over_speed"] == 0
+    print(f"\nlo (reports 10 Mbit/s): netmon {exported / 1e6:.2f} Mbit/s, kernel "
+          f"{kernel_bps / 1e6:.2f} Mbit/s over {elapsed:.1f} s, ratio "
+          f"{exported / kernel_bps:.4f}; utilisation {ratio:.3f} of 100M")
+
+
 def test_32_bit_counters_are_the_hc_counters_modulo_2_to_the_32(lab: Lab) -> None:
     target = SnmpTarget(device="netns-host", host="127.0.0.1", port=lab.agent.port,
                         community=lab.agent.community)

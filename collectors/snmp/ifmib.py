@@ -32,6 +32,7 @@ IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
 IF_SPEED = "1.3.6.1.2.1.2.2.1.5"
 IF_ADMIN_STATUS = "1.3.6.1.2.1.2.2.1.7"
 IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
+IF_LAST_CHANGE = "1.3.6.1.2.1.2.2.1.9"
 IF_IN_OCTETS = "1.3.6.1.2.1.2.2.1.10"
 IF_IN_DISCARDS = "1.3.6.1.2.1.2.2.1.13"
 IF_IN_ERRORS = "1.3.6.1.2.1.2.2.1.14"
@@ -51,6 +52,7 @@ IF_TABLE_COLUMNS = (
     IF_SPEED,
     IF_ADMIN_STATUS,
     IF_OPER_STATUS,
+    IF_LAST_CHANGE,
     IF_IN_OCTETS,
     IF_IN_DISCARDS,
     IF_IN_ERRORS,
@@ -78,7 +80,7 @@ Columns = Mapping[str, Mapping[str, int | str]]
 
 COLUMN_NAMES = {
     IF_DESCR: "ifDescr", IF_SPEED: "ifSpeed", IF_ADMIN_STATUS: "ifAdminStatus",
-    IF_OPER_STATUS: "ifOperStatus", IF_IN_OCTETS: "ifInOctets",
+    IF_OPER_STATUS: "ifOperStatus", IF_LAST_CHANGE: "ifLastChange", IF_IN_OCTETS: "ifInOctets",
     IF_IN_DISCARDS: "ifInDiscards", IF_IN_ERRORS: "ifInErrors", IF_OUT_OCTETS: "ifOutOctets",
     IF_OUT_DISCARDS: "ifOutDiscards", IF_OUT_ERRORS: "ifOutErrors", IF_NAME: "ifName",
     IF_HC_IN_OCTETS: "ifHCInOctets", IF_HC_OUT_OCTETS: "ifHCOutOctets",
@@ -90,6 +92,7 @@ VALID_RANGES: dict[str, tuple[int, int]] = {
     IF_SPEED: (0, _U32), IF_HIGH_SPEED: (0, _U32),  # Gauge32
     IF_ADMIN_STATUS: (1, 3),  # up, down, testing
     IF_OPER_STATUS: (1, 7),  # up … lowerLayerDown (RFC 2863)
+    IF_LAST_CHANGE: (0, _U32),  # TimeTicks
     IF_IN_OCTETS: (0, _U32), IF_OUT_OCTETS: (0, _U32),  # Counter32
     IF_IN_DISCARDS: (0, _U32), IF_IN_ERRORS: (0, _U32),
     IF_OUT_DISCARDS: (0, _U32), IF_OUT_ERRORS: (0, _U32),
@@ -251,6 +254,7 @@ def build_interfaces(columns: Columns) -> tuple[InterfaceReading, ...]:
                 out_errors=_int(columns, IF_OUT_ERRORS, key),
                 in_discards=_int(columns, IF_IN_DISCARDS, key),
                 out_discards=_int(columns, IF_OUT_DISCARDS, key),
+                last_change=_int(columns, IF_LAST_CHANGE, key),
             )
         )
     return tuple(readings)

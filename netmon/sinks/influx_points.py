@@ -321,5 +321,6 @@ def _link_points(view: LinkView, ts: int) -> list[Point]:
             ("port_utilisation_ratio", vs_port),
             ("port_speed_bits_per_second", _int(view.port_speed_bps)),
             ("up", _flag(view.up)),
+            ("state_changes", _int(view.state_changes)),
         ), ts))
     return out

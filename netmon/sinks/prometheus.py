@@ -151,6 +151,7 @@ def _device(fams: Families, snap: DeviceSnapshot) -> None:
     fams.add("device", (*dl, d.address, d.parent or "", snap.sys_name), 1)
     fams.add("device_up", dl, _bool(snap.up))
     fams.add("device_reachable", dl, _bool(reachable(snap)))
+    fams.add("device_down_unconfirmed", dl, float(snap.down_unconfirmed))
     fams.add("device_uptime_seconds", dl, snap.uptime_s)
     fams.add("device_reboots", dl, snap.reboots)
     fams.add("rate_wraps", dl, snap.wraps)
@@ -199,6 +200,8 @@ def _link(fams: Families, view: LinkView) -> None:
     ll = (link.name, view.kecamatan, link.medium, device, interface)
     fams.add("link", (*ll, *_end_labels(link.a), *_end_labels(link.b), link.description), 1)
     fams.add("link_up", ll, _bool(view.up))
+    fams.add("link_state_changes", ll, view.state_changes)
+    fams.add("link_down_unconfirmed", ll, float(view.down_unconfirmed))
     fams.add("link_port_speed_bits_per_second", ll, view.port_speed_bps)
     for direction in DIRECTIONS:
         dl = (*ll, direction)
