@@ -19,7 +19,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from collectors.icmp.prober import IcmpUnavailable, Prober, SocketKind, resolved, socket_kind
 from collectors.icmp.stats import BurstStats, burst_stats
@@ -140,6 +140,11 @@ class IcmpCollector:
                 samples=samples)
         return PollResult(device=device.name, collector=COLLECTOR, timestamp=now,
                           monotonic=mono, duration_s=mono - t0, samples=samples)
+
+    def start(self, inventory: Inventory, repoll: Callable[[str], Awaitable[object]],
+              owns: Callable[[str], bool]) -> None:
+        """Nothing runs beside the bursts (ICMP has no traps)."""
+        return None
 
     def stats(self) -> Iterable[Stat]:
         kind: str
