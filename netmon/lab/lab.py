@@ -5,10 +5,10 @@ Processes (all children of the process that called `start()`, all on 127.0.0.1):
   every device a data file (v2c community / v3 context = data file name);
 - one UDP relay (`python -m netmon.lab.relay`) giving each device its own port and
   silencing unreachable ones;
-- with an `icmp:` section in the inventory, the ICMP fault process
-  (`python -m netmon.lab.icmp`, nftables + a late echo responder): every device and
-  probe-only target then has its own 127.x address in the lab inventory, and answers
-  ping there.
+- with an `icmp:` section in the inventory, every device and probe-only target has its
+  own 127.x address in the lab inventory and answers ping there (the kernel does), and
+  where nftables is installed the ICMP fault process (`python -m netmon.lab.icmp`,
+  nftables + a late echo responder) makes lossy, late and unreachable pings.
 
 Work directory layout (default /tmp/netmon-lab):
     lab-inventory.yaml  secrets/    the inventory to point the daemon at, and its secrets
