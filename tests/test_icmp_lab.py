@@ -20,6 +20,7 @@ from servers import free_port, http_get, netmon_process, wait_for
 from collectors.icmp.collector import IcmpCollector
 from netmon.inventory import Inventory, load_inventory
 from netmon.lab import Lab, LabError, apply_fault, faults
+from netmon.lab.commands import _ping_lines
 from netmon.lab.icmp import (
     PathFault,
     checksum,
@@ -31,6 +32,7 @@ from netmon.lab.icmp import (
     table_name,
 )
 from netmon.lab.labinventory import load_for_lab
+from netmon.lab.traffic import LabModel
 from netmon.model import PollResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,6 +274,13 @@ def test_a_hung_agent_silences_only_its_own_device() -> None:
     assert faults.management_silent(doc, parents) == {"kec", "opd"}
     faults.set_agent_hang(doc, "kec", False)
     assert faults.management_silent(doc, parents) == {"opd"}
+    faults.set_agent_hang(doc, "kec", True)
+    empty = LabModel(0.0, 0.0, (), (), ())
+    assert faults.describe(doc, empty) == [
+        "device kec: SNMP and SSH agents hung (still answers ping, forwards traffic)",
+        "device opd: unreachable (and every device behind it)"]
+    faults.clear(doc, empty)
+    assert faults.management_silent(doc, parents) == set()
 
 
 def metric(text: str, name: str, device: str, extra: str = "") -> float | None:
@@ -378,6 +387,8 @@ def test_without_nftables_the_lab_answers_ping_and_says_which_faults_need_it(
     monkeypatch.setenv("PATH", str(bare))
     with Lab(load_for_lab(path), tmp_path / "work") as lab:
         assert lab.icmp and not lab.icmp_faults
+        (said,) = _ping_lines(lab)  # what `netmon lab` prints at start
+        assert "nftables is not installed" in said and "apt-get install nftables" in said
         inv = load_inventory(lab.lab_inventory_path)
         assert all(polls[0].ok for polls in poll(inv).values())
         for kind, amount in (("lossy", 20.0), ("latency", 50.0)):
