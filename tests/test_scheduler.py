@@ -75,8 +75,10 @@ def per_device(families: dict[str, Any], family: str, **labels: str) -> dict[str
 
 def test_never_more_than_max_concurrent_polls_in_flight(agent: SnmpdAgent) -> None:
     """Six devices due at once, `max_concurrent_polls: 2`: the agents never see more
-    than two devices being polled, and do see two (the cap is used, not just obeyed)."""
-    with LateAgent((agent.host, agent.port), devices=6, delay=0.3) as late:
+    than two devices being polled, and do see two (the cap is used, not just obeyed).
+    Each reply is held 0.1 s: every request of a poll is outstanding for that long, so
+    polls in flight together overlap, and six polls of 16 requests take ~5 s."""
+    with LateAgent((agent.host, agent.port), devices=6, delay=0.1) as late:
         inventory = inventory_for(late.ports, interval="60s", timeout="10s",
                                   max_concurrent=2)
         engine = Engine(inventory)

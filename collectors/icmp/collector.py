@@ -143,8 +143,7 @@ class IcmpCollector:
 
     def start(self, inventory: Inventory, repoll: Callable[[str], Awaitable[object]],
               owns: Callable[[str], bool]) -> None:
-        """Nothing runs beside the bursts (ICMP has no traps)."""
-        return None
+        return None  # nothing runs beside the bursts
 
     def stats(self) -> Iterable[Stat]:
         kind: str
