@@ -747,11 +747,161 @@ def poller_health() -> dict[str, Any]:
                      tags=["netmon-self"])
 
 
+
+# --- Reachability (SmokePing-style) ------------------------------------------------------
+
+
+def lost_share(selector: str, window: str, by: str) -> str:
+    """PromQL: lost ÷ sent echo requests summed over `window`, per `by` labels (packets
+    summed, not burst ratios averaged, as the ICMP alerts judge them)."""
+    sent = f"sum by ({by}) (sum_over_time(netmon_icmp_echo_requests{selector}[{window}]))"
+    got = f"sum by ({by}) (sum_over_time(netmon_icmp_echo_replies{selector}[{window}]))"
+    return f"({sent} - {got}) / {sent}"
+
+
+def smokeping_panel(title: str, selector: str, *, repeat: str, w: int = 12,
+                    description: str = "") -> dict[str, Any]:
+    """One target's bursts as SmokePing draws them: the median round trip as a line
+    inside the band from the fastest to the slowest reply, and the loss as red bars on
+    a second axis. Repeated once per value of the variable `repeat`."""
+    band = "#8AB8FF"
+    p = panel(
+        "timeseries", title,
+        [target(f"netmon_icmp_rtt_min_seconds{selector}", "min"),
+         target(f"netmon_icmp_rtt_max_seconds{selector}", "max"),
+         target(f"netmon_icmp_rtt_median_seconds{selector}", "median"),
+         target(f"netmon_icmp_packet_loss_ratio{selector}", "loss")],
+        w=w, h=8, unit="s", min_value=0, custom=timeseries_custom(fill=0),
+        description=description or (
+            "Each burst (10 echo requests by default): the line is the median round "
+            "trip, the shaded band runs from the fastest to the slowest reply (a wide band "
+            "is jitter), red bars are the share of requests lost (right axis). A gap is a "
+            "burst with no reply at all."),
+        overrides=[
+            {"matcher": {"id": "byName", "options": "max"}, "properties": [
+                {"id": "custom.fillBelowTo", "value": "min"},
+                {"id": "custom.fillOpacity", "value": 35},
+                {"id": "custom.lineWidth", "value": 0},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": band}}]},
+            {"matcher": {"id": "byName", "options": "min"}, "properties": [
+                {"id": "custom.lineWidth", "value": 0},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": band}}]},
+            {"matcher": {"id": "byName", "options": "median"}, "properties": [
+                {"id": "custom.lineWidth", "value": 2},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}]},
+            {"matcher": {"id": "byName", "options": "loss"}, "properties": [
+                {"id": "unit", "value": "percentunit"},
+                {"id": "min", "value": 0},
+                {"id": "max", "value": 1},
+                {"id": "custom.axisPlacement", "value": "right"},
+                {"id": "custom.drawStyle", "value": "bars"},
+                {"id": "custom.fillOpacity", "value": 70},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]},
+        ],
+        options={"legend": {"displayMode": "list", "placement": "bottom"},
+                 "tooltip": {"mode": "multi", "sort": "none"}})
+    p["repeat"] = repeat
+    p["repeatDirection"] = "h"
+    p["maxPerRow"] = 24 // w
+    return p
+
+
+def reachability() -> dict[str, Any]:
+    """Latency, loss and jitter to every site and to the ISP: SmokePing on the wall."""
+    isp = '{role="isp", device=~"$isp"}'
+    kec = '{kecamatan="$kecamatan", role!="isp", device=~"$device"}'
+    sites = '{role!="isp"}'
+    variables = [
+        query_variable("isp", "ISP targets",
+                       'label_values(netmon_icmp_packet_loss_ratio{role="isp"}, device)',
+                       multi=True, include_all=True),
+        query_variable("kecamatan", "Kecamatan",
+                       'label_values(netmon_icmp_packet_loss_ratio{role!="isp"}, kecamatan)'),
+        query_variable("device", "Devices",
+                       'label_values(netmon_icmp_packet_loss_ratio{kecamatan="$kecamatan", '
+                       'role!="isp"}, device)', multi=True, include_all=True),
+    ]
+    loss_steps = [{"color": "green", "value": None}, {"color": "#EAB839", "value": 0.01},
+                  {"color": "red", "value": 0.05}]
+    bar_options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                   "orientation": "horizontal", "displayMode": "gradient",
+                   "showUnfilled": True, "valueMode": "color"}
+    panels = [
+        row("ISP uplink: the provider's gateway and beyond"),
+        smokeping_panel("Round trip and loss: $isp", isp,
+                        repeat="isp", description=(
+                            "The probe-only targets of the inventory's icmp: section with "
+                            "role isp: the provider's gateway on the uplink and a host "
+                            "beyond it. Loss or delay at both is the provider's network or "
+                            "the uplink; at the host beyond only, further out.")),
+        panel("stat", "ISP: packets lost, last 10 min",
+              [target(lost_share(isp, "10m", "device"), "{{device}}", instant=True)],
+              w=8, h=4, unit="percentunit", decimals=1, thresholds=loss_steps,
+              options=stat_options(),
+              description="Lost ÷ sent echo requests over 10 minutes. The ISP alert "
+              "threshold is 1 % (fibre and ISP hand-offs should lose nothing)."),
+        panel("timeseries", "ISP: jitter",
+              [target(f"netmon_icmp_jitter_seconds{isp}", "{{device}}")],
+              w=16, h=4, unit="s", min_value=0, custom=timeseries_custom(fill=0),
+              description="Mean difference between consecutive round trips of a burst "
+              "(RFC 3550 delay variation): what makes calls and video choppy."),
+        row("All kecamatan: the worst device in each, last 10 min"),
+        panel("bargauge", "Packets lost by kecamatan",
+              [target(f"max by (kecamatan) ({lost_share(sites, '10m', 'kecamatan, device')})",
+                      "{{kecamatan}}", instant=True)],
+              w=12, h=12, unit="percentunit", decimals=1, min_value=0, max_value=0.2,
+              thresholds=loss_steps, options=bar_options,
+              description="The device with the most lost echo requests in each kecamatan "
+              "(routers, towers, probe targets). Amber from 1 %, red from 5 % (the radio "
+              "alert threshold)."),
+        panel("bargauge", "Median round trip by kecamatan",
+              [target("max by (kecamatan) "
+                      f"(avg_over_time(netmon_icmp_rtt_median_seconds{sites}[10m]))",
+                      "{{kecamatan}}", instant=True)],
+              w=12, h=12, unit="s", decimals=1, min_value=0,
+              thresholds=[{"color": "green", "value": None}, {"color": "#EAB839", "value": 0.05},
+                          {"color": "red", "value": 0.2}], options=bar_options,
+              description="The slowest device's median round trip in each kecamatan, "
+              "averaged over 10 minutes. Compare with the same panel yesterday: the latency "
+              "alert fires at three times a device's own usual median."),
+        row("Kecamatan $kecamatan"),
+        smokeping_panel("Round trip and loss: $device", kec, repeat="device"),
+        panel("timeseries", "Packet loss: $kecamatan",
+              [target(f"netmon_icmp_packet_loss_ratio{kec}", "{{device}}")],
+              w=12, h=7, unit="percentunit", min_value=0, max_value=1,
+              custom=timeseries_custom(fill=0, step=True),
+              description="Share of each burst lost, per device. One lost request of ten "
+              "is 10 % of one burst, never an alert: the alerts count packets over 10 "
+              "minutes."),
+        panel("timeseries", "Jitter: $kecamatan",
+              [target(f"netmon_icmp_jitter_seconds{kec}", "{{device}}")],
+              w=12, h=7, unit="s", min_value=0, custom=timeseries_custom(fill=0),
+              description="Delay variation within each burst, per device."),
+        panel("state-timeline", "Answers anything / answers SNMP: $kecamatan",
+              [target(f"netmon_device_reachable{kec}", "{{device}} reachable"),
+               target(f"netmon_device_up{kec}", "{{device}} SNMP")],
+              w=24, h=8, thresholds=[{"color": "#808080", "value": None}],
+              mappings=UP_DOWN_MAPPINGS,
+              options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
+                       "legend": {"showLegend": False}},
+              description="reachable: any collector (SNMP, SSH, ping) answered the last "
+              "poll. SNMP: the device's own poll. Reachable but SNMP DOWN is a hung agent "
+              "on a working router (a warning, not a page); both DOWN is the site cut."),
+    ]
+    return dashboard("netmon-reachability", "Reachability",
+                     "SmokePing-style latency and loss to the ISP and to every kecamatan, "
+                     "from netmon's ICMP bursts: round trip (median in the min-max band), "
+                     "loss, jitter, and reachable vs SNMP per device.",
+                     panels, variables=variables, time_from="now-6h", refresh="1m",
+                     tags=["noc", "icmp"])
+
+
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "noc-overview.json": noc_overview,
     "link-detail.json": link_detail,
     "capacity-planning.json": capacity_planning,
     "poller-health.json": poller_health,
+    "reachability.json": reachability,
 }
 
 

@@ -183,12 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
                                     "reboot", "degrade", "restore", "lossy", "latency",
-                                    "clear", "list", *SSH_FAULT_KINDS],
+                                    "clear", "list", "agent-hang", "agent-ok",
+                                    *SSH_FAULT_KINDS],
                    help="what to do; `list` shows the faults in force. SSH-polled "
                    "devices also take fibre-degrade/-restore (Rx power falls), "
                    "rain-fade/rain-stop (radio rate drops), ssh-hang, ssh-wrong-password, "
                    "ssh-hostkey-change and their undo, ssh-clear. With an icmp: section, "
-                   "lossy DEVICE PERCENT and latency DEVICE MS change its pings (0 undoes)")
+                   "lossy DEVICE PERCENT and latency DEVICE MS change its pings (0 undoes). "
+                   "agent-hang DEVICE: its SNMP and SSH stop answering while it still "
+                   "answers ping and forwards (agent-ok undoes)")
     f.add_argument("target", nargs="?", default=None,
                    help="link name (link-down/link-up/degrade/restore, fibre-*, rain-*) "
                    "or device name")
@@ -568,6 +571,10 @@ def _demo(args: argparse.Namespace) -> int:
         log.info("demo: simulated network of %d devices running on 127.0.0.1; inject faults "
                  "with `netmon lab fault KIND TARGET --dir %s`", len(inventory.devices),
                  args.dir)
+        if lab.icmp and not lab.icmp_faults:
+            log.warning("demo: nftables is not installed: every device answers ping, but "
+                        "the lab cannot lose, delay or silence pings (lossy, latency; "
+                        "unreachable silences SNMP and SSH only): apt-get install nftables")
         return _serve(inventory, args.listen)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import re
 import typing
@@ -841,11 +842,19 @@ class Inventory:
 
 
 def with_interval(inventory: Inventory, seconds: float) -> Inventory:
-    """The same inventory polled every `seconds` (the demo and tests want fast polls)."""
-    model = inventory.model.model_copy(update={
+    """The same inventory polled every `seconds` (the demo and tests want fast polls),
+    pings included: a ping a whole production interval (30 s) older than the SNMP poll
+    would call a dead device reachable. Never so fast that a burst cannot finish
+    (`IcmpSettings`: 90 % of the interval)."""
+    update: dict[str, Any] = {
         "defaults": inventory.model.defaults.model_copy(update={"interval": seconds}),
         "devices": [d.model_copy(update={"interval": None}) for d in inventory.model.devices],
-    })
+    }
+    icmp = inventory.model.icmp
+    if icmp is not None:
+        update["icmp"] = icmp.model_copy(update={
+            "interval": max(seconds, math.ceil(icmp.burst_seconds / 0.9))})
+    model = inventory.model.model_copy(update=update)
     return Inventory(model=model, path=inventory.path)
 
 

@@ -34,7 +34,13 @@ from typing import Any, TextIO
 
 from servers import Prometheus
 
-from netmon.metrics import CATALOGUE, MetricDef
+from collectors.icmp.collector import METRICS as ICMP_METRICS
+from collectors.icmp.collector import burst_samples
+from collectors.icmp.stats import burst_stats
+from netmon.metrics import CATALOGUE, MetricDef, register
+
+# the ICMP collector's series, as the daemon registers them at start
+register(ICMP_METRICS)
 
 KECAMATAN = (
     "Balen", "Baureno", "Bojonegoro", "Bubulan", "Dander", "Gayam", "Gondang", "Kalitidu",
@@ -215,6 +221,32 @@ class NocScenario:
     history_step: int = 2 * 3600  # long history: traffic, utilisation, contract
     recent_seconds: int = 2 * 3600
     recent_step: int = 60  # the last hours: every series, like a 60 s scrape
+    # ICMP: a radio link losing pings in the rain and slower than usual
+    lossy_device: str = "tower-wonocolo"
+    lossy_share: float = 0.2
+    lossy_extra_s: float = 0.040
+
+
+def icmp_targets() -> list[SynthDevice]:
+    """The probe-only targets of the shipped inventory: the ISP's side of the uplink."""
+    isp = "ISP (internet uplink provider)"
+    return [SynthDevice("isp-next-hop", isp, "Bojonegoro", "isp", "203.0.113.1",
+                        "core-pemkab-1"),
+            SynthDevice("isp-beyond", "Internet (beyond the ISP)", "Bojonegoro", "isp",
+                        "8.8.8.8", "isp-next-hop")]
+
+
+# usual round trip from the NOC per role (seconds): the LAN, the fibre ring, a radio hop
+# beyond it, the provider's gateway and a host past it
+_BASE_RTT_S = {"core": 0.0003, "datacentre": 0.0003, "hospital": 0.0015, "kecamatan": 0.002,
+               "tower": 0.008, "isp": 0.004}
+
+
+def _burst(rng: random.Random, base_s: float, loss: float, count: int = 10) -> dict[str, float]:
+    """One ICMP burst's exported figures, made by the collector's own functions."""
+    rtts = [None if rng.random() < loss else base_s * rng.uniform(0.9, 1.6)
+            for _ in range(count)]
+    return {s.name: s.value for s in burst_samples(burst_stats(rtts))}
 
 
 def _labels(metric: str, values: Mapping[str, str]) -> dict[str, str]:
@@ -358,6 +390,32 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
             w.series("netmon_device_uptime_seconds", _labels("device_uptime_seconds",
                                                              dev_values(d)),
                      [(ts, 40 * DAY + ts - recent_start) for ts in recent_ts])
+        # --- ICMP bursts (collectors/icmp) and reachability ------------------------------
+        pinged = devices + icmp_targets()
+        icmp_rng = random.Random(7)  # its own: the traffic's random sequence stays as it was
+        bursts: dict[str, list[tuple[float, dict[str, float]]]] = {}
+        for d in pinged:
+            base = _BASE_RTT_S[d.role] + (sc.lossy_extra_s if d.name == sc.lossy_device else 0)
+            if d.role == "isp" and d.parent == "isp-next-hop":
+                base += 0.020  # past the provider: Jakarta and back
+            loss = sc.lossy_share if d.name == sc.lossy_device else 0.002
+            bursts[d.name] = [
+                (ts, _burst(icmp_rng, base, 1.0 if d is down_device and ts > end - 1200 else loss))
+                for ts in recent_ts]
+        for metric in ("icmp_packet_loss_ratio", "icmp_rtt_min_seconds",
+                       "icmp_rtt_median_seconds", "icmp_rtt_max_seconds",
+                       "icmp_jitter_seconds", "icmp_echo_requests", "icmp_echo_replies"):
+            w.family(f"netmon_{metric}", "gauge")
+            for d in pinged:
+                # a burst without replies has no RTT: the series has a gap, as exported
+                w.series(f"netmon_{metric}", _labels(metric, dev_values(d)),
+                         [(ts, b[metric]) for ts, b in bursts[d.name] if metric in b])
+        w.family("netmon_device_reachable", "gauge")
+        for d in pinged:
+            w.series("netmon_device_reachable", _labels("device_reachable", dev_values(d)),
+                     [(ts, 0 if d is down_device and ts > end - 1200 else 1) for ts in recent_ts])
+        facts["icmp_bursts"] = {d.name: (d.kecamatan, bursts[d.name]) for d in pinged}
+
         # --- interfaces that measure links -------------------------------------------------
         ifaces = [(by_name[link.device], link) for link in links]
         for metric, kind in (("interface_in_errors", "counter"),

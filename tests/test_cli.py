@@ -30,8 +30,9 @@ def netmon(*args: str, env: dict[str, str] | None = None,
 def test_check_accepts_the_shipped_inventory() -> None:
     out = netmon("check", env=SHIPPED_ENV)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ("inventory.yaml: OK: 41 devices (41 polled by SNMP, 9 by "
-                                  "SSH), 41 links, 28 kecamatan")
+    assert out.stdout.strip() == ("inventory.yaml: OK: 43 devices (41 polled by SNMP, 9 by "
+                                  "SSH, 43 by ICMP, of which 2 probe-only targets), 41 links, "
+                                  "28 kecamatan")
 
 
 def test_check_lists_every_problem_with_file_and_line_and_exit_2(tmp_path: Path) -> None:

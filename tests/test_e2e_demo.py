@@ -318,3 +318,51 @@ def test_wall_screen_percentages_match_the_traffic_the_lab_sends(demo: DemoStack
     raw = busier_direction_share(demo.prom.url, at)
     for link, value in shown.values():  # the panel's formula, exactly
         assert value == pytest.approx(raw[link], rel=1e-9), link
+
+
+def test_every_device_and_isp_target_is_pinged(demo: DemoStack) -> None:
+    """The shipped inventory's icmp: section in the demo: every device and both ISP
+    targets get bursts (at their 127.x lab addresses), loopback-fast and lossless, and
+    netmon_device_reachable for all of them."""
+    everyone = len(INVENTORY.devices)
+
+    def all_pinged() -> list[dict[str, object]] | None:
+        rtts = demo.prom.query("netmon_icmp_rtt_median_seconds")
+        reachable = demo.prom.value("count(netmon_device_reachable == 1)")
+        return rtts if len(rtts) == everyone and reachable == everyone else None
+
+    rtts = wait_for(all_pinged, 60, "a burst and a reachable state for every device",
+                    interval=1)
+    assert {r["metric"]["device"] for r in rtts} == set(INVENTORY.devices)
+    assert all(float(r["value"][1]) < 0.05 for r in rtts), rtts  # loopback
+    isp = demo.prom.query('netmon_icmp_packet_loss_ratio{role="isp"}')
+    assert {r["metric"]["device"] for r in isp} == {"isp-next-hop", "isp-beyond"}
+    assert demo.prom.value('max(netmon_icmp_echo_requests{role="isp"})') == 10
+
+
+def test_agent_hang_is_reachable_but_not_up_and_the_rest_untouched(demo: DemoStack) -> None:
+    """`netmon lab fault agent-hang` in the demo: the device's SNMP fails while it still
+    answers ping (device_up 0, device_reachable 1), and the Reachability dashboard's
+    state panel shows exactly that. (Whether it pages is the alert rules' business:
+    tests/test_alerts_e2e.py.)"""
+    device = "kec-margomulyo"
+    out = demo.fault("agent-hang", device)
+    assert "still answers ping" in out, out
+    try:
+        wait_for(lambda: demo.prom.value(f'netmon_device_up{{device="{device}"}}') == 0, 30,
+                 f"{device}'s SNMP silent", interval=0.5)
+        wait_for(lambda: demo.prom.value(
+            f'netmon_poll_success{{device="{device}",collector="icmp"}}') == 1, 30,
+            "its next burst answered", interval=0.5)
+        assert demo.prom.value(f'netmon_device_reachable{{device="{device}"}}') == 1
+        state = {}
+        for q in panel_queries(load("reachability.json")):
+            if q.panel == "Answers anything / answers SNMP: $kecamatan":
+                promql = substitute(q.expr, {"kecamatan": "Margomulyo", "device": ".*"})
+                state.update({(r["metric"]["device"], q.ref): float(r["value"][1])
+                              for r in demo.prom.query(promql)})
+        assert state == {(device, "A"): 1.0, (device, "B"): 0.0}, state
+    finally:
+        demo.fault("agent-ok", device)
+    wait_for(lambda: demo.prom.value(f'netmon_device_up{{device="{device}"}}') == 1, 30,
+             f"{device}'s SNMP back", interval=0.5)

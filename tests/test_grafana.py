@@ -60,6 +60,7 @@ UIDS = {
     "link-detail.json": "netmon-link-detail",
     "capacity-planning.json": "netmon-capacity-planning",
     "poller-health.json": "netmon-poller-health",
+    "reachability.json": "netmon-reachability",
 }
 
 # The synthetic history has a link down with its alert firing, a failing device, 100 days
@@ -116,6 +117,10 @@ SCENARIOS: list[Scenario] = [
       ("Optical power: transmit (Tx)", "A"): Expect.EMPTY}),
     ("link-detail.json", {"link": "fo-kec-balen"}, NO_RADIO),
     ("link-detail.json", {"link": "radio-tower-wonocolo"}, NO_OPTICS),
+    # the first kecamatan, every device in it and both ISP targets; then the kecamatan of
+    # the lossy tower, and one ISP target alone
+    ("reachability.json", {}, {}),
+    ("reachability.json", {"kecamatan": "Kedewan", "isp": "isp-beyond"}, {}),
 ]
 
 
@@ -446,3 +451,73 @@ def test_capacity_forecast_panel_agrees_with_netmon_report(history: History,
     assert shown.keys() == growth.keys()
     for link, value in shown.items():
         assert value == pytest.approx(growth[link], rel=1e-6, abs=1e-9), link
+
+
+# --- the Reachability dashboard's numbers ------------------------------------------------
+
+
+def _last_10m(history: History) -> dict[str, tuple[str, list[dict[str, float]]]]:
+    """Each pinged device's kecamatan and the bursts `sum_over_time(...[10m])` sees at
+    the end of the history (samples in (end - 600 s, end])."""
+    end = history.noc_end
+    return {name: (kec, [b for ts, b in bursts if end - 600 < ts <= end])
+            for name, (kec, bursts) in history.noc_facts["icmp_bursts"].items()}
+
+
+@pytest.mark.integration
+def test_reachability_loss_and_latency_by_kecamatan_are_the_worst_device_of_each(
+        history: History) -> None:
+    """The two all-kecamatan bars, against the bursts the history was made of, summed
+    here: packets lost ÷ sent over 10 minutes and the mean of the burst medians, the
+    worst device of each kecamatan (the ISP targets live on their own row)."""
+    url, end = history.url, history.noc_end
+    lost: dict[str, float] = {}
+    slow: dict[str, float] = {}
+    for name, (kec, bursts) in _last_10m(history).items():
+        if name.startswith("isp-"):
+            continue
+        sent = sum(b["icmp_echo_requests"] for b in bursts)
+        got = sum(b["icmp_echo_replies"] for b in bursts)
+        lost[kec] = max(lost.get(kec, 0.0), (sent - got) / sent)
+        medians = [b["icmp_rtt_median_seconds"] for b in bursts if "icmp_rtt_median_seconds" in b]
+        if medians:
+            slow[kec] = max(slow.get(kec, 0.0), sum(medians) / len(medians))
+    d = load("reachability.json")
+    queries = {q.panel: q.expr for q in panel_queries(d)}
+
+    def shown(title: str) -> dict[str, float]:
+        rows = _instant(url, queries[title], end)
+        return {r["metric"]["kecamatan"]: float(r["value"][1]) for r in rows}
+
+    loss = shown("Packets lost by kecamatan")
+    assert len(loss) == 28 and loss.keys() == lost.keys()
+    for kec, value in loss.items():
+        assert value == pytest.approx(lost[kec], rel=1e-9, abs=1e-12), kec
+    # the cut router answers nothing; the rainy tower loses about a fifth
+    assert loss["Kasiman"] == 1.0
+    assert 0.05 < loss["Kedewan"] < 0.4
+    rtt = shown("Median round trip by kecamatan")
+    assert rtt.keys() == slow.keys() and "Kasiman" not in rtt  # no reply: no round trip
+    for kec, value in rtt.items():
+        assert value == pytest.approx(slow[kec], rel=1e-9), kec
+    assert rtt["Kedewan"] == max(rtt.values())  # the slow radio hop
+
+
+@pytest.mark.integration
+def test_reachability_panels_follow_the_chosen_kecamatan_and_isp_target(
+        history: History) -> None:
+    """With a kecamatan chosen, the per-device panels show its devices only (Kedewan:
+    its router and the tower); the ISP row shows what $isp picks."""
+    url, end = history.url, history.noc_end
+    d = load("reachability.json")
+    pins = {"kecamatan": "Kedewan", "device": ".*", "isp": "isp-next-hop"}
+    api = PromAPI(url)
+    for q in panel_queries(d):
+        if q.panel.startswith("Round trip and loss") or q.panel.startswith("Packet loss:"):
+            promql = substitute(q.expr, pins)
+            body = api.get("/api/v1/query", [("query", promql), ("time", str(end))])
+            assert body["status"] == "success", body
+            devices = {r["metric"]["device"] for r in body["data"]["result"]}
+            want = ({"isp-next-hop"} if "$isp" in q.panel else
+                    {"kec-kedewan", "tower-wonocolo"})
+            assert devices == want, (q.panel, q.ref, devices)

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from servers import free_port, http_get, netmon_process, wait_for
 
 from collectors.icmp.collector import IcmpCollector
 from netmon.inventory import Inventory, load_inventory
-from netmon.lab import Lab, LabError, apply_fault
+from netmon.lab import Lab, LabError, apply_fault, faults
+from netmon.lab.commands import _ping_lines
 from netmon.lab.icmp import (
     PathFault,
     checksum,
@@ -29,6 +32,7 @@ from netmon.lab.icmp import (
     table_name,
 )
 from netmon.lab.labinventory import load_for_lab
+from netmon.lab.traffic import LabModel
 from netmon.model import PollResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +124,8 @@ def icmp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("icmp-lab")
     path = tmp / "inventory.yaml"
     path.write_text(INVENTORY, encoding="utf-8")
-    with Lab(load_for_lab(path), tmp / "work") as lab:
+    # traps: the lab sends what a real router would (agent-hang: nothing)
+    with Lab(load_for_lab(path), tmp / "work", traps=True) as lab:
         yield lab
 
 
@@ -253,3 +258,145 @@ def test_icmp_faults_need_an_icmp_lab(tmp_path: Path) -> None:
     with Lab(load_for_lab(path), tmp_path / "work") as lab, pytest.raises(
             LabError, match="needs a lab whose inventory has an icmp: section"):
         lab.lossy("kec-balen", 10)
+
+
+# --- agent-hang: SNMP and SSH silent, ping and the devices behind it fine ----------------
+
+
+def test_a_hung_agent_silences_only_its_own_device() -> None:
+    parents = {"core": None, "kec": "core", "tower": "kec", "opd": "core"}
+    doc = faults.empty_doc()
+    faults.set_agent_hang(doc, "kec", True)
+    assert faults.management_silent(doc, parents) == {"kec"}  # the tower still answers
+    assert faults.unreachable(doc, parents) == set()
+    assert device_faults(doc) == {}  # pings untouched
+    faults.set_unreachable(doc, "opd", True)
+    assert faults.management_silent(doc, parents) == {"kec", "opd"}
+    faults.set_agent_hang(doc, "kec", False)
+    assert faults.management_silent(doc, parents) == {"opd"}
+    faults.set_agent_hang(doc, "kec", True)
+    empty = LabModel(0.0, 0.0, (), (), ())
+    assert faults.describe(doc, empty) == [
+        "device kec: SNMP and SSH agents hung (still answers ping, forwards traffic)",
+        "device opd: unreachable (and every device behind it)"]
+    faults.clear(doc, empty)
+    assert faults.management_silent(doc, parents) == set()
+
+
+def metric(text: str, name: str, device: str, extra: str = "") -> float | None:
+    """The value of `name{device=..., <extra>}` in a /metrics page (None: absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'device="{device}"' in line and extra in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def fast_copy(lab: Lab, tmp_path: Path, port: int) -> Path:
+    """The lab inventory, polled every 2 s (SNMP and ping) with short SNMP timeouts, its
+    secret files by absolute path: a daemon sees a fault within seconds."""
+    data = yaml.safe_load(lab.lab_inventory_path.read_text(encoding="utf-8"))
+    data["daemon"]["listen"] = f"127.0.0.1:{port}"
+    data.setdefault("defaults", {}).update({"interval": "2s", "timeout": "500ms",
+                                            "retries": 0})
+    data["icmp"]["interval"] = "2s"
+    for cred in data["credentials"]["snmp"].values():
+        for key in ("community", "auth_key", "priv_key"):
+            if isinstance(cred.get(key), dict) and "file" in cred[key]:
+                cred[key]["file"] = str(lab.workdir / cred[key]["file"])
+    path = tmp_path / "fast-inventory.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.integration
+def test_agent_hang_is_a_hung_agent_on_a_working_router(icmp_lab: Lab, tmp_path: Path) -> None:
+    """`netmon lab fault agent-hang kec-balen`: the daemon sees kec-balen's SNMP fail
+    while ping answers (device_up 0, device_reachable 1) and the tower behind it stays
+    up with its path counted as up; `unreachable` for contrast cuts ping and the tower.
+    A hung agent sends no trap."""
+    port = free_port()
+    path = fast_copy(icmp_lab, tmp_path, port)
+    url = f"http://127.0.0.1:{port}/metrics"
+    with netmon_process(["run", "-i", str(path)], tmp_path / "daemon.log") as proc:
+        def state(device: str, name: str, extra: str = "") -> float | None:
+            return metric(http_get(url), f"netmon_{name}", device, extra)
+
+        def everyone_up() -> bool:
+            page = http_get(url)
+            return all(metric(page, "netmon_device_up", d) == 1.0
+                       for d in ("core-1", "kec-balen", "tower-wonocolo", "isp-next-hop",
+                                 "cpe-wonocolo"))
+
+        wait_for(everyone_up, 60, "every device polled", watch=proc)
+        try:
+            done = fault(icmp_lab, "agent-hang", "kec-balen")
+            assert done.returncode == 0, done.stderr
+            assert "still answers ping" in done.stdout
+            assert ("device kec-balen: SNMP and SSH agents hung"
+                    in fault(icmp_lab, "list").stdout)
+            wait_for(lambda: state("kec-balen", "device_up") == 0.0, 30,
+                     "kec-balen's SNMP silent", watch=proc)
+            time.sleep(2.5)  # one more round of pings and polls behind it
+            page = http_get(url)
+            assert metric(page, "netmon_device_reachable", "kec-balen") == 1.0
+            assert metric(page, "netmon_poll_success", "kec-balen", 'collector="icmp"') == 1.0
+            assert metric(page, "netmon_poll_success", "kec-balen", 'collector="snmp"') == 0.0
+            for behind in ("tower-wonocolo", "cpe-wonocolo"):
+                assert metric(page, "netmon_device_up", behind) == 1.0, behind
+                assert metric(page, "netmon_device_upstream_up", behind) == 1.0, behind
+            # a hung agent sends nothing, not even the coldStart of a reboot
+            rebooted = fault(icmp_lab, "reboot", "kec-balen")
+            assert rebooted.returncode == 0 and "trap" not in rebooted.stdout, rebooted.stdout
+            assert ("device kec-balen: SNMP and SSH answer again"
+                    in fault(icmp_lab, "agent-ok", "kec-balen").stdout)
+            wait_for(lambda: state("kec-balen", "device_up") == 1.0, 30,
+                     "kec-balen's SNMP answers again", watch=proc)
+            rebooted = fault(icmp_lab, "reboot", "kec-balen")
+            assert "(1 SNMP trap sent)" in rebooted.stdout, rebooted.stdout
+            # the contrast: a dead router takes ping and everything behind it along
+            assert fault(icmp_lab, "unreachable", "kec-balen").returncode == 0
+            wait_for(lambda: state("kec-balen", "device_reachable") == 0.0, 30,
+                     "kec-balen unreachable", watch=proc)
+            wait_for(lambda: state("tower-wonocolo", "device_upstream_up") == 0.0, 30,
+                     "the tower behind it cut off", watch=proc)
+        finally:
+            apply_fault(icmp_lab.workdir, "clear")
+            time.sleep(0.3)
+
+
+def test_agent_hang_needs_a_simulated_device(icmp_lab: Lab) -> None:
+    done = fault(icmp_lab, "agent-hang", "cpe-wonocolo")  # pinged only: no agent to hang
+    assert done.returncode == 2 and "unknown simulated device 'cpe-wonocolo'" in done.stderr
+    done = fault(icmp_lab, "agent-hang")
+    assert done.returncode == 2 and "fault agent-hang needs a target" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- without nftables: the demo on a fresh Debian ----------------------------------------
+
+
+def test_without_nftables_the_lab_answers_ping_and_says_which_faults_need_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `nft` on the PATH (Debian without the nftables package): the lab starts, every
+    device answers ping, lossy/latency refuse with the package to install, and
+    unreachable silences SNMP while saying that ping goes on."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    with Lab(load_for_lab(path), tmp_path / "work") as lab:
+        assert lab.icmp and not lab.icmp_faults
+        (said,) = _ping_lines(lab)  # what `netmon lab` prints at start
+        assert "nftables is not installed" in said and "apt-get install nftables" in said
+        inv = load_inventory(lab.lab_inventory_path)
+        assert all(polls[0].ok for polls in poll(inv).values())
+        for kind, amount in (("lossy", 20.0), ("latency", 50.0)):
+            with pytest.raises(LabError) as info:
+                apply_fault(lab.workdir, kind, "kec-balen", amount=amount)
+            assert "without nftables" in str(info.value)
+            assert "apt-get install nftables" in str(info.value)
+        said = apply_fault(lab.workdir, "unreachable", "kec-balen")
+        assert said.startswith("device kec-balen and the 2 device(s) behind it no longer answer")
+        assert "SNMP and SSH only" in said and "apt-get install nftables" in said
+        assert poll(inv)["kec-balen"][0].ok  # the kernel still answers: said so above

@@ -187,8 +187,13 @@ def _device(inv: Inventory, end: Any) -> Device:
 
 def test_shipped_inventory_loads(shipped: Inventory) -> None:
     assert shipped.path == SHIPPED
-    assert len(shipped.devices) == len(shipped.model.devices)  # names are unique
-    assert {d.role for d in shipped.devices.values()} == ROLES
+    targets = shipped.model.icmp.targets if shipped.model.icmp else []
+    # names are unique across devices and probe-only targets
+    assert len(shipped.devices) == len(shipped.model.devices) + len(targets)
+    assert {d.role for d in shipped.model.devices} == ROLES
+    # the ISP's side of the uplink is pinged: its gateway, and a host beyond it
+    assert {(t.name, t.role, t.parent) for t in targets} == {
+        ("isp-next-hop", "isp", "core-pemkab-1"), ("isp-beyond", "isp", "isp-next-hop")}
 
 
 def test_shipped_references_exactly_the_documented_env_vars(
@@ -301,13 +306,16 @@ def test_shipped_devices_are_all_polled_on_unique_private_addresses(
     shipped: Inventory,
 ) -> None:
     assert shipped.snmp_devices() == list(shipped.model.devices)
-    addresses = [ipaddress.ip_address(d.address) for d in shipped.devices.values()]
+    # the routers are managed on private addresses; the probe-only ISP targets are the
+    # provider's and the internet's (pinged only)
+    addresses = [ipaddress.ip_address(d.address) for d in shipped.model.devices]
     assert all(a.is_private for a in addresses)
-    assert len(set(addresses)) == len(addresses)
+    every = [d.address for d in shipped.devices.values()]
+    assert len(set(every)) == len(every)
 
 
 def test_shipped_credentials_v3_for_core_v2c_for_sites(shipped: Inventory) -> None:
-    for device in shipped.devices.values():
+    for device in shipped.model.devices:
         cred = shipped.snmp_credential(device)
         if device.role in {"core", "datacentre"}:
             assert isinstance(cred, SnmpV3), device.name

@@ -151,3 +151,20 @@ def test_netmon_check_counts_what_is_pinged(tmp_path: Path) -> None:
         f"{path}: OK: 4 devices (0 polled by SNMP, 0 by SSH, 3 by ICMP, of which 1 probe-only "
         "targets), 0 links, 2 kecamatan",
         "  not polled (no snmp:, ssh: or icmp): cctv-nvr"]
+
+
+def test_the_demo_pings_as_often_as_it_polls_but_never_faster_than_a_burst() -> None:
+    """`netmon demo --interval 5s` pings every 5 s too (a 30 s old ping would call a dead
+    device reachable for 25 s); an interval shorter than a burst gets the shortest
+    interval the section accepts instead of a burst the scheduler would abandon."""
+    from netmon.inventory import IcmpSettings, Inventory, with_interval
+
+    inv = load("icmp: {}\n" + DEVICES)
+    assert isinstance(inv, Inventory)
+    fast = with_interval(inv, 5.0)
+    assert fast.model.icmp is not None and fast.model.icmp.interval == 5.0
+    assert fast.model.defaults.interval == 5.0
+    tiny = with_interval(inv, 1.0).model.icmp
+    assert tiny is not None and tiny.interval == 3.0  # a burst takes up to 1.9 s
+    IcmpSettings.model_validate(tiny.model_dump())  # and the section accepts it
+    assert with_interval(load(DEVICES), 5.0).model.icmp is None  # no section: no pings

@@ -13,6 +13,7 @@ Public API:
         .start() -> Lab / .stop() / context manager / .lab_inventory_path / .model
         .link_down(link) .link_up(link) .degrade(link, factor=0.3) .restore(link)
         .set_unreachable(device, unreachable=True) .reboot(device) .clear_faults()
+        .agent_hang(device, hung=True) .lossy(device, percent) .latency(device, ms)
         .faults() -> list[str]   .port(device) -> int   .community(device) -> str
     run_lab(inventory_path, workdir="/tmp/netmon-lab", *, base_port=17100) -> int
     apply_fault(workdir, kind, target=None, *, factor=0.3) -> str

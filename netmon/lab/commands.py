@@ -75,6 +75,7 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
         *(f"  {d.port}  {d.data_name}" + ("" if d.data_name == d.name else f"  {d.name}")
           for d in m.devices),
         "near or above contract at peak: " + (", ".join(hot) or "none"),
+        *_ping_lines(lab),
         f"try:    snmpget -v2c -c {m.devices[0].data_name} -On 127.0.0.1:{m.devices[0].port} "
         "1.3.6.1.2.1.1.3.0",
         f"faults: netmon lab fault {{{','.join(FAULT_KINDS)}}} TARGET --dir {w}",
@@ -83,14 +84,27 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
+def _ping_lines(lab: Lab) -> list[str]:
+    """What the lab does about ping (nothing without an icmp: section)."""
+    if not lab.icmp:
+        return []
+    if lab.icmp_faults:
+        return ["ping: every device answers on its own 127.x address (lossy, latency and "
+                "unreachable change the answers)"]
+    return ["ping: every device answers on its own 127.x address; nftables is not "
+            "installed, so lossy and latency are unavailable and unreachable silences "
+            "SNMP and SSH only (apt-get install nftables, then restart the lab)"]
+
+
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
                 factor: float = 0.3, send_traps: bool = True,
                 amount: float | None = None) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
-    lossy | latency | clear (no target). `factor` is for degrade: the share of normal
-    traffic kept; `amount` for lossy (percent of pings lost) and latency (ms added).
+    lossy | latency | agent-hang | agent-ok | clear (no target). `factor` is for
+    degrade: the share of normal traffic kept; `amount` for lossy (percent of pings
+    lost) and latency (ms added).
     """
     w = Path(workdir).absolute()
     model = load_model(w)

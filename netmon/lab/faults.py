@@ -116,6 +116,18 @@ def unreachable(doc: dict[str, Any], parents: dict[str, str | None]) -> set[str]
     return out | down
 
 
+def hung_agents(doc: dict[str, Any]) -> set[str]:
+    """Devices whose management agents (SNMP, SSH) hang while the router itself works."""
+    return {n for n, d in doc.get("devices", {}).items() if d.get("agent_hang")}
+
+
+def management_silent(doc: dict[str, Any], parents: dict[str, str | None]) -> set[str]:
+    """Devices whose SNMP and SSH get no answer: unreachable ones (and what is behind
+    them) and hung agents. A hung agent silences only its own device: the router still
+    forwards, so the devices behind it answer (and it still answers ping)."""
+    return unreachable(doc, parents) | hung_agents(doc)
+
+
 # --- writing (Lab, CLI) ----------------------------------------------------------------
 
 
@@ -164,6 +176,11 @@ def set_unreachable(doc: dict[str, Any], device: str, flag: bool) -> None:
     doc["devices"].setdefault(device, {})["unreachable"] = flag
 
 
+def set_agent_hang(doc: dict[str, Any], device: str, flag: bool) -> None:
+    """The device's SNMP agent (and SSH server) stop answering; ping and forwarding go on."""
+    doc["devices"].setdefault(device, {})["agent_hang"] = flag
+
+
 def set_icmp_loss(doc: dict[str, Any], device: str, percent: float) -> None:
     """`percent` of the pings to the device (and every device behind it) go unanswered
     (netmon.lab.icmp); 0 ends it. SNMP is left alone: a lossy path that still carries
@@ -199,6 +216,7 @@ def clear(doc: dict[str, Any], model: LabModel, now: float | None = None) -> Non
             link_normal(doc, model, link, now=now)
     for data in doc["devices"].values():
         data["unreachable"] = False
+        data.pop("agent_hang", None)
         data.pop("icmp_loss", None)
         data.pop("icmp_latency_ms", None)
 
@@ -215,6 +233,9 @@ def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
     for name, data in sorted(doc.get("devices", {}).items()):
         if data.get("unreachable"):
             lines.append(f"device {name}: unreachable (and every device behind it)")
+        if data.get("agent_hang"):
+            lines.append(f"device {name}: SNMP and SSH agents hung (still answers ping, "
+                         "forwards traffic)")
         if data.get("icmp_loss"):
             lines.append(f"device {name}: {data['icmp_loss']:.0%} of pings lost (and behind it)")
         if data.get("icmp_latency_ms"):

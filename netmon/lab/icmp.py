@@ -269,10 +269,37 @@ def read_plan(workdir: Path) -> dict[str, Any]:
 
 
 def write_plan(workdir: Path, table: str, addresses: Mapping[str, str],
-               parents: Mapping[str, str | None]) -> None:
-    """What the lab's ICMP process needs: its table name, addresses and the topology."""
-    doc = {"table": table, "addresses": dict(addresses), "parents": dict(parents)}
+               parents: Mapping[str, str | None], *, nftables: bool = True) -> None:
+    """What the lab's ICMP process needs: its table name, addresses and the topology.
+    `nftables` False: the lab started without `nft`; the kernel answers ping but no
+    ICMP fault can be made (`fault_blocker` says so to whoever asks for one)."""
+    doc = {"table": table, "addresses": dict(addresses), "parents": dict(parents),
+           "nftables": nftables}
     (workdir / PLAN_FILE).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+
+def has_nftables() -> bool:
+    """Whether the ICMP faults can be made here: Debian's `nftables` (the `nft` command)."""
+    import shutil
+
+    return shutil.which("nft") is not None
+
+
+NO_NFTABLES = ("this lab started without nftables, so pings cannot be {what}; "
+               "install it (apt-get install nftables) and restart the lab")
+
+
+def fault_blocker(workdir: Path, what: str) -> str | None:
+    """Why pings cannot be `what` (lost, delayed, silenced) in the lab in `workdir`, or
+    None when they can. The demo runs without nftables: the kernel still answers ping,
+    only the faults that change the answers need it."""
+    try:
+        plan = read_plan(workdir)
+    except FileNotFoundError:
+        return ("this lab does not ping: its inventory has no icmp: section")
+    if not plan.get("nftables", True):
+        return NO_NFTABLES.format(what=what)
+    return None
 
 
 def table_name(workdir: Path) -> str:

@@ -5,10 +5,10 @@ Processes (all children of the process that called `start()`, all on 127.0.0.1):
   every device a data file (v2c community / v3 context = data file name);
 - one UDP relay (`python -m netmon.lab.relay`) giving each device its own port and
   silencing unreachable ones;
-- with an `icmp:` section in the inventory, the ICMP fault process
-  (`python -m netmon.lab.icmp`, nftables + a late echo responder): every device and
-  probe-only target then has its own 127.x address in the lab inventory, and answers
-  ping there.
+- with an `icmp:` section in the inventory, every device and probe-only target has its
+  own 127.x address in the lab inventory and answers ping there (the kernel does), and
+  where nftables is installed the ICMP fault process (`python -m netmon.lab.icmp`,
+  nftables + a late echo responder) makes lossy, late and unreachable pings.
 
 Work directory layout (default /tmp/netmon-lab):
     lab-inventory.yaml  secrets/    the inventory to point the daemon at, and its secrets
@@ -261,6 +261,12 @@ class Lab:
         """No SNMP reply at all from the device and every device behind it (parents)."""
         self._fault("unreachable" if unreachable else "reachable", device)
 
+    def agent_hang(self, device: str, hung: bool = True) -> None:
+        """The device's SNMP agent and SSH server stop answering (no traps either) while
+        it still answers ping and the devices behind it stay reachable: a hung agent on
+        a working router. `hung=False` undoes it."""
+        self._fault("agent-hang" if hung else "agent-ok", device)
+
     def reboot(self, device: str) -> None:
         """sysUpTime and every counter of the device restart from zero; links stay up."""
         self._fault("reboot", device)
@@ -304,6 +310,13 @@ class Lab:
         """The inventory pings (`icmp:`): every device gets an address of its own."""
         return self.inventory.model.icmp is not None
 
+    @property
+    def icmp_faults(self) -> bool:
+        """The lab can change ping answers (lossy, latency, unreachable): it pings and
+        nftables is installed. Without nftables the kernel still answers every ping
+        (the demo works on a fresh Debian); the faults that need it say so."""
+        return self.icmp and lab_icmp.has_nftables()
+
     def device_address(self, device: str) -> str:
         """The device's address in the lab inventory (its own with traps=True or ICMP)."""
         if self.icmp:
@@ -329,7 +342,8 @@ class Lab:
             traps_listen = f"{HOST}:{self.trap_target[1]}"
         if self.icmp:
             addresses = lab_addresses(self.inventory, network.model)
-            lab_icmp.write_plan(w, lab_icmp.table_name(w), addresses, network.model.parents)
+            lab_icmp.write_plan(w, lab_icmp.table_name(w), addresses, network.model.parents,
+                                nftables=self.icmp_faults)
         for d in ("data", "cache", "variation", "logs"):
             (w / d).mkdir(exist_ok=True)
         network.model.save(w / faults.MODEL_FILE)
@@ -376,10 +390,7 @@ class Lab:
             ]
             self._popen(f"agent-p{k}", args, env)
         self._popen("relay", [sys.executable, "-m", "netmon.lab.relay", str(w)], env)
-        if self.icmp:
-            if shutil.which("nft") is None:
-                raise LabError("the inventory has an icmp: section and the lab's ICMP faults "
-                               "need nftables: apt-get install nftables")
+        if self.icmp_faults:
             self._popen("icmp", [sys.executable, "-m", "netmon.lab.icmp", str(w)], env)
         if self._ssh_plan:
             self._popen("ssh", emulator_command(w), env)
@@ -412,7 +423,7 @@ class Lab:
             remaining = max(1.0, deadline - time.monotonic())
             ssh_wait_ready(self.workdir, remaining, check_alive=self.check_alive)
         icmp_log = self.workdir / "logs" / "icmp.log"
-        while self.icmp and b"table" not in icmp_log.read_bytes():
+        while self.icmp_faults and b"table" not in icmp_log.read_bytes():
             self.check_alive()
             if time.monotonic() > deadline:
                 raise LabError(f"the lab's ICMP process did not start; see {icmp_log}")
@@ -422,7 +433,7 @@ class Lab:
 # --- the fault commands, shared by Lab methods and the CLI -----------------------------
 
 FAULT_KINDS = ("link-down", "link-up", "unreachable", "reachable", "reboot", "degrade",
-               "restore", "lossy", "latency", "clear")
+               "restore", "lossy", "latency", "clear", "agent-hang", "agent-ok")
 ICMP_FAULT_KINDS = ("lossy", "latency")
 TARGETS_FIRST = ipaddress.ip_address("127.0.2.0")
 
@@ -489,6 +500,15 @@ def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | Non
             return f"link {target} is up and healthy"
     if kind in ICMP_FAULT_KINDS:
         return _icmp_fault(workdir, model, kind, target, amount)
+    if kind in ("agent-hang", "agent-ok"):
+        if target not in model.by_name:  # a device without an agent cannot hang one
+            raise _unknown("simulated device", target, list(model.by_name))
+        with faults.locked_doc(workdir) as doc:
+            faults.set_agent_hang(doc, target, kind == "agent-hang")
+        if kind == "agent-ok":
+            return f"device {target}: SNMP and SSH answer again"
+        return (f"device {target}: SNMP and SSH agents hang; it still answers ping and "
+                "the devices behind it stay reachable")
     if kind in ("unreachable", "reachable"):
         if target not in model.parents:
             raise _unknown("device", target, list(model.parents))
@@ -498,9 +518,15 @@ def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | Non
             return f"device {target} answers again"
         behind = sorted(faults.unreachable(
             {"devices": {target: {"unreachable": True}}}, model.parents) - {target})
-        if not behind:
-            return f"device {target} no longer answers"
-        return f"device {target} and the {len(behind)} device(s) behind it no longer answer"
+        done = (f"device {target} no longer answers" if not behind else
+                f"device {target} and the {len(behind)} device(s) behind it no longer answer")
+        blocker = (lab_icmp.fault_blocker(workdir, "silenced")
+                   if (workdir / lab_icmp.PLAN_FILE).exists() else None)
+        if blocker is not None:
+            # SNMP and SSH go silent; ping cannot: say so rather than let the operator
+            # read the daemon's "agent hung, still pingable" as a lab bug
+            done += f" (SNMP and SSH only: {blocker})"
+        return done
     # reboot
     if target not in model.by_name:
         raise _unknown("simulated device", target, list(model.by_name))
@@ -514,6 +540,9 @@ def _icmp_fault(workdir: Path, model: LabModel, kind: str, target: str,
     if not (workdir / lab_icmp.PLAN_FILE).exists():
         raise LabError(f"fault {kind} needs a lab whose inventory has an icmp: section "
                        "(nothing pings this one)")
+    blocker = lab_icmp.fault_blocker(workdir, "lost" if kind == "lossy" else "delayed")
+    if blocker is not None:
+        raise LabError(f"fault {kind}: {blocker}")
     if target not in model.parents:
         raise _unknown("device", target, list(model.parents))
     unit = "PERCENT" if kind == "lossy" else "MS"

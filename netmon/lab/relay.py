@@ -3,7 +3,8 @@
 Why it exists: snmpsim cannot stay silent for one data file, but an unreachable router
 must not answer at all (the poller has to time out). Each device gets its own port here;
 datagrams are forwarded to the snmpsim process that holds the device's data file and
-dropped while the device, or any device on its path from the NOC, is unreachable.
+dropped while the device, or any device on its path from the NOC, is unreachable, or
+while the device's own agent hangs (`agent-hang`: only that device, ping unaffected).
 
 Run as `python -m netmon.lab.relay WORKDIR` (the `Lab` does it). One select loop, no
 threads; per client address and device one connected upstream socket carries the reply
@@ -100,7 +101,7 @@ class Relay:
         if stamp != self._stamp or force:
             self._stamp = stamp
             doc = faults.read_doc(self.faults_path)
-            self.blocked = faults.unreachable(doc, self.model.parents)
+            self.blocked = faults.management_silent(doc, self.model.parents)
 
     def _upstream(self, name: str, client: tuple[str, int], listen: socket.socket,
                   backend: tuple[str, int]) -> socket.socket:

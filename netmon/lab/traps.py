@@ -12,10 +12,11 @@ device's own address, with net-snmp's `snmptrap` (Debian package `snmp`):
     clear            linkUp for every link that was down
     reboot           coldStart from the device
     unreachable      nothing: a dead router sends nothing
+    agent-hang       nothing: a hung agent sends nothing (and none later while it hangs)
 
 v2c devices send with their lab community; v3 devices with their lab user (authPriv)
 and a per-device engine ID, listed in the lab inventory's `daemon.traps.v3_engine_ids`.
-Devices that are unreachable (or behind one that is) send nothing.
+Devices that are unreachable (or behind one that is) or whose agent hangs send nothing.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def send_for_fault(workdir: Path, model: LabModel, kind: str, target: str | None
         from netmon.lab.labinventory import LAB_INVENTORY_FILE
 
         inventory = load_inventory(workdir / LAB_INVENTORY_FILE)
-        blocked = faults.unreachable(faults.read_doc(workdir / faults.FAULTS_FILE),
-                                     model.parents)
+        blocked = faults.management_silent(
+            faults.read_doc(workdir / faults.FAULTS_FILE), model.parents)
         host, port = plan["target"]
         # the daemon maps traps by the lab inventory's addresses; a device sharing its
         # address with another (e.g. moved to 127.0.0.1 for the SSH emulator) cannot

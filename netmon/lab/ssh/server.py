@@ -9,9 +9,10 @@ RouterOS's Enter taken as one Enter. NUL bytes (netmiko's `is_alive()` probe) ig
 
 Sockets are accepted by the emulator itself, and only then handed to asyncssh
 (`run_server`), so that each connection can meet the device's *current* state: an
-unreachable device (the SNMP lab's fault, parents included) keeps the TCP connection
-silent until the client gives up, a changed host key is offered from the next
-connection on, and existing sessions are dropped when the key or password changes.
+unreachable device (the SNMP lab's fault, parents included) or one whose agents hang
+(`agent-hang`) keeps the TCP connection silent until the client gives up, a changed
+host key is offered from the next connection on, and existing sessions are dropped when
+the key or password changes.
 
 Binds loopback only: each device on its lab inventory address in 127.0.0.0/8
 (127.0.0.1, or its own 127.0.1.N in a lab that sends traps). Runs in a thread
@@ -275,7 +276,7 @@ class SshEmulator:
     async def _handle(self, device: str, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if self.values.unreachable(device):
+            if self.values.silent(device):
                 # no route to the device: the client sees a connection and silence
                 with contextlib.suppress(TimeoutError, OSError):
                     async with asyncio.timeout(_SILENT_HOLD_S):
@@ -298,7 +299,7 @@ class SshEmulator:
             for device in self.plan.devices:
                 f = self.device_fault(device)
                 state = (int(f.get("hostkey", 0)), bool(f.get("password_changed")),
-                         self.values.unreachable(device))
+                         self.values.silent(device))
                 if device in seen and seen[device] != state:
                     for conn in list(self.connections.get(device, ())):
                         conn.close()

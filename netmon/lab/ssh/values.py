@@ -128,6 +128,14 @@ class NetworkValues:
         parents = {d.name: d.parent for d in self.inventory.model.devices}
         return device in lab_faults.unreachable(doc, parents)
 
+    def silent(self, device: str) -> bool:
+        """Its SSH server gives no answer: unreachable (as above) or its agents hang
+        (`agent-hang`: the router works, its management plane does not)."""
+        doc = self._faults.get()
+        if doc.get("devices", {}).get(device, {}).get("agent_hang"):
+            return True
+        return self.unreachable(device)
+
     def _ends(self, device: str) -> list[tuple[Link, InterfaceEnd, str]]:
         out = []
         for link in self.inventory.links:
