@@ -24,7 +24,7 @@ import re
 import time
 
 import pytest
-from alerting import ONCALL_CHAT
+from alerting import NOC_CHAT, ONCALL_CHAT
 from servers import http_get, wait_for
 from stacks import (
     DEMO_INTERVAL_S,
@@ -237,6 +237,45 @@ def test_a_5_s_flap_is_counted_and_never_pages(demo: DemoStack) -> None:
     assert not [t for t in demo.pages() if kecamatan in t], demo.pages()
     assert demo.prom.value(
         f'max(increase(netmon_link_state_changes_total{{link="{link}"}}[1m]))') >= 1
+
+
+def test_a_hung_agent_on_a_pingable_router_warns_and_never_pages(demo: DemoStack) -> None:
+    """`agent-hang`: kec-balen's SNMP agent stops answering, the router still answers
+    ping (the demo's inventory pings every device), the sites behind it too. The NOC
+    channel gets SnmpAgentDown; on-call gets nothing, and DeviceDown is never even
+    pending. Then the same router stops answering ping too: that is a DeviceDown page."""
+    device, kecamatan = "kec-balen", "Balen"
+    demo.settle()
+    demo.mark()
+    noc_before = len(demo.telegram.received(NOC_CHAT))
+    demo.fault("agent-hang", device)
+    try:
+        def warned() -> str | None:
+            return next((m["text"] for m in demo.telegram.received(NOC_CHAT)[noc_before:]
+                         if "SnmpAgentDown" in m["text"] and device in m["text"]), None)
+
+        deadline = time.monotonic() + 60
+        text = None
+        while text is None:
+            assert time.monotonic() < deadline, "no SnmpAgentDown in the NOC channel"
+            # not even pending, at any moment: ping answers, so nothing is down
+            assert not demo.prom.query(f'ALERTS{{alertname="DeviceDown",device="{device}"}}')
+            text = warned()
+            time.sleep(0.5)
+        assert f"{kecamatan}: {device}" in text and "answers but its SNMP agent does not" in text
+        assert demo.prom.value(f'netmon_device_reachable{{device="{device}"}}') == 1
+        assert demo.prom.value(f'netmon_device_up{{device="{device}"}}') == 0
+        assert not [p for p in demo.pages() if device in p], demo.pages()
+        # now the router dies (ping silent too): the page comes, exactly as a cut site's
+        demo.fault("unreachable", device)
+        _, page = _wait_message(demo, "PAGE", "DeviceDown", f"{kecamatan}: {device}")
+        assert "not answering" in page
+        demo.mark()
+    finally:
+        resolve_markers(demo.am)
+        demo.fault("agent-ok", device)
+        demo.fault("reachable", device)
+    _wait_message(demo, "RESOLVED", "DeviceDown", f"{kecamatan}: {device}")
 
 
 def test_on_call_is_paged_only_for_loss_of_service(demo: DemoStack) -> None:
