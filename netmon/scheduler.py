@@ -122,6 +122,10 @@ class Poller:
         self._sem = asyncio.Semaphore(max_concurrent)
         self._log: dict[str, _LogState] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
+        # one poll of a device at a time, whoever asks (the schedule, a trap's re-poll, a
+        # confirming re-poll): two overlapping polls could be ingested out of order, an
+        # older success after a newer failure reading as a device back up for a moment
+        self._device_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
 
     async def drain(self, timeout: float) -> int:
@@ -146,8 +150,12 @@ class Poller:
         if self._stopping or task is None:
             return None
         self._in_flight.add(task)
+        lock = self._device_locks.get(name)
+        if lock is None:
+            lock = self._device_locks[name] = asyncio.Lock()
         try:
-            return await self._run_poll(name)
+            async with lock:  # a second caller polls afresh once the first is in
+                return await self._run_poll(name)
         except asyncio.CancelledError:
             if self._stopping:
                 return None  # shutting down: cancelled on purpose, nothing to report
@@ -225,6 +233,9 @@ class Poller:
         """Drop the log state of a device removed by a reload, so that if it comes back
         its first failure is logged again instead of being taken for the old one."""
         self._log.pop(name, None)
+        lock = self._device_locks.get(name)
+        if lock is not None and not lock.locked():
+            del self._device_locks[name]
 
     def note_overrun(self, name: str) -> None:
         self._engine.note_overrun(name, self._collector)

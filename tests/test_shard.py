@@ -73,7 +73,10 @@ def test_two_shards_side_by_side_cover_the_lab_exactly_once(
     inventory = load_for_lab(REPO_INVENTORY)
     with Lab(inventory, tmp_path / "lab"):
         lab_inventory = load_inventory(tmp_path / "lab" / "lab-inventory.yaml")
-        everyone = {d.name for d in lab_inventory.snmp_devices()}
+        # every device some collector polls: SNMP, and ping for the probe-only targets
+        everyone = {d.name for d in lab_inventory.devices.values()
+                    if lab_inventory.reachability(d)}
+        assert everyone > {d.name for d in lab_inventory.snmp_devices()}
 
         async def go() -> list[set[str]]:
             daemons = [Daemon(lab_inventory, ("127.0.0.1", 0), shard=Shard(k, 2))
