@@ -203,7 +203,11 @@ def _version_str(value: Any) -> Any:
 
 
 class SnmpV2c(_Strict):
-    version: Annotated[Literal["2c"], BeforeValidator(_version_str)]
+    """A community credential: SNMPv2c, or SNMPv1 (`version: 1`) for agents that speak
+    nothing else (old UPS network cards). The client walks a v1 agent with GETNEXT,
+    which v1 has instead of GETBULK."""
+
+    version: Annotated[Literal["1", "2c"], BeforeValidator(_version_str)]
     community: Secret
 
 
@@ -229,7 +233,9 @@ def _snmp_version(value: Any) -> str | None:
     if not isinstance(value, dict | SnmpV2c | SnmpV3):
         return "2c"  # not a mapping (an inline community?): say so, not "version must be"
     raw = value.get("version") if isinstance(value, dict) else value.version
-    return None if raw is None else str(raw)
+    if raw is None:
+        return None
+    return "2c" if str(raw) == "1" else str(raw)  # v1 is a community credential too
 
 
 SnmpCredential = Annotated[
@@ -237,7 +243,7 @@ SnmpCredential = Annotated[
     Discriminator(
         _snmp_version,
         custom_error_type="snmp_version",
-        custom_error_message="version must be 2c or 3",
+        custom_error_message="version must be 1, 2c or 3",
     ),
 ]
 

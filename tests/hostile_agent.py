@@ -1,4 +1,5 @@
-"""A small, deliberately misbehaving SNMPv2c agent on 127.0.0.1, for hostile-input tests.
+"""A small, deliberately misbehaving SNMPv2c (and v1) agent on 127.0.0.1, for hostile-input
+tests.
 
 Why our own agent: snmpsim and snmpd are well-behaved by design, and what netmon must
 survive (issue 19) are agents that are not — GETBULK replies whose OIDs go backwards,
@@ -11,13 +12,16 @@ The agent speaks just enough BER to do that (raw TLVs, no library: the codec und
 test must not also be the one answering). It serves an IF-MIB-shaped table of
 `interfaces` rows with every column netmon walks, plus sysUpTime, sysName and
 ifTableLastChange, and answers GET and GETBULK (GETNEXT as GETBULK with one
-repetition). It runs in a thread; the `hostile_agent` fixture stops it after the test,
-also when the test fails.
+repetition). An SNMPv1 request is answered in v1: no GETBULK (ignored, as a v1 agent
+does), and a missing object or the end of the MIB is error-status noSuchName naming the
+varbind instead of an exception value. It runs in a thread; the `hostile_agent`
+fixture stops it after the test, also when the test fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import socket
 import threading
@@ -192,6 +196,7 @@ def decode_oid(body: bytes) -> Oid:
 
 @dataclass
 class Request:
+    version: int  # 0 SNMPv1, 1 SNMPv2c
     community: bytes
     pdu: int
     request_id: int
@@ -208,17 +213,31 @@ def decode_request(data: bytes) -> Request:
     fields = _children(pdu[1])
     request_id = int.from_bytes(fields[0][1], "big", signed=True)
     varbinds = [decode_oid(_children(vb)[0][1]) for _, vb in _children(fields[3][1])]
-    return Request(community[1], pdu[0], request_id, int.from_bytes(fields[1][1], "big"),
-                   int.from_bytes(fields[2][1], "big"), varbinds)
+    return Request(version[1][0], community[1], pdu[0], request_id,
+                   int.from_bytes(fields[1][1], "big"), int.from_bytes(fields[2][1], "big"),
+                   varbinds)
+
+
+def encode_v1_or_v2c(request_id: int, varbinds: list[tuple[Oid, Value]], *,
+                     status: int = 0, index: int = 0, version: int = 1) -> bytes:
+    """A response in the request's version: in SNMPv1 a varbind without a value
+    (noSuchObject/Instance, endOfMibView) is error-status noSuchName at its index."""
+    if version == 0 and status == 0:
+        for i, (_, (tag, _)) in enumerate(varbinds):
+            if tag in (NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW):
+                return encode_response(request_id, [(o, (NULL, None)) for o, _ in varbinds],
+                                       status=NO_SUCH_NAME, index=i + 1, version=0)
+    return encode_response(request_id, varbinds, status=status, index=index, version=version)
 
 
 def encode_response(request_id: int, varbinds: list[tuple[Oid, Value]], *,
-                    status: int = 0, index: int = 0) -> bytes:
+                    status: int = 0, index: int = 0, version: int = 1) -> bytes:
     vbs = b"".join(tlv(SEQUENCE, encode_oid(o) + encode_value(v)) for o, v in varbinds)
     pdu = tlv(RESPONSE, tlv(INTEGER, _int_bytes(request_id))
               + tlv(INTEGER, bytes([status])) + tlv(INTEGER, bytes([index]))
               + tlv(SEQUENCE, vbs))
-    return tlv(SEQUENCE, tlv(INTEGER, b"\x01") + tlv(OCTET_STRING, COMMUNITY.encode()) + pdu)
+    return tlv(SEQUENCE, tlv(INTEGER, bytes([version])) + tlv(OCTET_STRING, COMMUNITY.encode())
+               + pdu)
 
 
 # --- the agent ----------------------------------------------------------------------
@@ -268,6 +287,13 @@ class HostileAgent:
                 return None
             if req.community != self.community.encode():
                 return None
+            if req.version == 0 and req.pdu == GETBULK:
+                return None  # not a v1 PDU: a v1 agent drops it
+            encode_response = functools.partial(encode_v1_or_v2c, version=req.version)
+            # SNMPv1 cannot carry Counter64: a v1 agent serves no such object (RFC 2576
+            # 4.1.2.1: GET answers noSuchName, GETNEXT skips it)
+            table = self.table if req.version else {
+                o: v for o, v in self.table.items() if v[0] != COUNTER64}
             behaviour = self.behaviour
             if behaviour == "silent":
                 return None
@@ -276,7 +302,7 @@ class HostileAgent:
                 return encode_response(rid, [((*o[:-1], o[-1] + 1), (INTEGER, 7))
                                              for o in req.oids])
             if req.pdu == GET:
-                return encode_response(rid, [(o, self.table.get(o, (NO_SUCH_INSTANCE, None)))
+                return encode_response(rid, [(o, table.get(o, (NO_SUCH_INSTANCE, None)))
                                              for o in req.oids])
             if req.pdu == GETNEXT:
                 req.max_repetitions, req.non_repeaters = 1, 0
@@ -294,14 +320,15 @@ class HostileAgent:
                 return encode_response(rid, [])
             if behaviour == "truncated":
                 return b"\x30\x81"
-            varbinds = self._bulk(req.oids, reps, behaviour)
+            varbinds = self._bulk(req.oids, reps, behaviour, table)
             reply = encode_response(rid, varbinds)
             if behaviour == "garbage":
                 return _mangle(reply, self._rng)
             return reply
 
-    def _bulk(self, oids: list[Oid], reps: int, behaviour: str) -> list[tuple[Oid, Value]]:
-        ordered = sorted(self.table)
+    def _bulk(self, oids: list[Oid], reps: int, behaviour: str,
+              table: dict[Oid, Value]) -> list[tuple[Oid, Value]]:
+        ordered = sorted(table)
         rows: list[list[tuple[Oid, Value]]] = []
         cursors = list(oids)
         for _ in range(reps):
@@ -309,7 +336,7 @@ class HostileAgent:
             for i, oid in enumerate(cursors):
                 if behaviour == "repeat":  # the first row, then that row again and again
                     nxt = (oid, (COUNTER32, 1)) if _in_column(oid) else _next(ordered,
-                                                                               self.table, oid)
+                                                                               table, oid)
                 elif behaviour == "backwards":  # the last row, then lower and lower OIDs
                     nxt = (((*oid[:-1], max(0, oid[-1] - 1))) if _in_column(oid)
                            else (*oid, len(ordered)), (COUNTER32, 1))
@@ -321,7 +348,7 @@ class HostileAgent:
                     last = oid[len(col)] if len(oid) > len(col) else 0
                     nxt = ((*col, last + 1), (COUNTER32, last + 1))
                 else:
-                    nxt = _next(ordered, self.table, oid)
+                    nxt = _next(ordered, table, oid)
                 row.append(nxt)
                 cursors[i] = nxt[0]
             rows.append(row)

@@ -95,7 +95,7 @@ REQUIRED_CASES = frozenset(
         "missing_secret_file",
         "inline_secret",
         "v3_priv_without_key",
-        "snmp_version_1",
+        "snmp_version_2",
         "link_two_external_ends",
         "interface_used_twice",
         "several_errors",

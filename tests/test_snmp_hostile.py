@@ -28,6 +28,7 @@ from hostile_agent import (
     INTEGER,
     OCTET_STRING,
     HostileAgent,
+    column,
     hostile_agent,
     running_agent,
 )
@@ -60,7 +61,7 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 
 
 def inventory_for(agent: HostileAgent, *, interval: str = "60s", timeout: str = "1s",
-                  retries: int = 1, devices: int = 1) -> Inventory:
+                  retries: int = 1, devices: int = 1, version: str = "2c") -> Inventory:
     """`devices` entries all pointing at the one agent (kec-hostile, kec-hostile-2…)."""
     lines = [
         "defaults:",
@@ -69,7 +70,7 @@ def inventory_for(agent: HostileAgent, *, interval: str = "60s", timeout: str = 
         f"  retries: {retries}",
         "credentials:",
         "  snmp:",
-        "    c: {version: 2c, community: {env: C}}",
+        f"    c: {{version: {version}, community: {{env: C}}}}",
         "devices:",
     ]
     for n in range(devices):
@@ -427,3 +428,73 @@ def test_sigterm_stops_a_daemon_whose_polls_are_stuck(hostile_agent: HostileAgen
     text = log.read_text(errors="replace")
     assert code == 0, text
     assert "Traceback" not in text and "hostile-test" not in text, text
+
+
+# --- SNMPv1: the same misbehaviours met by GETNEXT walks -------------------------------
+
+
+@pytest.mark.parametrize(("behaviour", "pattern"), [
+    ("repeat", r"non-increasing OID 1\.3\.6\.1\.2\.1\.2\.2\.1\.2\.1\b"),
+    ("backwards", r"non-increasing OID 1\.3\.6\.1\.2\.1\.2\.2\.1\.2\.\d+"),
+    ("generr", r"genErr"),
+    ("empty", r"(answered with 0|[Ee]mpty)"),
+    ("wrong_oid", r"GET for 1\.3\.6\.1\.2\.1\.1\.3\.0.* answered for 1\.3\.6\.1\.2\.1\.1\.3\.1"),
+])
+def test_a_misbehaving_v1_agent_is_a_malformed_reply(hostile_agent: HostileAgent,
+                                                     engine_name: str, behaviour: str,
+                                                     pattern: str) -> None:
+    """v1 is walked with GETNEXT (through pysnmp whatever the engine): an agent that
+    does not progress, goes backwards or refuses is a bounded, clear failure."""
+    hostile_agent.set(behaviour)
+    result, _ = poll_once(hostile_agent, engine_name, version="1")
+    assert_failed(result, "malformed", pattern)
+    assert hostile_agent.requests < BOUNDED_REQUESTS
+
+
+def test_a_v1_agent_polls_and_its_nosuchname_ends_columns(hostile_agent: HostileAgent,
+                                                          engine_name: str) -> None:
+    """The baseline over v1: the three interfaces, as over v2c. The agent ends its MIB
+    with noSuchName (v1 has no endOfMibView), which ends the last columns, and a GET
+    of an object it lacks is noSuchName too: neither fails the poll."""
+    result, _ = poll_once(hostile_agent, engine_name, version="1")
+    assert result.ok, result.error_message
+    assert [r.name for r in result.interfaces] == ["ge-1", "ge-2", "ge-3"]
+    # v1 carries no Counter64: the agent skips ifHCInOctets, the 32-bit ifInOctets count
+    assert [r.in_octets for r in result.interfaces] == [1000, 2000, 3000]
+
+
+def test_v1_too_big_asks_for_fewer_columns_then_fails_clearly(hostile_agent: HostileAgent,
+                                                              engine_name: str) -> None:
+    hostile_agent.set("toobig", max_reply=4)
+    result, _ = poll_once(hostile_agent, engine_name, version="1")
+    assert result.ok, result.error_message
+    assert [r.name for r in result.interfaces] == ["ge-1", "ge-2", "ge-3"]
+    assert max(hostile_agent.bulk_sizes) > 4 and hostile_agent.bulk_sizes[-1] <= 4
+    hostile_agent.set("toobig", max_reply=0)
+    result, _ = poll_once(hostile_agent, engine_name, version="1")
+    assert_failed(result, "malformed", r"tooBig")
+
+
+def test_an_endless_v1_table_is_bounded(hostile_agent: HostileAgent, engine_name: str) -> None:
+    """Rows without end, one per GETNEXT: the poll's budget ends the walk."""
+    hostile_agent.set("endless")
+    result, _ = poll_once(hostile_agent, engine_name, version="1", interval="3s")
+    assert not result.ok
+    assert result.error_reason == "timeout", result.error_message
+
+
+def test_v1_asks_for_at_most_max_varbinds_columns_per_getnext(hostile_agent: HostileAgent
+                                                              ) -> None:
+    """A GETNEXT carries one varbind per column: capped like a GETBULK's varbinds."""
+    target = SnmpTarget(DEVICE, hostile_agent.host, hostile_agent.port, timeout=1.0,
+                        retries=0, community=hostile_agent.community, v1=True)
+    columns = [".".join(map(str, column(n))) for n in ("ifDescr", "ifSpeed", "ifInOctets",
+                                                        "ifOutOctets", "ifName", "ifAlias")]
+
+    async def go() -> dict[str, dict[str, int | str]]:
+        async with SnmpClient(max_varbinds=4) as client:
+            return await client.walk_columns(target, columns)
+
+    rows = run_bounded(go())
+    assert [len(rows[c]) for c in columns] == [3] * 6
+    assert max(hostile_agent.bulk_sizes) == 4

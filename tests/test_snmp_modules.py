@@ -114,7 +114,7 @@ tables:
     lookups: [{label: sensor, table: entPhysical, column: entPhysicalName,
                by: entPhysicalIndex}]
 metrics:
-  - name: sensor_celsius
+  - name: probe_celsius
     type: gauge
     unit: celsius
     help: Temperature a sensor reads, scale and precision applied.
@@ -122,7 +122,7 @@ metrics:
     value: entPhySensorValue
     sensor_scale: {scale: entPhySensorScale, precision: entPhySensorPrecision}
     when: {column: entPhySensorOperStatus, in: [1]}
-  - name: sensor_status
+  - name: probe_status
     type: enum
     help: The sensor's own status (ok, unavailable, nonoperational).
     table: entPhySensor
@@ -146,21 +146,21 @@ def test_sensor_scale_precision_lookups_and_unavailable_sensors() -> None:
     })
     samples, dropped = module_samples(module, walk)
     got = by_key(samples)
-    assert got[("sensor_celsius", (("sensor", "Inlet"),))] == pytest.approx(23.5, rel=1e-12)
-    assert got[("sensor_celsius", (("sensor", "CPU"),))] == pytest.approx(41.5, rel=1e-12)
-    assert got[("sensor_celsius", (("sensor", "PSU 1"),))] == pytest.approx(30.0, rel=1e-12)
-    assert got[("sensor_celsius", (("sensor", "Exhaust"),))] == 0.0
-    assert ("sensor_celsius", (("sensor", "Rack top"),)) not in got  # unavailable: no reading
-    assert got[("sensor_status", (("sensor", "Rack top"), ("state", "unavailable")))] == 1.0
-    assert got[("sensor_status", (("sensor", "Rack top"), ("state", "ok")))] == 0.0
+    assert got[("probe_celsius", (("sensor", "Inlet"),))] == pytest.approx(23.5, rel=1e-12)
+    assert got[("probe_celsius", (("sensor", "CPU"),))] == pytest.approx(41.5, rel=1e-12)
+    assert got[("probe_celsius", (("sensor", "PSU 1"),))] == pytest.approx(30.0, rel=1e-12)
+    assert got[("probe_celsius", (("sensor", "Exhaust"),))] == 0.0
+    assert ("probe_celsius", (("sensor", "Rack top"),)) not in got  # unavailable: no reading
+    assert got[("probe_status", (("sensor", "Rack top"), ("state", "unavailable")))] == 1.0
+    assert got[("probe_status", (("sensor", "Rack top"), ("state", "ok")))] == 0.0
     assert not dropped
     # exa is 10^18, not 10^15: one unit at exa precision 0
     exa = Walk(scalars={}, columns={**walk.columns, f"{value}.4": {"4": 1}})
     assert by_key(module_samples(module, exa)[0])[
-        ("sensor_celsius", (("sensor", "Exhaust"),))] == 1e18
+        ("probe_celsius", (("sensor", "Exhaust"),))] == 1e18
     # a status outside the enum is dropped, not exported as a new state
     odd = Walk(scalars={}, columns={**walk.columns, f"{value}.5": {"1": 7}})
-    assert module_samples(module, odd)[1] == [Dropped("sensor_status", "1",
+    assert module_samples(module, odd)[1] == [Dropped("probe_status", "1",
                                                       "7 is not a known state")]
 
 
@@ -193,7 +193,7 @@ def test_the_corpus_covers_the_kinds_of_mistake() -> None:
     (lambda m: m["metrics"][0].update(when={"column": "entPhySensorStatus", "in": [1]}),
      "metrics[0].when.column: table entPhySensor has no column 'entPhySensorStatus'"),
     (lambda m: m["metrics"].append(dict(m["metrics"][0])),
-     "metrics[2].name: metric sensor_celsius is defined twice"),
+     "metrics[2].name: metric probe_celsius is defined twice"),
 ])
 def test_broken_module_data_is_refused_with_the_reason(change: Callable[[dict[str, Any]], None],
                                                        message: str) -> None:
@@ -209,9 +209,10 @@ def test_modules_from_folders_shipped_first_and_names_unique(tmp_path: Path) -> 
     ours.mkdir()
     (ours / "sensors.yaml").write_text(SENSORS)
     modules = load_modules([SHIPPED, ours])
-    assert set(modules) == {"host-resources", "entity-sensor-test"}
+    assert set(modules) == {"host-resources", "ups-mib", "apc-ups", "apc-pdu", "entity-sensor",
+                            "mikrotik-health", "cisco-envmon", "entity-sensor-test"}
     # the same module twice, a metric netmon itself exports, a folder that is not there
-    (ours / "again.yaml").write_text(SENSORS.replace("sensor_status", "device_up"))
+    (ours / "again.yaml").write_text(SENSORS.replace("probe_status", "device_up"))
     with pytest.raises(ConfigError) as info:
         load_modules([SHIPPED, ours, tmp_path / "missing"])
     assert info.value.problems == [  # files in name order: again.yaml comes first
@@ -225,8 +226,8 @@ def test_modules_from_folders_shipped_first_and_names_unique(tmp_path: Path) -> 
 def test_describe_names_the_exported_series() -> None:
     rows = {name: (kind, labels) for name, kind, _, labels, _ in describe(
         parse_module(yaml.safe_load(SENSORS)))}
-    assert rows == {"netmon_sensor_celsius": ("gauge", ("sensor",)),
-                    "netmon_sensor_status": ("gauge (state set)", ("sensor", "state"))}
+    assert rows == {"netmon_probe_celsius": ("gauge", ("sensor",)),
+                    "netmon_probe_status": ("gauge (state set)", ("sensor", "state"))}
 
 
 def _meminfo_kib(key: str) -> int:
@@ -281,9 +282,11 @@ def test_netmon_modules_lists_shipped_and_own_modules_and_refuses_broken_ones(
     assert out.returncode == 0, out.stderr
     assert "  netmon_host_storage_size_bytes {storage_index, storage}  gauge, bytes" in (
         out.stdout.splitlines())
-    assert "  netmon_sensor_status {sensor, state}  gauge (state set)" in out.stdout.splitlines()
+    assert "  netmon_probe_status {sensor, state}  gauge (state set)" in out.stdout.splitlines()
     listed = json.loads(_netmon("modules", "--json").stdout)
-    assert [m["module"] for m in listed] == ["if-mib", "host-resources"]
+    assert [m["module"] for m in listed] == ["if-mib", "apc-pdu", "apc-ups", "cisco-envmon",
+                                             "entity-sensor", "host-resources",
+                                             "mikrotik-health", "ups-mib"]
     (tmp_path / "sensors.yaml").write_text(SENSORS.replace("value: entPhySensorValue",
                                                            "value: entPhySensorValu"))
     out = _netmon("modules", "--module-dir", str(tmp_path))
@@ -320,4 +323,6 @@ def test_netmon_poll_module_against_a_real_snmpd(snmpd_agent: Callable[..., Snmp
     assert sizes["/"] == size and data["dropped"] == []
     wrong = _netmon("poll", "dc-srv-1", "-i", str(inventory), "--module", "ups", env=env)
     assert wrong.returncode == 2
-    assert wrong.stderr == "netmon: no SNMP module 'ups' (known: if-mib, host-resources)\n"
+    assert wrong.stderr == ("netmon: no SNMP module 'ups' (known: if-mib, apc-pdu, apc-ups, "
+                            "cisco-envmon, entity-sensor, host-resources, mikrotik-health, "
+                            "ups-mib)\n")

@@ -73,8 +73,8 @@ _ERROR_STATUS_TOO_BIG = 1
 class SnmpTarget:
     """Everything needed to talk to one agent, with no pysnmp types in it.
 
-    Exactly one of `community` (v2c) or `user` (v3) is set. Secrets are excluded from
-    `repr` so a target can be logged.
+    Exactly one of `community` (v2c, or v1 with `v1`) or `user` (v3) is set. Secrets
+    are excluded from `repr` so a target can be logged.
     """
 
     device: str
@@ -89,10 +89,13 @@ class SnmpTarget:
     priv_protocol: str | None = None
     priv_key: str | None = field(default=None, repr=False)
     context: str = ""
+    v1: bool = False
 
     def __post_init__(self) -> None:
         if (self.community is None) == (self.user is None):
             raise ValueError(f"{self.device}: give exactly one of community (v2c) or user (v3)")
+        if self.v1 and self.community is None:
+            raise ValueError(f"{self.device}: SNMPv1 needs a community")
         if self.user is not None:
             if self.auth_protocol not in AUTH_PROTOCOLS:
                 raise ValueError(f"{self.device}: unknown auth protocol {self.auth_protocol!r}")
@@ -110,7 +113,9 @@ class SnmpTarget:
 
     @property
     def version(self) -> str:
-        return "2c" if self.community is not None else "3"
+        if self.community is None:
+            return "3"
+        return "1" if self.v1 else "2c"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -137,7 +142,8 @@ def target_for(inventory: Inventory, device: Device) -> SnmpTarget:
         "retries": settings.retries,
     }
     if isinstance(credential, SnmpV2c):
-        return SnmpTarget(**common, community=credential.community.get())
+        return SnmpTarget(**common, community=credential.community.get(),
+                          v1=credential.version == "1")
     assert isinstance(credential, SnmpV3)
     return SnmpTarget(
         **common,
@@ -278,7 +284,7 @@ class SnmpClient:
     def engine_for(self, target: SnmpTarget) -> str:
         """Which library answers for `target`: "gufo" (native, ~20× cheaper per varbind)
         whenever it can do exactly what pysnmp would, else "pysnmp" (host names, v3
-        context names, 3DES)."""
+        context names, 3DES, and SNMPv1: walked with GETNEXT, see `walk_columns`)."""
         if self._native is not None and self._native.supports(target):
             return "gufo"
         return "pysnmp"
@@ -402,6 +408,9 @@ class SnmpClient:
         last: dict[str, Oid] = dict(prefixes)
         active = list(prefixes)
         budget = self.max_varbinds
+        if target.v1:
+            await self._walk_v1(target, prefixes, last, rows, active, max_rows)
+            return rows
         while active:
             # a budget below the number of columns (after tooBig) walks fewer columns
             # per request: an agent that refuses 15 varbinds still gets polled
@@ -423,6 +432,35 @@ class SnmpClient:
         return rows
 
     # -- internals
+
+    async def _walk_v1(self, target: SnmpTarget, prefixes: dict[str, Oid],
+                       last: dict[str, Oid], rows: dict[str, dict[str, SnmpValue]],
+                       active: list[str], max_rows: int) -> None:
+        """SNMPv1 has no GETBULK: GETNEXT, one varbind per column still being walked, so
+        a row of all columns per request. A v1 agent ends its MIB with a noSuchName
+        error naming the varbind (not endOfMibView): that column is complete and the
+        request is asked again without it. tooBig halves the columns per request, which
+        start at most `max_varbinds`, as a GETBULK's varbinds do."""
+        budget = min(len(active), self.max_varbinds)
+        while active:
+            walking = active[:budget]
+            status, index, varbinds = await self._request(
+                target, "next", [last[c] for c in walking])
+            if status == _ERROR_STATUS_NO_SUCH_NAME and 1 <= index <= len(walking):
+                active.remove(walking[index - 1])
+                continue
+            if status == _ERROR_STATUS_TOO_BIG and len(walking) > 1:
+                budget = max(1, len(walking) // 2)
+                continue
+            if status:
+                raise self._status_error(target, status, index,
+                                         [format_oid(last[c]) for c in walking])
+            if len(varbinds) != len(walking):
+                raise MalformedReply(f"{target.device}: GETNEXT for {len(walking)} objects "
+                                     f"answered with {len(varbinds)}")
+            finished = self._take_rows(target, walking, prefixes, last, rows, varbinds,
+                                       max_rows)
+            active[:] = [c for c in active if c not in finished]
 
     @staticmethod
     def _take_rows(

@@ -238,8 +238,11 @@ class GufoEngine:
 
     @staticmethod
     def supports(target: SnmpTarget) -> bool:
-        """True when gufo can do exactly what pysnmp would for this target."""
-        if not _is_ip_literal(target.host) or target.context:
+        """True when gufo can do exactly what pysnmp would for this target. Not SNMPv1:
+        gufo-snmp 0.13 sends v1 PDUs, but its walker is GETBULK-only and this engine's
+        bounded walk (`_walk_column`) reads GETBULK replies; the client walks v1 with
+        GETNEXT through pysnmp instead (old UPS cards: a handful of devices)."""
+        if not _is_ip_literal(target.host) or target.context or target.v1:
             return False
         if target.user is None:
             return True

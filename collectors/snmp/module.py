@@ -24,7 +24,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -128,6 +130,19 @@ class When(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _conditions_tag(value: Any) -> str:
+    return "all" if isinstance(value, list) else "one"
+
+
+# A single mapping or a list of them; the tag picks the branch so a mistake in a single
+# condition is reported once, at its own field (not once per union member)
+Conditions = Annotated[
+    Annotated[When, Tag("one")] | Annotated[list[When], Tag("all")],
+    Discriminator(_conditions_tag),
+]
+_UNION_TAGS = frozenset({"one", "all"})
+
+
 class Metric(_Strict):
     """One exported metric. Exactly one of `scalar` or `table` + `value`."""
 
@@ -151,7 +166,9 @@ class Metric(_Strict):
     bits: Literal[32, 64] = 64
     range: tuple[float, float] | None = None
     states: dict[int, LabelName] = Field(default_factory=dict)
-    when: When | None = None
+    # one condition, or a list that must all hold: ENTITY-SENSOR-MIB's per-type metrics
+    # need the sensor's type *and* its status (a celsius reading only from an ok sensor)
+    when: Conditions | None = None
     # extra labels from columns of the row (info metrics mostly)
     labels: dict[LabelName, Ident] = Field(default_factory=dict)
 
@@ -168,6 +185,21 @@ class Metric(_Strict):
         if not math.isfinite(value) or value == 0:
             raise ValueError("scale must be a finite number other than 0")
         return value
+
+    @field_validator("when")
+    @classmethod
+    def _some_conditions(cls, value: When | list[When] | None) -> When | list[When] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("give a condition or a list of conditions, not an empty list")
+        return value
+
+    def conditions(self) -> list[tuple[YamlPath, When]]:
+        """Each `when` condition with its field path below the metric (for messages)."""
+        if self.when is None:
+            return []
+        if isinstance(self.when, When):
+            return [(("when",), self.when)]
+        return [(("when", i), cond) for i, cond in enumerate(self.when)]
 
     @model_validator(mode="after")
     def _shape(self) -> Metric:
@@ -274,7 +306,7 @@ def _reference_problems(module: Module) -> Iterator[tuple[YamlPath, str]]:
         used: list[tuple[YamlPath, str | None]] = [
             ((*at, "value"), metric.value), ((*at, "scale_by"), metric.scale_by),
             *(((*at, "labels", k), v) for k, v in metric.labels.items()),
-            ((*at, "when", "column"), metric.when.column if metric.when else None),
+            *(((*at, *where, "column"), cond.column) for where, cond in metric.conditions()),
             ((*at, "sensor_scale", "scale"),
              metric.sensor_scale.scale if metric.sensor_scale else None),
             ((*at, "sensor_scale", "precision"),
@@ -431,8 +463,8 @@ def module_samples(module: Module, walk: Walk) -> tuple[list[Sample], list[Dropp
             if decoded is None:
                 dropped.append(Dropped(metric.name, index, "index does not decode"))
                 continue
-            if metric.when is not None and _number(row.get(metric.when.column)) \
-                    not in metric.when.in_:
+            if any(_number(row.get(cond.column)) not in cond.in_
+                   for _, cond in metric.conditions()):
                 continue
             labels = _row_labels(module, table, metric, decoded, row, walk, rows_cache)
             if metric.type == "info":
@@ -548,6 +580,8 @@ def _message(error: Any) -> str:
         return "unknown key (check the spelling; see docs/modules.md)"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "model_type":
+        return "a mapping is expected here"
     if error["type"] == "string_pattern_mismatch":
         pattern = (error.get("ctx") or {}).get("pattern")
         return _PATTERN_HELP.get(str(pattern), str(error["msg"]))
@@ -567,7 +601,7 @@ def check_module(data: Any) -> tuple[Module | None, list[tuple[YamlPath, str]]]:
     try:
         module = Module.model_validate(data)
     except ValidationError as exc:
-        return None, [(data_path(e["loc"], data), _message(e))
+        return None, [(data_path(e["loc"], data, _UNION_TAGS), _message(e))
                       for e in exc.errors(include_input=False, include_url=False)]
     return module, list(_reference_problems(module))
 

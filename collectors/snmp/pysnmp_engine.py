@@ -45,6 +45,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     UsmUserData,
     bulk_cmd,
     get_cmd,
+    next_cmd,
     usm3DESEDEPrivProtocol,
     usmAesBlumenthalCfb192Protocol,
     usmAesBlumenthalCfb256Protocol,
@@ -305,7 +306,8 @@ async def request(
     *,
     repetitions: int = 0,
 ) -> tuple[int, int, list[tuple[Oid, Reply]]]:
-    """One GET or GETBULK; returns (errorStatus, errorIndex, [(oid, converted value)]).
+    """One GET, GETNEXT (SNMPv1 walks) or GETBULK; returns (errorStatus, errorIndex,
+    [(oid, converted value)]).
 
     Every failure below the PDU level (timeouts, USM reports, socket errors,
     pysnmp/pyasn1 exceptions) leaves here as a netmon `PollError`.
@@ -334,6 +336,8 @@ async def request(
     varbinds = [ObjectType(ObjectIdentity(rfc1902.ObjectName(o))) for o in oids]
     if kind == "get":
         call = get_cmd(engine, auth, transport_target, context, *varbinds, lookupMib=False)
+    elif kind == "next":
+        call = next_cmd(engine, auth, transport_target, context, *varbinds, lookupMib=False)
     else:
         call = bulk_cmd(
             engine, auth, transport_target, context, 0, repetitions, *varbinds,
@@ -378,7 +382,8 @@ async def request(
 
 def _auth_data(target: SnmpTarget) -> CommunityData | UsmUserData:
     if target.community is not None:
-        return CommunityData(target.community, mpModel=1)
+        # mpModel 0 is SNMPv1, 1 SNMPv2c
+        return CommunityData(target.community, mpModel=0 if target.v1 else 1)
     assert target.user is not None
     if target.priv_protocol is None:
         return UsmUserData(
