@@ -339,6 +339,61 @@ class Location(_Strict):
     lon: float = Field(ge=-180, le=180)
 
 
+class Bounds(_Strict):
+    """A range a reading should stay within; either end may be left open (null)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        return self
+
+
+# ASHRAE TC 9.9 recommended envelope for data-centre classes A1-A4 (2015 and later):
+# 18-27 °C dry bulb; moisture from -9 °C dew point up to 15 °C dew point and 60 % RH.
+ASHRAE_TEMPERATURE_C = Bounds(low=18.0, high=27.0)
+ASHRAE_HUMIDITY_RH = Bounds(low=None, high=60.0)
+ASHRAE_DEW_POINT_C = Bounds(low=-9.0, high=15.0)
+
+
+class SensorLimits(_Strict):
+    """Limits for one environment sensor (ENTITY-SENSOR-MIB temperature or humidity)."""
+
+    temperature_celsius: Bounds | None = None
+    humidity_percent_rh: Bounds | None = None
+
+
+class EnvironmentLimits(SensorLimits):
+    """A device's limits for its room sensors, replacing ASHRAE's recommended envelope
+    field by field; `sensors` overrides them again per sensor, named by entPhysicalName
+    (as the `sensor` label shows it) or by its index (`sensor_index`)."""
+
+    dew_point_celsius: Bounds | None = None
+    sensors: dict[str, SensorLimits] = Field(default_factory=dict, max_length=256)
+
+    def temperature(self, sensor: str, index: str) -> Bounds:
+        return self._pick(sensor, index, "temperature_celsius") or (
+            self.temperature_celsius or ASHRAE_TEMPERATURE_C)
+
+    def humidity(self, sensor: str, index: str) -> Bounds:
+        return self._pick(sensor, index, "humidity_percent_rh") or (
+            self.humidity_percent_rh or ASHRAE_HUMIDITY_RH)
+
+    def dew_point(self) -> Bounds:
+        return self.dew_point_celsius or ASHRAE_DEW_POINT_C
+
+    def _pick(self, sensor: str, index: str, field_name: str) -> Bounds | None:
+        own = self.sensors.get(sensor) or self.sensors.get(index)
+        return getattr(own, field_name) if own is not None else None
+
+
+DEFAULT_ENVIRONMENT = EnvironmentLimits()
+"""What a device without an `environment:` key gets: ASHRAE's recommended envelope."""
+
+
 class Device(_Strict):
     name: Name
     address: Annotated[str, BeforeValidator(_check_address)]
@@ -353,6 +408,8 @@ class Device(_Strict):
     timeout: SnmpTimeout | None = None
     retries: int | None = Field(strict=True, default=None, ge=0, le=10)
     location: Location | None = None
+    # limits for the device's room sensors (docs/datacentre.md); default ASHRAE's
+    environment: EnvironmentLimits | None = None
 
 
 class InterfaceEnd(_Strict):
