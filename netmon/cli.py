@@ -179,18 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = p.add_subparsers(dest="lab_command", metavar="fault")
     f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
                            description="Inject or clear a fault in the running lab.")
+    from netmon.lab.datacentre import DC_FAULT_KINDS, POWER_CUT_OUTLAST_S
     from netmon.lab.ssh.faults import SSH_FAULT_KINDS
 
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
                                     "reboot", "degrade", "restore", "clear", "list",
-                                    *SSH_FAULT_KINDS],
+                                    *SSH_FAULT_KINDS, *DC_FAULT_KINDS],
                    help="what to do; `list` shows the faults in force. SSH-polled "
                    "devices also take fibre-degrade/-restore (Rx power falls), "
                    "rain-fade/rain-stop (radio rate drops), ssh-hang, ssh-wrong-password, "
-                   "ssh-hostkey-change and their undo, ssh-clear")
+                   "ssh-hostkey-change and their undo, ssh-clear. The data centre: "
+                   "ups-on-battery, ups-battery-low, ups-on-mains, room-temperature-rise, "
+                   "disk-fill (every UPS/probe/server, or the TARGET); a site: "
+                   "site-power-cut ROUTER (supply voltage falls, then it goes dark), "
+                   "power-restore ROUTER")
     f.add_argument("target", nargs="?", default=None,
                    help="link name (link-down/link-up/degrade/restore, fibre-*, rain-*) "
                    "or device name")
+    f.add_argument("--outlast", type=float, default=POWER_CUT_OUTLAST_S, metavar="SECONDS",
+                   help="site-power-cut: how long the site's battery lasts before it stops "
+                   f"answering (default {POWER_CUT_OUTLAST_S:g})")
     f.add_argument("--dir", dest="fault_dir", default=None, help="lab work dir")
     f.add_argument("--factor", type=float, default=0.3,
                    help="degrade: fraction of normal traffic left (default 0.3)")
@@ -534,7 +542,8 @@ def _lab(args: argparse.Namespace) -> int:
             elif args.kind in SSH_FAULT_KINDS:
                 print(apply_ssh_fault(workdir, args.kind, args.target, args.value))
             else:
-                print(apply_fault(workdir, args.kind, args.target, factor=args.factor))
+                print(apply_fault(workdir, args.kind, args.target, factor=args.factor,
+                                  outlast=args.outlast))
                 if args.kind == "clear" and has_ssh:
                     apply_ssh_fault(workdir, "ssh-clear")
             return 0

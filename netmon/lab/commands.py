@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from netmon.lab import faults
+from netmon.lab.datacentre import POWER_CUT_OUTLAST_S
 from netmon.lab.lab import (
     DEFAULT_WORKDIR,
     FAULT_KINDS,
@@ -84,17 +85,22 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
 
 
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
-                factor: float = 0.3, send_traps: bool = True) -> str:
+                factor: float = 0.3, send_traps: bool = True,
+                outlast: float = POWER_CUT_OUTLAST_S) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
-    clear (no target). `factor` is for degrade: the share of normal traffic kept.
+    clear (no target), or a data-centre fault (netmon.lab.datacentre: ups-on-battery,
+    room-temperature-rise, disk-fill... with an optional target; site-power-cut ROUTER).
+    `factor` is for degrade: the share of normal traffic kept; `outlast` for
+    site-power-cut: the seconds the site's battery lasts.
     """
     w = Path(workdir).absolute()
     model = load_model(w)
     if not running_pids(w):
         raise LabError(f"the lab in {w} is not running: start it with `netmon lab`")
-    return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps)
+    return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps,
+                          outlast=outlast)
 
 
 def show_faults(workdir: str | Path = DEFAULT_WORKDIR) -> str:

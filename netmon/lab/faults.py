@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from netmon.lab import datacentre
 from netmon.lab.traffic import (
     ERROR_RATE_DEGRADED,
     WIB_OFFSET_S,
@@ -93,14 +94,18 @@ def reboots(doc: dict[str, Any]) -> dict[str, tuple[float, dict[int, tuple[float
     return out
 
 
-def unreachable(doc: dict[str, Any], parents: dict[str, str | None]) -> set[str]:
-    """Devices that get no answer: marked unreachable, or behind one that is.
+def unreachable(doc: dict[str, Any], parents: dict[str, str | None],
+                s: float | None = None) -> set[str]:
+    """Devices that get no answer: marked unreachable, or behind one that is; with the
+    lab time `s`, also sites whose battery ran out after a power cut (`dark_at`).
 
     Behind = the inventory's parent chain, which is the path from the NOC; a device
     whose upstream router is dead cannot be polled either (that is what the daemon's
     alert suppression is for).
     """
     down = {n for n, d in doc.get("devices", {}).items() if d.get("unreachable")}
+    if s is not None:
+        down |= datacentre.dark(doc, s)
     if not down:
         return set()
     out = set()
@@ -183,6 +188,7 @@ def clear(doc: dict[str, Any], model: LabModel, now: float | None = None) -> Non
             link_normal(doc, model, link, now=now)
     for data in doc["devices"].values():
         data["unreachable"] = False
+    datacentre.clear(doc)
 
 
 def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
@@ -199,6 +205,7 @@ def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
             lines.append(f"device {name}: unreachable (and every device behind it)")
         if data.get("boot") is not None:
             lines.append(f"device {name}: rebooted at {_clock(model, data['boot'])}")
+    lines += datacentre.describe(doc, lambda s: _clock(model, s))
     return lines
 
 
