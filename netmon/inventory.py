@@ -366,26 +366,59 @@ class SensorLimits(_Strict):
     humidity_percent_rh: Bounds | None = None
 
 
+def _merged(*levels: Bounds | None) -> Bounds:
+    """Each bound from the most specific level that sets it (null included: `low: null`
+    removes a lower limit), else from the last level (ASHRAE's)."""
+    out: dict[str, float | None] = {}
+    for bound in ("low", "high"):
+        chosen = levels[-1]
+        for level in levels:
+            if level is not None and bound in level.model_fields_set:
+                chosen = level
+                break
+        out[bound] = getattr(chosen, bound)
+    return Bounds.model_construct(**out)
+
+
 class EnvironmentLimits(SensorLimits):
-    """A device's limits for its room sensors, replacing ASHRAE's recommended envelope
-    field by field; `sensors` overrides them again per sensor, named by entPhysicalName
-    (as the `sensor` label shows it) or by its index (`sensor_index`)."""
+    """A device's limits for its room sensors. Each bound replaces ASHRAE's recommended
+    envelope's; `sensors` overrides them again per sensor, named by entPhysicalName (as
+    the `sensor` label shows it) or by its index (`sensor_index`). A bound not written
+    at one level comes from the next (sensor, device, ASHRAE)."""
 
     dew_point_celsius: Bounds | None = None
     sensors: dict[str, SensorLimits] = Field(default_factory=dict, max_length=256)
 
+    @model_validator(mode="after")
+    def _ranges_after_merging(self) -> EnvironmentLimits:
+        for field_name, merged in (("temperature_celsius", self.temperature("", "")),
+                                   ("humidity_percent_rh", self.humidity("", "")),
+                                   ("dew_point_celsius", self.dew_point())):
+            if merged.low is not None and merged.high is not None and merged.low >= merged.high:
+                raise ValueError(f"{field_name}: low ({merged.low:g}) must be below high "
+                                 f"({merged.high:g}, ASHRAE's when not written)")
+        for name, own in self.sensors.items():
+            for field_name, merged in (("temperature_celsius", self.temperature(name, name)),
+                                       ("humidity_percent_rh", self.humidity(name, name))):
+                if (getattr(own, field_name) is not None and merged.low is not None
+                        and merged.high is not None and merged.low >= merged.high):
+                    raise ValueError(
+                        f"sensors.{name}.{field_name}: low ({merged.low:g}) must be below "
+                        f"high ({merged.high:g}) once the device's and ASHRAE's bounds fill in")
+        return self
+
     def temperature(self, sensor: str, index: str) -> Bounds:
-        return self._pick(sensor, index, "temperature_celsius") or (
-            self.temperature_celsius or ASHRAE_TEMPERATURE_C)
+        return _merged(self._own(sensor, index, "temperature_celsius"),
+                       self.temperature_celsius, ASHRAE_TEMPERATURE_C)
 
     def humidity(self, sensor: str, index: str) -> Bounds:
-        return self._pick(sensor, index, "humidity_percent_rh") or (
-            self.humidity_percent_rh or ASHRAE_HUMIDITY_RH)
+        return _merged(self._own(sensor, index, "humidity_percent_rh"),
+                       self.humidity_percent_rh, ASHRAE_HUMIDITY_RH)
 
     def dew_point(self) -> Bounds:
-        return self.dew_point_celsius or ASHRAE_DEW_POINT_C
+        return _merged(self.dew_point_celsius, ASHRAE_DEW_POINT_C)
 
-    def _pick(self, sensor: str, index: str, field_name: str) -> Bounds | None:
+    def _own(self, sensor: str, index: str, field_name: str) -> Bounds | None:
         own = self.sensors.get(sensor) or self.sensors.get(index)
         return getattr(own, field_name) if own is not None else None
 
