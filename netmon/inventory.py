@@ -377,7 +377,7 @@ def _merged(*levels: Bounds | None) -> Bounds:
                 chosen = level
                 break
         out[bound] = getattr(chosen, bound)
-    return Bounds.model_construct(**out)
+    return Bounds.model_construct(low=out["low"], high=out["high"])
 
 
 class EnvironmentLimits(SensorLimits):
