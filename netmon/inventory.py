@@ -810,7 +810,9 @@ def with_interval(inventory: Inventory, seconds: float) -> Inventory:
         "defaults": inventory.model.defaults.model_copy(update={"interval": seconds}),
         "devices": [d.model_copy(update={"interval": None}) for d in inventory.model.devices],
     })
-    return Inventory(model=model, path=inventory.path)
+    # the loaded modules too: without them every device would be read with IF-MIB only
+    return Inventory(model=model, path=inventory.path, warnings=inventory.warnings,
+                     modules=inventory.modules)
 
 
 def measured_end(link: Link, inventory: Inventory) -> InterfaceEnd | None:

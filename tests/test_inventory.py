@@ -31,6 +31,7 @@ from netmon.inventory import (
     load_inventory,
     measured_end,
     parse_inventory,
+    with_interval,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -346,6 +347,15 @@ def test_shipped_data_centre(shipped: Inventory) -> None:
     assert (env.temperature("Row A hot aisle", "2").high, env.temperature("Row A cold aisle",
                                                                          "1").high) == (40, 27)
     assert (env.humidity("Row A humidity", "3").high, env.dew_point().low) == (60, -9)
+
+
+def test_with_interval_keeps_the_loaded_modules(shipped: Inventory) -> None:
+    """`netmon demo` polls the lab with a short interval: its devices must still be read
+    with their modules (a copy without them read every device with IF-MIB only)."""
+    fast = with_interval(shipped, 5.0)
+    assert fast.modules == shipped.modules and "ups-mib" in fast.modules
+    assert fast.poll_settings(fast.devices["dc-ups-2"]).interval == 5.0
+    assert fast.module_names(fast.devices["dc-ups-2"]) == ("ups-mib",)
 
 
 def test_shipped_daemon_and_defaults(shipped: Inventory) -> None:

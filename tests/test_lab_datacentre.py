@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from collectors.snmp.module import SHIPPED, Module, Walk, load_modules, module_samples
-from netmon.inventory import Inventory
+from netmon.inventory import Inventory, load_inventory
 from netmon.lab import FAULT_KINDS, Lab, LabError
 from netmon.lab import faults as fault_doc
 from netmon.lab.datacentre import (
@@ -29,7 +29,7 @@ from netmon.lab.datacentre import (
     LOW_RUNTIME_MIN,
 )
 from netmon.lab.lab import apply_to_model
-from netmon.lab.labinventory import load_for_lab
+from netmon.lab.labinventory import load_for_lab, write_lab_inventory
 from netmon.lab.network import build_network, snmprec_text
 from netmon.lab.variation import Runtime
 from netmon.model import Sample
@@ -51,6 +51,7 @@ class Offline:
     """The shipped inventory's lab, evaluated in-process at any lab time."""
 
     def __init__(self, inventory: Inventory, workdir: Path) -> None:
+        self.inventory = inventory
         self.started = time.time()
         n = len(inventory.snmp_devices())
         self.net = build_network(inventory, device_ports=list(range(20000, 20000 + n)),
@@ -137,6 +138,21 @@ def test_every_data_centre_device_is_read_by_its_modules(lab: Offline,
         "196608", "196609", "196610", "196611"}
     kec = lab.samples("kec-balen", modules["mikrotik-health"], t)  # RB4011: RouterOS 6
     assert 23.8 <= kec[("mikrotik_voltage_volts",)] <= 24.2
+
+
+def test_lab_inventory_reads_each_device_with_the_modules_it_serves(lab: Offline) -> None:
+    """The daemon pointed at the lab reads each device with the same modules the lab
+    serves for it: a device's own list (the APC card) survives the credential rewrite,
+    and so do the room limits."""
+    path, _ = write_lab_inventory(lab.inventory, lab.net, lab.workdir)
+    written = load_inventory(path)
+    for agent in lab.net.agents:
+        served = set(agent.modules)
+        read = set(written.module_names(written.devices[agent.device.name])) - {"if-mib"}
+        assert read == served, agent.device.name
+    assert written.module_names(written.devices["dc-ups-1"]) == ("apc-ups",)
+    env = written.devices["dc-env-row-a"].environment
+    assert env is not None and env.temperature("Row A hot aisle", "2").high == 40
 
 
 def test_ups_on_battery_drains_and_polling_mains_ends_it(lab: Offline,
