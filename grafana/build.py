@@ -875,7 +875,7 @@ def datacentre() -> dict[str, Any]:
         row("Sites' power (kecamatan and tower routers)"),
         panel("timeseries", "Supply voltage of the site routers",
               [target('netmon_mikrotik_voltage_volts or max without (sensor)'
-                      ' (netmon_mikrotik_gauge_voltage_volts{sensor="voltage"})', "{{device}}")],
+                      ' (netmon_mikrotik_health_voltage_volts{sensor="voltage"})', "{{device}}")],
               w=24, h=9, unit="volt", custom=timeseries_custom(fill=0),
               description="A step down is a site on its battery: PLN power is out there. "
                           "If the site then stops answering, the page says power cut likely."),

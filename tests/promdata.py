@@ -523,7 +523,7 @@ def _datacentre(w: OpenMetricsWriter, devices: list[SynthDevice], ts: list[float
     routers = [d for d in devices if d.role in ("kecamatan", "tower")]
     fam("netmon_mikrotik_voltage_volts",
         [(dev[d.name], lambda t: 24.1) for d in routers if d.name != "kec-balen"])
-    fam("netmon_mikrotik_gauge_voltage_volts",
+    fam("netmon_mikrotik_health_voltage_volts",
         [({**dev["kec-balen"], "sensor": "voltage"}, lambda t: 12.1)])
 
 

@@ -227,7 +227,7 @@ def _supply(lab: Offline, device: str, module: Module, at: float) -> float:
     """RouterOS 6's mtxrHlVoltage or RouterOS 7's gauge named `voltage`."""
     got = lab.samples(device, module, at)
     return got.get(("mikrotik_voltage_volts",)) or got[
-        ("mikrotik_gauge_voltage_volts", "voltage")]
+        ("mikrotik_health_voltage_volts", "voltage")]
 
 
 def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
@@ -252,10 +252,10 @@ def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
     # RouterOS 7 (a CCR2004) reads its supply from the gauge table, and it falls too
     ccr = next(a.device.name for a in lab.net.agents
                if "CCR2004" in a.vendor.sys_descr and "mikrotik-health" in a.modules)
-    before = lab.samples(ccr, health, t0)[("mikrotik_gauge_voltage_volts", "voltage")]
+    before = lab.samples(ccr, health, t0)[("mikrotik_health_voltage_volts", "voltage")]
     lab.fault("site-power-cut", ccr, t0)
     assert lab.samples(ccr, health, t0 + 60)[
-        ("mikrotik_gauge_voltage_volts", "voltage")] < 0.9 * before
+        ("mikrotik_health_voltage_volts", "voltage")] < 0.9 * before
 
 
 def test_data_centre_faults_name_what_they_need(lab: Offline) -> None:
