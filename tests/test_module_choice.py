@@ -78,7 +78,8 @@ def test_unknown_module_names_are_errors_with_their_line(tmp_path: Path) -> None
                    "  modules_by_role: {server: [ups]}\n"
                    "  modules_by_sys_object_id: {1.3.6.1.4.1.318: [apc]}\n") + DEVICES.replace(
         "modules: [host-resources]", "modules: [if-mibb]")
-    known = "known: host-resources, if-mib (netmon modules lists them)"
+    known = ("known: apc-pdu, apc-ups, cisco-envmon, entity-sensor, host-resources, if-mib, "
+             "mikrotik-health, ups-mib (netmon modules lists them)")
     assert _problems(tmp_path, text) == [
         f"inventory.yaml:5: defaults.modules[1]: unknown SNMP module 'hots-resources'; {known}",
         f"inventory.yaml:6: defaults.modules_by_role.server[0]: unknown SNMP module 'ups'; "

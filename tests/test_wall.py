@@ -638,7 +638,7 @@ def test_core_failure_shows_one_failure_with_the_sites_behind_it_cut_off(
 
         rows = wait_for(one_failure, 6 * INTERVAL_S + 20,
                         "exactly one problem: the core does not answer")
-        assert "40" in rows[0]["text"], rows[0]["text"]  # devices cut off behind it
+        assert "50" in rows[0]["text"], rows[0]["text"]  # devices cut off behind it
         nodes = _states(browser, "node")
         assert nodes.pop("core-pemkab-1") == "down"
         assert set(nodes.values()) == {"cut_off"}
