@@ -823,15 +823,20 @@ def datacentre() -> dict[str, Any]:
               description="Current per breaker bank (stacked: the phase total)."),
         row("Room: temperature and humidity"),
         panel("timeseries", "Temperature per sensor, with its limit",
-              [target("netmon_sensor_temperature_celsius", "{{device}} {{sensor}}"),
+              [target("netmon_sensor_temperature_celsius and on (device, sensor_index)"
+                      ' netmon_sensor_temperature_limit_celsius{bound="high"}',
+                      "{{device}} {{sensor}}"),
                target('netmon_sensor_temperature_limit_celsius{bound="high"}',
                       "limit {{sensor}}")],
               w=12, h=9, unit="celsius", custom=timeseries_custom(fill=0),
               overrides=[limit_line],
-              description="Each sensor beside the high limit the inventory gives it "
-              "(ASHRAE's 27 °C unless `environment:` says otherwise, e.g. a hot aisle)."),
+              description="Each room sensor beside the high limit the inventory gives it "
+              "(ASHRAE's 27 °C unless `environment:` says otherwise, e.g. a hot aisle). "
+              "Room sensors are those with a limit: a switch's own board sensors are not."),
         panel("timeseries", "Humidity",
-              [target("netmon_sensor_humidity_percent_rh", "{{device}} {{sensor}}"),
+              [target("netmon_sensor_humidity_percent_rh and on (device, sensor_index)"
+                      ' netmon_sensor_humidity_limit_percent_rh{bound="high"}',
+                      "{{device}} {{sensor}}"),
                target('netmon_sensor_humidity_limit_percent_rh{bound="high"}',
                       "limit {{sensor}}")],
               w=6, h=9, unit="humidity", custom=timeseries_custom(fill=0),

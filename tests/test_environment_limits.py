@@ -3,7 +3,8 @@
 The alert rules compare each ENTITY-SENSOR-MIB reading with the limit exported next to
 it (same labels plus `bound`), so a per-sensor override in the inventory needs no rule
 change. Checked on both renderers (prometheus_client's and the cached text), with a
-device that overrides, one that takes ASHRAE's defaults, and one without sensors.
+device that overrides, one that takes ASHRAE's defaults, one without sensors, and a
+core switch whose own board sensors are no room's air.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ devices:
         "3": {humidity_percent_rh: {low: 30, high: 55}}
   - {name: dc-env-row-b, address: 10.35.0.42, site: DC, kecamatan: Bojonegoro, role: sensor,
      parent: dc-sw-1, snmp: c}
+  - {name: core-1, address: 10.35.0.1, site: DC, kecamatan: Bojonegoro, role: core, snmp: c}
 links: []
 """
 LABELS = ("dc", "DC", "Bojonegoro", "sensor")
@@ -79,6 +81,11 @@ def test_every_reading_gets_its_own_limit_defaults_are_ashrae() -> None:
     engine = Engine(inventory)
     registry = build_registry(engine)
     engine.ingest(_result("dc-sw-1", ()))
+    # a core switch's own board sensors (entity-sensor on a Cisco): not the room's air
+    engine.ingest(_result("core-1", (
+        _sensor("sensor_temperature_celsius", "1008", "CPU", 51.0),
+        _sensor("sensor_humidity_percent_rh", "1009", "Chassis humidity", 20.0),
+    )))
     engine.ingest(_result("dc-env-row-a", (
         _sensor("sensor_temperature_celsius", "1", "Row A cold aisle", 22.5),
         _sensor("sensor_temperature_celsius", "2", "Row A hot aisle", 35.0),
@@ -105,4 +112,5 @@ def test_every_reading_gets_its_own_limit_defaults_are_ashrae() -> None:
         _key(d, "dc-env-row-a", "low"): -9, _key(d, "dc-env-row-a", "high"): 13,
         # no environment: ASHRAE's 18-27 °C, and no dew point without a humidity reading
         _key(t, "dc-env-row-b", "low", **row_b): 18, _key(t, "dc-env-row-b", "high", **row_b): 27,
+        # and nothing for core-1: no room probe, no environment
     }

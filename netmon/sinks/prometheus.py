@@ -189,6 +189,7 @@ def _device(fams: Families, snap: DeviceSnapshot) -> None:
     _environment_limits(fams, snap, dl)
 
 
+ROOM_PROBE_ROLE = "sensor"
 _LIMITED = {"sensor_temperature_celsius": "sensor_temperature_limit_celsius",
             "sensor_humidity_percent_rh": "sensor_humidity_limit_percent_rh"}
 
@@ -196,7 +197,11 @@ _LIMITED = {"sensor_temperature_celsius": "sensor_temperature_limit_celsius",
 def _environment_limits(fams: Families, snap: DeviceSnapshot, dl: tuple[str, ...]) -> None:
     """A limit series beside every room temperature and humidity reading (same labels,
     plus `bound`), from the device's `environment:` or ASHRAE's envelope: the rules
-    then compare a reading with its own limit, whatever the inventory overrides."""
+    then compare a reading with its own limit, whatever the inventory overrides. Room
+    probes only (role `sensor`, or any device given an `environment:`): a core switch's
+    ENTITY-SENSOR-MIB reads its own boards, which run far above 27 °C by design."""
+    if snap.device.environment is None and snap.device.role != ROOM_PROBE_ROLE:
+        return  # a switch's or server's own sensors are not the room's air
     env = snap.device.environment or DEFAULT_ENVIRONMENT
     kinds: set[str] = set()
     for sample in snap.samples:
