@@ -163,8 +163,9 @@ _DEFS = [
               (*DEVICE_LABELS, "sensor_index", "sensor", "bound"), "°C",
               "The range a room temperature sensor (ENTITY-SENSOR-MIB) should stay in, "
               "bound low or high: the device's `environment:` in the inventory, else "
-              "ASHRAE's recommended 18-27 °C. One series per sensor netmon reads, with the "
-              "sensor's labels, so an alert compares each reading with its own limit."),
+              "ASHRAE's recommended 18-27 °C. One series per sensor of a room probe (role "
+              "sensor, or a device with `environment:`), with the sensor's labels, so an "
+              "alert compares each reading with its own limit."),
     MetricDef("sensor_humidity_limit_percent_rh", "gauge",
               (*DEVICE_LABELS, "sensor_index", "sensor", "bound"), "% RH",
               "The range a room humidity sensor should stay in (default: high 60 % RH, "
