@@ -877,6 +877,24 @@ def datacentre() -> dict[str, Any]:
         panel("timeseries", "CPU load (mean of the processors)",
               [target("avg by (device) (netmon_host_processor_load_ratio)", "{{device}}")],
               w=12, h=8, unit="percentunit", custom=timeseries_custom(fill=0), min_value=0),
+        row("Core and data-centre switches (Cisco)"),
+        panel("stat", "Fans and power supplies not normal",
+              [target('(count(netmon_cisco_fan_state{state="normal"} == 0) or vector(0))'
+                      ' + (count(netmon_cisco_power_supply_state{state="normal"} == 0)'
+                      ' or vector(0))', "not normal", instant=True)],
+              w=6, h=8, thresholds=[{"color": "green", "value": None},
+                                    {"color": "red", "value": 1}],
+              options=stat_options(text_mode="value"),
+              description="Fans and power supplies whose CISCO-ENVMON-MIB state is "
+              "anything but normal (warning, critical, shutdown, not functioning)."),
+        panel("timeseries", "Chassis temperatures, with their thresholds",
+              [target("netmon_cisco_temperature_celsius", "{{device}} {{sensor}}"),
+               target("netmon_cisco_temperature_threshold_celsius",
+                      "limit {{device}} {{sensor}}")],
+              w=18, h=8, unit="celsius", custom=timeseries_custom(fill=0),
+              overrides=[limit_line],
+              description="The inlet sensor follows the room; the device's own "
+              "thresholds are dashed."),
         row("Sites' power (kecamatan and tower routers)"),
         panel("timeseries", "Supply voltage of the site routers",
               [target('netmon_mikrotik_voltage_volts or max without (sensor)'

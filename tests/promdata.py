@@ -520,6 +520,16 @@ def _datacentre(w: OpenMetricsWriter, devices: list[SynthDevice], ts: list[float
         [({**dev[d], "processor": p}, lambda t, v=v: v)
          for d, p, v in (("srv-db", "196608", 0.31), ("srv-db", "196609", 0.22),
                          ("srv-backup", "196608", 0.07))])
+    for metric, value in (("netmon_cisco_temperature_celsius", 27.0),
+                          ("netmon_cisco_temperature_threshold_celsius", 56.0)):
+        fam(metric, [({**dev[d], "sensor_index": "1", "sensor": "Inlet Temp Sensor"},
+                      lambda t, v=value: v) for d in ("core-pemkab-1", "dc-sw-1")])
+    fam("netmon_cisco_fan_state",
+        [({**dev["core-pemkab-1"], "fan_index": "1", "fan": "Fan 1/1", "state": s},
+          lambda t, s=s: float(s == "normal")) for s in ("normal", "critical")])
+    fam("netmon_cisco_power_supply_state",
+        [({**dev["core-pemkab-1"], "supply_index": "2", "supply": "Power Supply 2", "state": s},
+          lambda t, s=s: float(s == "normal")) for s in ("normal", "not_functioning")])
     routers = [d for d in devices if d.role in ("kecamatan", "tower")]
     fam("netmon_mikrotik_voltage_volts",
         [(dev[d.name], lambda t: 24.1) for d in routers if d.name != "kec-balen"])

@@ -341,6 +341,7 @@ def test_shipped_data_centre(shipped: Inventory) -> None:
     assert shipped.module_names(dc["dc-env-row-b"]) == ("entity-sensor",)
     assert shipped.module_names(dc["srv-db"]) == ("if-mib", "host-resources")
     assert "mikrotik-health" in shipped.module_names(shipped.devices["kec-balen"])
+    assert "cisco-envmon" in shipped.module_names(shipped.devices["core-pemkab-1"])
     assert "mikrotik-health" in shipped.module_names(shipped.devices["tower-wonocolo"])
     env = dc["dc-env-row-a"].environment
     assert env is not None

@@ -138,6 +138,14 @@ def test_every_data_centre_device_is_read_by_its_modules(lab: Offline,
         "196608", "196609", "196610", "196611"}
     kec = lab.samples("kec-balen", modules["mikrotik-health"], t)  # RB4011: RouterOS 6
     assert 23.8 <= kec[("mikrotik_voltage_volts",)] <= 24.2
+    core = lab.samples("core-pemkab-1", modules["cisco-envmon"], t)
+    inlet = core[("cisco_temperature_celsius", "1", "Inlet Temp Sensor")]
+    assert 24 <= inlet <= 27
+    assert core[("cisco_temperature_threshold_celsius", "1", "Inlet Temp Sensor")] == 56
+    assert core[("cisco_temperature_state", "3", "Hotspot Temp Sensor", "normal")] == 1
+    assert [k[2] for k in core if k[0] == "cisco_fan_state" and k[3] == "normal"
+            and core[k] == 1] == ["Fan 1/1", "Fan 1/2", "Fan 1/3"]
+    assert core[("cisco_power_supply_state", "2", "Power Supply 2", "normal")] == 1
 
 
 def test_lab_inventory_reads_each_device_with_the_modules_it_serves(lab: Offline) -> None:

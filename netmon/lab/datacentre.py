@@ -30,7 +30,7 @@ Record = tuple[tuple[int, ...], str, str]
 Dyn = Callable[[str, str], tuple[str, str]]
 
 DC_MODULES = ("ups-mib", "apc-ups", "apc-pdu", "entity-sensor", "host-resources",
-              "mikrotik-health")
+              "mikrotik-health", "cisco-envmon")
 """Modules the lab serves data for (IF-MIB is served for every device anyway)."""
 
 DC_FAULT_KINDS = ("ups-on-battery", "ups-battery-low", "ups-on-mains",
@@ -51,6 +51,7 @@ _ENT_NAME = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 7)
 _ENT_SENSOR = (1, 3, 6, 1, 2, 1, 99, 1, 1, 1)
 _HR = (1, 3, 6, 1, 2, 1, 25)
 _MTXR = (1, 3, 6, 1, 4, 1, 14988, 1, 1, 3)
+_ENVMON = (1, 3, 6, 1, 4, 1, 9, 9, 13, 1)
 
 
 # --- the values ------------------------------------------------------------------------
@@ -246,6 +247,20 @@ def records(name: str, role: str, modules: tuple[str, ...], sys_descr: str,
             ]
     if "host-resources" in modules:
         out += _host_records(name, dyn, d)
+    if "cisco-envmon" in modules:  # a healthy chassis: readings well under thresholds
+        inlet = 24 + int(4 * stable_fraction(name, "inlet"))
+        for i, (descr, value, threshold) in enumerate((
+                ("Inlet Temp Sensor", inlet, 56), ("Outlet Temp Sensor", inlet + 11, 75),
+                ("Hotspot Temp Sensor", inlet + 21, 105)), 1):
+            t = (*_ENVMON, 3, 1)
+            out += [((*t, 2, i), "4", descr), ((*t, 3, i), "66", str(value)),
+                    ((*t, 4, i), "2", str(threshold)), ((*t, 6, i), "2", "1")]
+        for i in (1, 2, 3):
+            out += [((*_ENVMON, 4, 1, 2, i), "4", f"Fan 1/{i}"),
+                    ((*_ENVMON, 4, 1, 3, i), "2", "1")]
+        for i in (1, 2):
+            out += [((*_ENVMON, 5, 1, 2, i), "4", f"Power Supply {i}"),
+                    ((*_ENVMON, 5, 1, 3, i), "2", "1"), ((*_ENVMON, 5, 1, 4, i), "2", "2")]
     if "mikrotik-health" in modules:
         nominal = 240 if role == "tower" or "RB4" in sys_descr else 121  # tenths of a volt
         temp = 300 + int(120 * stable_fraction(name, "temp"))
