@@ -281,8 +281,9 @@ def test_data_centre_faults_name_what_they_need(lab: Offline) -> None:
         with pytest.raises(LabError) as excinfo:
             lab.fault(kind, target, t)
         assert str(excinfo.value).startswith(message), str(excinfo.value)
-    with pytest.raises(LabError, match="positive number of seconds"):
-        lab.fault("site-power-cut", "kec-balen", t, outlast=0)
+    for outlast in (0, -5, float("inf"), float("nan")):
+        with pytest.raises(LabError, match="positive number of seconds"):
+            lab.fault("site-power-cut", "kec-balen", t, outlast=outlast)
 
 
 # --- the running lab: the relay silences a site when its battery is out -------------

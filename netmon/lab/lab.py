@@ -441,7 +441,7 @@ def _apply_dc(workdir: Path, model: LabModel, kind: str, target: str | None, *,
         raise _unknown("simulated device", target or "", list(served)) from None
     except ValueError as exc:
         raise LabError(str(exc)) from None
-    if not outlast > 0:
+    if not (outlast > 0 and math.isfinite(outlast)):
         raise LabError("a site's battery must last a positive number of seconds")
     with faults.locked_doc(workdir) as doc:
         apply_dc(doc, kind, names, model.seconds(time.time()), outlast)
