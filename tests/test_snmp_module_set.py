@@ -15,6 +15,7 @@ and must give exactly the same samples.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,18 @@ def test_every_shipped_module_loads_and_has_a_walk(modules: dict[str, Module]) -
                                "host-resources", "mikrotik-health", "ups-mib"]
     assert {m for _, m in CASES} == set(modules)
     assert {d for d, _ in CASES} == {p.stem for p in DATA.glob("*.snmprec")}
+
+
+def test_the_walks_are_what_generate_py_writes_sorted_as_snmpsim_needs() -> None:
+    spec = importlib.util.spec_from_file_location("generate_dc", DATA / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    for name, build in generate.FILES.items():
+        lines = (DATA / f"{name}.snmprec").read_text().splitlines()
+        assert sorted(build(), key=generate._key) == lines, name
+        keys = [tuple(int(p) for p in row.split("|", 1)[0].split(".")) for row in lines]
+        assert keys == sorted(set(keys)), f"{name}: not strictly sorted"
 
 
 @pytest.mark.parametrize(("device", "module_name"), list(CASES), ids="-on-".join)

@@ -239,9 +239,12 @@ class GufoEngine:
     @staticmethod
     def supports(target: SnmpTarget) -> bool:
         """True when gufo can do exactly what pysnmp would for this target. Not SNMPv1:
-        gufo-snmp 0.13 sends v1 PDUs, but its walker is GETBULK-only and this engine's
-        bounded walk (`_walk_column`) reads GETBULK replies; the client walks v1 with
-        GETNEXT through pysnmp instead (old UPS cards: a handful of devices)."""
+        gufo-snmp 0.13 sends v1 PDUs, but a v1 GET of several objects one of which is
+        absent comes back as an empty dict (measured against a v1-only snmpd: the
+        noSuchName error index, which says which object to drop, is not exposed), and
+        this engine's bounded walk (`_walk_column`) reads GETBULK replies. The client
+        walks v1 with GETNEXT through pysnmp instead (old UPS cards: a handful of
+        devices; bench/snmp_modules.py measures the cost)."""
         if not _is_ip_literal(target.host) or target.context or target.v1:
             return False
         if target.user is None:
