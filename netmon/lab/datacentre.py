@@ -252,9 +252,9 @@ def records(name: str, role: str, modules: tuple[str, ...], sys_descr: str,
         for i, (descr, value, threshold) in enumerate((
                 ("Inlet Temp Sensor", inlet, 56), ("Outlet Temp Sensor", inlet + 11, 75),
                 ("Hotspot Temp Sensor", inlet + 21, 105)), 1):
-            t = (*_ENVMON, 3, 1)
-            out += [((*t, 2, i), "4", descr), ((*t, 3, i), "66", str(value)),
-                    ((*t, 4, i), "2", str(threshold)), ((*t, 6, i), "2", "1")]
+            tt = (*_ENVMON, 3, 1)
+            out += [((*tt, 2, i), "4", descr), ((*tt, 3, i), "66", str(value)),
+                    ((*tt, 4, i), "2", str(threshold)), ((*tt, 6, i), "2", "1")]
         for i in (1, 2, 3):
             out += [((*_ENVMON, 4, 1, 2, i), "4", f"Fan 1/{i}"),
                     ((*_ENVMON, 4, 1, 3, i), "2", "1")]
