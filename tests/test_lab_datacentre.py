@@ -266,6 +266,20 @@ def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
         ("mikrotik_health_voltage_volts", "voltage")] < 0.9 * before
 
 
+def test_a_dark_site_is_silent_over_ssh_too(lab: Offline) -> None:
+    """The SSH emulators (kec-kedewan and its tower are read over SSH) go quiet with
+    the site: a router without power answers no login either."""
+    from netmon.lab.ssh.values import DocCache, NetworkValues
+
+    values = NetworkValues(lab.inventory, lab.net.model, lab.workdir,
+                           DocCache(lab.workdir / "ssh-faults.json", lambda p: {}), lab.started)
+    assert not values.unreachable("kec-kedewan")
+    lab.fault("site-power-cut", "kec-kedewan", time.time() - 5, outlast=2)
+    time.sleep(0.15)  # DocCache looks at the file at most every 0.1 s
+    assert values.unreachable("kec-kedewan") and values.unreachable("tower-wonocolo")
+    assert not values.unreachable("kec-balen")
+
+
 def test_data_centre_faults_name_what_they_need(lab: Offline) -> None:
     assert set(DC_FAULT_KINDS) <= set(FAULT_KINDS)
     t = lab.started
