@@ -252,6 +252,8 @@ def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
     assert "kec-kedewan" not in fault_doc.unreachable(doc, model.parents, s0 + 299)
     dark = fault_doc.unreachable(doc, model.parents, s0 + 301)
     assert dark == {"kec-kedewan", "tower-wonocolo"}  # the tower hangs off it
+    # the same moment in Unix time, for the lab's ICMP process (it has no lab clock)
+    assert doc["devices"]["kec-kedewan"]["dark_at_unix"] == pytest.approx(t0 + 300)
     listed = fault_doc.describe(doc, model)
     assert any(line.startswith("device kec-kedewan: PLN power cut since") for line in listed)
     lab.fault("power-restore", "kec-kedewan", t0 + 400)
@@ -264,6 +266,20 @@ def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
     lab.fault("site-power-cut", ccr, t0)
     assert lab.samples(ccr, health, t0 + 60)[
         ("mikrotik_health_voltage_volts", "voltage")] < 0.9 * before
+
+
+def test_a_dark_site_is_silent_over_ssh_too(lab: Offline) -> None:
+    """The SSH emulators (kec-kedewan and its tower are read over SSH) go quiet with
+    the site: a router without power answers no login either."""
+    from netmon.lab.ssh.values import DocCache, NetworkValues
+
+    values = NetworkValues(lab.inventory, lab.net.model, lab.workdir,
+                           DocCache(lab.workdir / "ssh-faults.json", lambda p: {}), lab.started)
+    assert not values.unreachable("kec-kedewan")
+    lab.fault("site-power-cut", "kec-kedewan", time.time() - 5, outlast=2)
+    time.sleep(0.15)  # DocCache looks at the file at most every 0.1 s
+    assert values.unreachable("kec-kedewan") and values.unreachable("tower-wonocolo")
+    assert not values.unreachable("kec-balen")
 
 
 def test_data_centre_faults_name_what_they_need(lab: Offline) -> None:
