@@ -15,13 +15,19 @@ and of snmp_exporter (not Prometheus') is read over `--steady` seconds from
 /proc/<pid>/stat, with their RSS. Printed: CPU % of a core, CPU ms per device-poll
 (netmon: devices × intervals in the window; snmp_exporter: the device scrapes
 Prometheus completed in the window), RSS, and netmon ÷ snmp_exporter.
+With `--profile` (needs `py-spy`, `pip install py-spy`), netmon is also sampled by py-spy
+for the whole window and its CPU is broken down by where it goes (the innermost frame of
+each sample that belongs to a known part: gufo-snmp, the engine, /metrics rendering...);
+sampling slows netmon a little, so take the CPU figures from a run without it.
 Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +53,49 @@ def _pid(proc: subprocess.Popen[bytes]) -> int:
                               text=True).stdout.split()[0])
 
 
-def run(devices: int, interval: int, steady: float, work: Path) -> dict[str, float]:
+# innermost-frame patterns → the part of netmon a sample's CPU belongs to (first match)
+PARTS = (
+    ("gufo", "SNMP I/O and BER (gufo-snmp)"),
+    ("collectors/snmp/ifmib", "IF-MIB rows → readings"),
+    ("collectors/snmp/module", "modules' rows → samples"),
+    ("collectors/snmp", "SNMP client and poller"),
+    ("netmon/sinks/prom_text", "/metrics rendering (per poll) and serving"),
+    ("netmon/sinks/prometheus", "/metrics rendering (per poll) and serving"),
+    ("zlib", "/metrics rendering (per poll) and serving"),
+    ("netmon/engine", "engine (rates, snapshots)"),
+    ("netmon/rates", "engine (rates, snapshots)"),
+    ("netmon/wall", "wall page model"),
+    ("apscheduler", "scheduling (APScheduler, scheduler.py)"),
+    ("netmon/scheduler", "scheduling (APScheduler, scheduler.py)"),
+    ("http/server", "HTTP server"),
+    ("socketserver", "HTTP server"),
+    ("asyncio", "asyncio event loop"),
+    ("selectors", "asyncio event loop"),
+    ("threading", "threads (locks, waits)"),
+)
+
+
+def profile_breakdown(raw: Path) -> list[tuple[str, float]]:
+    """py-spy's raw (collapsed) stacks → share of samples per part of netmon."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        part = "other (Python runtime, libraries)"
+        for frame in reversed(frames):
+            hit = next((name for pattern, name in PARTS if pattern in frame), None)
+            if hit is not None:
+                part = hit
+                break
+        counts[part] += int(n)
+    total = sum(counts.values()) or 1
+    return [(part, 100 * n / total) for part, n in counts.most_common()]
+
+
+def run(devices: int, interval: int, steady: float, work: Path,
+        profile: bool = False) -> dict[str, float]:
     agents = Agents(devices, work)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -101,6 +149,12 @@ def run(devices: int, interval: int, steady: float, work: Path) -> dict[str, flo
             raise RuntimeError("netmon did not become ready: see " + str(work / "netmon.log"))
         time.sleep(interval + 5)  # one whole cycle more: both warm, every device polled
         exp_pid = _pid(exporter)
+        spy = None
+        if profile:
+            spy = subprocess.Popen(
+                [shutil.which("py-spy") or "py-spy", "record", "-p", str(netmon.pid), "-d",
+                 str(int(steady)), "-r", "50", "-f", "raw", "-o", str(work / "spy.txt"),
+                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         net0, exp0, t0 = cpu_s(netmon.pid), cpu_s(exp_pid), time.monotonic()
         rss_net = rss_exp = 0.0
         while time.monotonic() - t0 < steady:
@@ -114,6 +168,10 @@ def run(devices: int, interval: int, steady: float, work: Path) -> dict[str, flo
                                 f'sum(sum_over_time(up{{job="snmp"}}[{window}]))')
         netmon_ok = prom_query(agents.ns, "count(netmon_poll_success == 1)")
         netmon_polls = devices * elapsed / interval
+        if spy is not None:
+            spy.wait(60)
+            for part, share in profile_breakdown(work / "spy.txt"):
+                print(f"#   netmon CPU samples: {share:5.1f} %  {part}")
         exp_polls = ok_scrapes[0] if ok_scrapes else float("nan")
         return {"elapsed_s": elapsed, "netmon_cpu_pct": 100 * net_cpu / elapsed,
                 "exporter_cpu_pct": 100 * exp_cpu / elapsed,
@@ -140,6 +198,8 @@ def main() -> int:
     ap.add_argument("--interval", type=int, default=30)
     ap.add_argument("--steady", type=float, default=240.0)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--profile", action="store_true",
+                    help="break netmon's CPU down with py-spy (printed before the row)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -152,7 +212,7 @@ def main() -> int:
           f" {'ok (netmon/exporter)':>22}")
     for n in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="netmon-bench-") as tmp:
-            r = run(args.devices, args.interval, args.steady, Path(tmp))
+            r = run(args.devices, args.interval, args.steady, Path(tmp), args.profile)
         expected = args.devices * r["elapsed_s"] / args.interval
         print(f"{n:<4} {r['netmon_cpu_pct']:>12.1f} {r['exporter_cpu_pct']:>15.1f} "
               f"{r['netmon_ms']:>15.2f} {r['exporter_ms']:>17.2f} "

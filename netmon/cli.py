@@ -183,19 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     from netmon.lab.ssh.faults import SSH_FAULT_KINDS
 
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
-                                    "reboot", "degrade", "restore", "clear", "list",
-                                    *SSH_FAULT_KINDS, *DC_FAULT_KINDS],
+                                    "reboot", "degrade", "restore", "lossy", "latency",
+                                    "clear", "list", *SSH_FAULT_KINDS, *DC_FAULT_KINDS],
                    help="what to do; `list` shows the faults in force. SSH-polled "
                    "devices also take fibre-degrade/-restore (Rx power falls), "
                    "rain-fade/rain-stop (radio rate drops), ssh-hang, ssh-wrong-password, "
-                   "ssh-hostkey-change and their undo, ssh-clear. The data centre: "
-                   "ups-on-battery, ups-battery-low, ups-on-mains, room-temperature-rise, "
-                   "disk-fill (every UPS/probe/server, or the TARGET); a site: "
-                   "site-power-cut ROUTER (supply voltage falls, then it goes dark), "
-                   "power-restore ROUTER")
+                   "ssh-hostkey-change and their undo, ssh-clear. With an icmp: section, "
+                   "lossy DEVICE PERCENT and latency DEVICE MS change its pings (0 undoes). "
+                   "The data centre: ups-on-battery, ups-battery-low, ups-on-mains, "
+                   "room-temperature-rise, disk-fill (every UPS/probe/server, or the "
+                   "TARGET); a site: site-power-cut ROUTER (supply voltage falls, then it "
+                   "goes dark), power-restore ROUTER")
     f.add_argument("target", nargs="?", default=None,
                    help="link name (link-down/link-up/degrade/restore, fibre-*, rain-*) "
                    "or device name")
+    f.add_argument("amount", nargs="?", default=None, type=float,
+                   help="lossy: percent of pings lost; latency: milliseconds added")
     f.add_argument("--outlast", type=float, default=POWER_CUT_OUTLAST_S, metavar="SECONDS",
                    help="site-power-cut: how long the site's battery lasts before it stops "
                    f"answering (default {POWER_CUT_OUTLAST_S:g})")
@@ -301,11 +304,19 @@ def _check(path: str) -> int:
     snmp = inventory.snmp_devices()
     kecamatan = {d.kecamatan for d in inventory.devices.values()}
     ssh = [d for d in inventory.devices.values() if d.ssh is not None]
+    # pinged: with an icmp: section, every device not opted out and every probe-only target
+    pinged = [d.name for d in inventory.devices.values() if d.icmp] if inventory.model.icmp else []
+    targets = len(inventory.model.icmp.targets) if inventory.model.icmp else 0
+    icmp = ""
+    if inventory.model.icmp:
+        icmp = f", {len(pinged)} by ICMP" + (
+            f", of which {targets} probe-only targets" if targets else "")
     print(f"{path}: OK: {len(inventory.devices)} devices ({len(snmp)} polled by SNMP, "
-          f"{len(ssh)} by SSH), {len(inventory.links)} links, {len(kecamatan)} kecamatan")
-    unpolled = sorted(set(inventory.devices) - {d.name for d in snmp})
+          f"{len(ssh)} by SSH{icmp}), {len(inventory.links)} links, "
+          f"{len(kecamatan)} kecamatan")
+    unpolled = sorted(set(inventory.devices) - {d.name for d in [*snmp, *ssh]} - set(pinged))
     if unpolled:
-        print(f"  not polled (no snmp: credentials): {', '.join(unpolled)}")
+        print(f"  not polled (no snmp:, ssh: or icmp): {', '.join(unpolled)}")
     if inventory.warnings:  # runs as written, but probably not as meant: exit 0 still
         print(format_warnings(inventory.warnings), file=sys.stderr)
     return 0
@@ -543,7 +554,7 @@ def _lab(args: argparse.Namespace) -> int:
                 print(apply_ssh_fault(workdir, args.kind, args.target, args.value))
             else:
                 print(apply_fault(workdir, args.kind, args.target, factor=args.factor,
-                                  outlast=args.outlast))
+                                  amount=args.amount, outlast=args.outlast))
                 if args.kind == "clear" and has_ssh:
                     apply_ssh_fault(workdir, "ssh-clear")
             return 0

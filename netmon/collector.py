@@ -37,6 +37,7 @@ StatsSource = Callable[[], Iterable[Stat]]
 COLLECTORS = (
     "collectors.snmp.collector:SnmpCollector",
     "collectors.ssh.collector:SshCollector",
+    "collectors.icmp.collector:IcmpCollector",
 )
 
 

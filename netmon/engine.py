@@ -209,6 +209,16 @@ class DeviceSnapshot:
     serial: int = 0
 
 
+def reachable(snap: DeviceSnapshot) -> bool | None:
+    """Whether anything answered the device's last polls: True when the last poll of
+    any collector (SNMP, SSH, ICMP) succeeded, False when every collector's last poll
+    failed, None before the first. A router whose SNMP agent hangs but which answers
+    ping is reachable though not up: a warning, not a page, and not a dead upstream for
+    the devices behind it."""
+    states = [p.success for p in snap.polls if p.success is not None]
+    return any(states) if states else None
+
+
 @dataclass(frozen=True, slots=True)
 class LinkView:
     link: Link

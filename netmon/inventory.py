@@ -441,6 +441,8 @@ class Device(_Strict):
     timeout: SnmpTimeout | None = None
     retries: int | None = Field(strict=True, default=None, ge=0, le=10)
     location: Location | None = None
+    # false: never pinged (a device that filters ICMP would show 100 % loss for ever)
+    icmp: bool = True
     # limits for the device's room sensors (docs/datacentre.md); default ASHRAE's
     environment: EnvironmentLimits | None = None
 
@@ -642,6 +644,114 @@ class InfluxSettings(_Strict):
         return self
 
 
+# --- ICMP probing (collectors/icmp): settings and probe-only targets --------------------
+# Everything the inventory says about ICMP lives in this block: the `icmp:` section, its
+# probe-only targets, and their cross-checks. Without an `icmp:` section nothing is
+# pinged (turning it on is the operator's choice: the probes leave the NOC's network).
+
+ICMP_COUNT_RANGE = (1, 100)  # echo requests per burst
+ICMP_SPACING_RANGE = (0.001, 10.0)  # between two requests of one burst
+ICMP_TIMEOUT_RANGE = (0.01, 10.0)  # a reply later than this counts as lost
+IcmpSpacing = Annotated[float, BeforeValidator(_between(ICMP_SPACING_RANGE))]
+IcmpTimeout = Annotated[float, BeforeValidator(_between(ICMP_TIMEOUT_RANGE))]
+
+
+class ProbeTarget(_Strict):
+    """Something netmon only pings: the ISP's next hop, a host beyond it, a tower's radio
+    CPE without SNMP. It joins the topology like a device (name, site, kecamatan,
+    parent), so the wall, the parent-chain suppression and the device labels work for it;
+    no other collector polls it."""
+
+    name: Name
+    address: Annotated[str, BeforeValidator(_check_address)]
+    site: str = Field(min_length=1)
+    kecamatan: str = Field(min_length=1)
+    role: LabelWord = "probe"
+    parent: Name | None = None
+    description: str = ""
+    location: Location | None = None
+
+    def as_device(self) -> Device:
+        """The target as a `Device` with no SNMP and no SSH: what the daemon loops over."""
+        return Device.model_construct(
+            name=self.name, address=self.address, site=self.site, kecamatan=self.kecamatan,
+            role=self.role, parent=self.parent, description=self.description,
+            snmp=None, ssh=None, interval=None, timeout=None, retries=None,
+            location=self.location, icmp=True)
+
+
+class IcmpSettings(_Strict):
+    """The `icmp:` section: one burst of `count` echo requests, `spacing` apart, per
+    target every `interval`; a reply later than `timeout` is a lost request."""
+
+    count: int = Field(strict=True, default=10, ge=ICMP_COUNT_RANGE[0], le=ICMP_COUNT_RANGE[1])
+    spacing: IcmpSpacing = 0.1
+    timeout: IcmpTimeout = 1.0
+    interval: Interval = 30.0
+    # a gufo-ping size: bytes of the whole packet, IP header included
+    size: int = Field(strict=True, default=64, ge=64, le=1500)
+    targets: list[ProbeTarget] = Field(default_factory=list)
+
+    @property
+    def burst_seconds(self) -> float:
+        """Longest a burst can take: the last request leaves (count-1) x spacing after
+        the first and may be answered up to `timeout` later."""
+        return (self.count - 1) * self.spacing + self.timeout
+
+    @model_validator(mode="after")
+    def _fits_interval(self) -> IcmpSettings:
+        # the scheduler abandons a poll at 90 % of its interval: a burst longer than that
+        # would never finish
+        if self.burst_seconds > 0.9 * self.interval:
+            raise ValueError(
+                f"a burst takes up to {format_duration(self.burst_seconds)} "
+                f"({self.count} requests, {format_duration(self.spacing)} apart, "
+                f"{format_duration(self.timeout)} timeout): more than 90% of the interval "
+                f"{format_duration(self.interval)}; send fewer requests, closer together, "
+                "or probe less often")
+        return self
+
+
+def _icmp_targets(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The raw `icmp.targets` entries (for the cross-checks, which run on raw data)."""
+    return _items(_mapping(data.get("icmp")), "targets")
+
+
+def _icmp_cross_check(data: dict[str, Any]) -> Iterator[tuple[YamlPath, str]]:
+    """Targets share the device namespace: names unique across both, parents known."""
+    devices = {d.get("name") for _, d in _items(data, "devices")}
+    seen: dict[str, int] = {}
+    for i, target in _icmp_targets(data):
+        name = target.get("name")
+        if isinstance(name, str):
+            if name in devices:
+                yield ("icmp", "targets", i, "name"), (
+                    f"{shown(name)} is already a device: a device is pinged anyway, list "
+                    "only what netmon does not otherwise poll here")
+            elif name in seen:
+                yield ("icmp", "targets", i, "name"), (
+                    f"duplicate target name {shown(name)} (also icmp.targets[{seen[name]}])")
+            else:
+                seen[name] = i
+    known = devices | set(seen)
+    for i, target in _icmp_targets(data):
+        parent = target.get("parent")
+        if isinstance(parent, str) and parent not in known:
+            yield ("icmp", "targets", i, "parent"), f"unknown parent {shown(parent)}"
+        elif isinstance(parent, str) and parent == target.get("name"):
+            yield ("icmp", "targets", i, "parent"), "a target cannot be its own parent"
+
+
+def icmp_target_names(data: dict[str, Any]) -> set[str]:
+    return {t["name"] for _, t in _icmp_targets(data) if isinstance(t.get("name"), str)}
+
+
+def _target_index(data: dict[str, Any], name: str) -> int:
+    return next(i for i, t in _icmp_targets(data) if t.get("name") == name)
+
+# --- end of the ICMP block --------------------------------------------------------------
+
+
 class InventoryModel(_Strict):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     influx: InfluxSettings | None = None
@@ -649,6 +759,7 @@ class InventoryModel(_Strict):
     credentials: Credentials = Field(default_factory=Credentials)
     devices: list[Device] = Field(min_length=1)
     links: list[Link] = Field(default_factory=list)
+    icmp: IcmpSettings | None = None
 
 
 def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -708,7 +819,10 @@ class Inventory:
     links: tuple[Link, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "devices", {d.name: d for d in self.model.devices})
+        targets = self.model.icmp.targets if self.model.icmp else []
+        # probe-only targets (icmp.targets) are devices to the engine and the topology
+        object.__setattr__(self, "devices", {d.name: d for d in [
+            *self.model.devices, *(t.as_device() for t in targets)]})
         object.__setattr__(self, "links", tuple(self.model.links))
 
     @property
@@ -735,10 +849,14 @@ class Inventory:
 
     def reachability(self, device: Device) -> str:
         """The collector whose polls say whether `device` is up (netmon_device_up): SNMP
-        when the device has SNMP credentials, else SSH when it has an ssh: section."""
+        when the device has SNMP credentials, else SSH when it has an ssh: section, else
+        ICMP when it is pinged (probe-only targets, a radio CPE without SNMP).
+        `netmon_device_reachable` adds every other collector's answer."""
         if self.snmp_credential(device) is not None:
             return "snmp"
-        return "ssh" if device.ssh is not None else ""
+        if device.ssh is not None:
+            return "ssh"
+        return "icmp" if self.model.icmp is not None and device.icmp else ""
 
     def module_names(self, device: Device) -> tuple[str, ...]:
         """The SNMP modules `device` is read with, before sysObjectID matching: its own
@@ -1018,9 +1136,10 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[YamlPath, str]]:
         if isinstance(name, str) and name not in snmp_names:
             yield ("daemon", "traps", "credentials", k), f"unknown SNMP credentials {shown(name)}"
 
+    targets = icmp_target_names(data)
     for i, dev in _items(data, "devices"):
         parent = dev.get("parent")
-        if isinstance(parent, str) and parent not in devices:
+        if isinstance(parent, str) and parent not in devices and parent not in targets:
             yield ("devices", i, "parent"), f"unknown parent device {shown(parent)}"
         snmp = dev.get("snmp")
         cred = snmp if isinstance(snmp, str) else (
@@ -1043,6 +1162,9 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[YamlPath, str]]:
     for _, dev in _items(data, "devices"):
         if isinstance(dev.get("name"), str):
             parents.setdefault(dev["name"], dev.get("parent"))
+    for _, target in _icmp_targets(data):
+        if isinstance(target.get("name"), str):
+            parents.setdefault(target["name"], target.get("parent"))
     reported: set[str] = set()
     for start in parents:
         seen: list[str] = []
@@ -1052,11 +1174,14 @@ def _cross_check(data: dict[str, Any]) -> Iterator[tuple[YamlPath, str]]:
             node = parents[node]
         if node in seen and start == node and start not in reported:
             reported.update(seen)
-            yield ("devices", devices[start], "parent"), (
+            where: YamlPath = (("devices", devices[start], "parent") if start in devices else
+                               ("icmp", "targets", _target_index(data, start), "parent"))
+            yield where, (
                 "parent chain loops: " + " → ".join([*seen, start])
             )
 
     yield from _timing_checks(data, warnings=False)
+    yield from _icmp_cross_check(data)
 
     link_names: dict[str, int] = {}
     ends: dict[tuple[str, str], str] = {}

@@ -49,11 +49,17 @@ _DEFS = [
               "Inventory facts about a device; value is always 1. parent is the upstream "
               "device in the topology (empty for the root)."),
     MetricDef("device_up", "gauge", DEVICE_LABELS, "boolean",
-              "1 when the device answered its last SNMP poll, 0 when it did not."),
+              "1 when the device answered its last SNMP poll, 0 when it did not (for a "
+              "device without SNMP: its last SSH poll, else its last ping burst)."),
+    MetricDef("device_reachable", "gauge", DEVICE_LABELS, "boolean",
+              "1 when the last poll of any collector (SNMP, SSH, ICMP) got an answer, 0 "
+              "when none did. device_up 0 with device_reachable 1 is an agent that hangs "
+              "on a live device (a warning), not a device that is down (a page)."),
     MetricDef("device_upstream_up", "gauge", DEVICE_LABELS, "boolean",
-              "1 when every device on the parent chain (the path from the NOC) answered its "
-              "last poll; 0 when one did not, so this device's own state says nothing "
-              "(alerts for it are suppressed in favour of the upstream device's)."),
+              "1 when every device on the parent chain (the path from the NOC) is "
+              "reachable (device_reachable); 0 when one is not, so this device's own state "
+              "says nothing (alerts for it are suppressed in favour of the upstream "
+              "device's)."),
     MetricDef("device_downstream_devices", "gauge", DEVICE_LABELS, "devices",
               "Devices reached through this one (its children, their children, ...): "
               "how many sites an outage of this device cuts off."),

@@ -110,7 +110,7 @@ class Poller:
         engine: Engine,
         poll: PollFunc,
         *,
-        collector: str = "snmp",
+        collector: str,
         max_concurrent: int = 16,
         interval_of: Callable[[Inventory, Device], float] | None = None,
     ) -> None:
@@ -253,7 +253,7 @@ def _strip_name(message: str | None, device: Device) -> str:
 class Schedule:
     """One interval job per device in an AsyncIOScheduler."""
 
-    def __init__(self, poller: Poller, *, job_prefix: str = "snmp:") -> None:
+    def __init__(self, poller: Poller, *, job_prefix: str) -> None:
         self._poller = poller
         self._prefix = job_prefix
         self.scheduler = AsyncIOScheduler(timezone="UTC")

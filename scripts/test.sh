@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(prometheus prometheus-alertmanager snmp snmpd victoria-metrics influxdb openssh-server iproute2
+      nftables fping
       systemd chromium chromium-driver)
 missing=()
 for pkg in "${DEBS[@]}"; do

@@ -16,6 +16,7 @@ failure.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -45,14 +46,54 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 # With pytest-xdist (`scripts/test.sh` runs two workers): the tests of a shared stack run
 # on one worker, so each stack starts once; every other module stays whole on one worker
 # (its module-scoped fixtures start once too).
-_STACKS = ("demo", "lab", "history")
+_STACKS = ("demo", "lab", "history")  # longest first
+
+
+def _uses_shared_stack(item: pytest.Item, name: str) -> bool:
+    """Whether the test really gets the session stack `name` defined here, directly or
+    through a fixture of the same name that asks for it (test_wall's `demo`). A module
+    with a fixture of its own by that name (test_snmp_snmpd's and test_ssh_lab's `lab`)
+    does not: grouping it with the stack only made that one worker's queue longer."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = list(info.name2fixturedefs.get(name, ())) if info is not None else []
+    while defs:
+        fixturedef = defs.pop()  # the one that applies; the ones before it it overrides
+        if getattr(fixturedef.func, "__module__", None) == __name__:  # this conftest's
+            return True
+        if name not in fixturedef.argnames:
+            return False
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist would sort the groups by their number of tests again: keep the order below
+    # (an explicit --loadscope-reorder on the command line still wins)
+    if (hasattr(config.option, "loadscopereorder")
+            and "--loadscope-reorder" not in config.invocation_params.args):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests (above), then order the groups as xdist hands them out: the
+    shared stacks first, longest first, then the other modules, most tests first
+    (xdist's own order; `pytest_configure` stops xdist from re-sorting).
+
+    Each stack's group is the longest unit of work in the suite and runs on one worker;
+    counted by tests, the demo's came twelfth, so it started late and ran on alone at
+    the end while the other worker had nothing left to do."""
+    group: dict[str, str] = {}
     for item in items:
-        stack = next((name for name in _STACKS if name in getattr(item, "fixturenames", ())),
-                     None)
-        item.add_marker(pytest.mark.xdist_group(stack or item.nodeid.split("::")[0]))
+        stack = next((name for name in _STACKS if name in getattr(item, "fixturenames", ())
+                      and _uses_shared_stack(item, name)), None)
+        group[item.nodeid] = stack or item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group[item.nodeid]))
+    size = Counter(group.values())
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = group[item.nodeid]
+        return (_STACKS.index(name), 0) if name in _STACKS else (len(_STACKS), -size[name])
+
+    items.sort(key=rank)  # stable: a group's tests keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -303,3 +303,26 @@ def test_module_counter_rates_wrap_reset_and_labels(engine: Engine,
     assert snap is not None and dict(snap.discontinuities)["device_reset"] == 2
     poll(180, 90, 6_100, 60_100)
     assert rates() == {"a": 100.0, "b": 1000.0}
+
+
+def test_reachable_and_upstream_from_any_collector(engine: Engine) -> None:
+    """A core whose SNMP agent hangs but that answers ping is not up, but reachable:
+    the device behind it is not suppressed as if its upstream were dead. When nothing
+    answers the core, it is."""
+    def result(device: str, collector: str, t: float, ok: bool) -> PollResult:
+        return PollResult(device=device, collector=collector, timestamp=1_700_000_000 + t,
+                          monotonic=t, duration_s=0.1,
+                          error_reason=None if ok else "timeout",
+                          uptime_s=100 + t if ok and collector == "snmp" else None)
+
+    engine.ingest(result("kec-balen", "snmp", 0, True))
+    engine.ingest(result("core-1", "snmp", 0, False))
+    engine.ingest(result("core-1", "icmp", 0, True))
+    m = _scrape(engine)
+    assert _find(m, "netmon_device_up", device="core-1") == 0
+    assert _find(m, "netmon_device_reachable", device="core-1") == 1
+    assert _find(m, "netmon_device_upstream_up", device="kec-balen") == 1
+    engine.ingest(result("core-1", "icmp", 60, False))
+    m = _scrape(engine)
+    assert _find(m, "netmon_device_reachable", device="core-1") == 0
+    assert _find(m, "netmon_device_upstream_up", device="kec-balen") == 0

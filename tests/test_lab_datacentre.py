@@ -252,6 +252,8 @@ def test_site_power_cut_drops_the_voltage_then_the_site(lab: Offline,
     assert "kec-kedewan" not in fault_doc.unreachable(doc, model.parents, s0 + 299)
     dark = fault_doc.unreachable(doc, model.parents, s0 + 301)
     assert dark == {"kec-kedewan", "tower-wonocolo"}  # the tower hangs off it
+    # the same moment in Unix time, for the lab's ICMP process (it has no lab clock)
+    assert doc["devices"]["kec-kedewan"]["dark_at_unix"] == pytest.approx(t0 + 300)
     listed = fault_doc.describe(doc, model)
     assert any(line.startswith("device kec-kedewan: PLN power cut since") for line in listed)
     lab.fault("power-restore", "kec-kedewan", t0 + 400)

@@ -251,7 +251,7 @@ def test_a_device_down_for_many_polls_is_logged_once_per_state_change(
         return result(device.name)
 
     async def main() -> None:
-        poller = Poller(Engine(inv), poll)
+        poller = Poller(Engine(inv), poll, collector="snmp")
         while script:
             await poller.run_poll("kec-sekar")
 
@@ -425,13 +425,16 @@ def test_reload_moves_the_schedule_and_keeps_unchanged_jobs(tmp_path: Path) -> N
 
 
 def test_first_polls_are_not_pushed_an_interval_late_when_the_scheduler_starts_late(
-) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding 5,000 jobs takes seconds: a job whose first-poll moment passed before the
     scheduler started must run at once, not one whole interval later (it used to).
 
-    With a 1 h interval (first polls still spread over the first 10 s) "at once" and
-    "an interval later" are an hour apart: waiting up to 60 s tells them apart on any
-    machine, without asserting a speed."""
+    With a 1 h interval "at once" and "an interval later" are an hour apart: waiting up
+    to 60 s tells them apart on any machine, without asserting a speed. First polls are
+    spread over the first second here, not the daemon's 10 (the same code path with
+    less waiting); the scheduler starts 2.5 s late, so every first-poll moment is more
+    than a second in the past (further than APScheduler's smallest misfire grace)."""
+    monkeypatch.setattr("netmon.scheduler.FIRST_POLL_SPREAD_S", 1.0)
     inv = parse_inventory(INVENTORY.replace("interval: 10s", "interval: 1h"),
                           Path("inventory.yaml"), environ={"T_COMMUNITY": "x"})
     polled: set[str] = set()
@@ -441,9 +444,10 @@ def test_first_polls_are_not_pushed_an_interval_late_when_the_scheduler_starts_l
         return result(device.name)
 
     async def main() -> None:
-        schedule = Schedule(Poller(Engine(inv), poll, max_concurrent=4))
+        schedule = Schedule(Poller(Engine(inv), poll, collector="snmp", max_concurrent=4),
+                            job_prefix="snmp:")
         schedule.sync(inv, list(inv.devices.values()))
-        await asyncio.sleep(10.5)  # every first-poll moment is now in the past
+        await asyncio.sleep(2.5)  # every first-poll moment is now >1 s in the past
         started = time.monotonic()
         schedule.start()
         try:

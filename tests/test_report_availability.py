@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import csv
+import io
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -355,6 +358,30 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+@dataclass(frozen=True)
+class MonthlyRun:
+    code: int
+    stdout: str
+    output_dir: Path
+
+
+@pytest.fixture(scope="module")
+def monthly_run(prometheus: str, tmp_path_factory: pytest.TempPathFactory) -> MonthlyRun:
+    """The command for November as the monthly timer would write it (`--output-dir`),
+    with the shipped inventory's topology and no NETMON_ secret in the environment. A
+    month costs ~15 s of report CPU, so the two tests about this command line (the
+    inventory's topology, the output folder) read one run."""
+    out = tmp_path_factory.mktemp("monthly") / "reports"
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
+        for k in [k for k in os.environ if k.startswith("NETMON_")]:
+            mp.delenv(k)
+        code = main_report(_args("--prometheus", prometheus, "--from", "2026-11-01T00:00Z",
+                                 "--to", "2026-12-01T00:00Z", "--inventory",
+                                 str(REPO / "inventory.yaml"), "--output-dir", str(out)))
+    return MonthlyRun(code, stdout.getvalue(), out)
+
+
 @pytest.mark.integration
 def test_command_writes_text_csv_and_html(prometheus: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -389,7 +416,7 @@ def test_command_writes_text_csv_and_html(prometheus: str, tmp_path: Path,
 
 @pytest.mark.integration
 def test_topology_from_the_inventory_matches_the_exported_one(
-        prometheus: str, capsys: pytest.CaptureFixture[str]) -> None:
+        prometheus: str, monthly_run: MonthlyRun) -> None:
     """The shipped inventory's parents (Inventory.ancestors) and the parent labels of
     netmon_device_info give the same chains; kecamatan routers are fed by their fibre."""
     from netmon.inventory import load_inventory
@@ -406,18 +433,14 @@ def test_topology_from_the_inventory_matches_the_exported_one(
     assert exported.chains["tower-wonocolo"] == ["kec-kedewan", "core-pemkab-1"]
     assert exported.feed_links()["kec-balen"] == "fo-kec-balen"
     # the command with the shipped inventory, no secret in the environment (as the timer)
-    with pytest.MonkeyPatch.context() as mp:
-        for k in [k for k in os.environ if k.startswith("NETMON_")]:
-            mp.delenv(k)
-        code = main_report(_args("--prometheus", prometheus, "--from", "2026-11-01T00:00Z",
-                                 "--to", "2026-12-01T00:00Z", "--inventory",
-                                 str(REPO / "inventory.yaml")))
-    assert code == 0
+    assert monthly_run.code == 0, monthly_run.stdout
 
 
 @pytest.mark.integration
 def test_link_filter_keeps_root_causes(prometheus: str) -> None:
-    report = build_report(PromClient(prometheus), start=START, end=END, link_regex="fo-kec-.*")
+    # the day of the radio job (a month costs ~15 s of report CPU and adds nothing here)
+    report = build_report(PromClient(prometheus), start=at(20, 0), end=at(21, 0),
+                          link_regex="fo-kec-.*")
     assert {a.name for a in report.links} == {f"fo-kec-{k}" for k in KEC}
     # the tower's outage is still blamed on its radio link, which is not listed
     causes = {o.cause for o in report.outages}
@@ -512,11 +535,9 @@ def test_maintenance_from_a_running_alertmanager(tmp_path: Path,
 
 
 @pytest.mark.integration
-def test_output_dir_for_the_monthly_timer(prometheus: str, tmp_path: Path) -> None:
-    out = tmp_path / "reports"
-    code = main_report(_args("--prometheus", prometheus, "--from", "2026-11-01T00:00:00Z",
-                             "--to", "2026-12-01T00:00:00Z", "--output-dir", str(out)))
-    assert code == 0
+def test_output_dir_for_the_monthly_timer(monthly_run: MonthlyRun) -> None:
+    out = monthly_run.output_dir
+    assert monthly_run.code == 0, monthly_run.stdout
     names = sorted(p.name.split("availability-", 1)[1].split("_", 1)[-1] for p in
                    out.iterdir())
     assert len(names) == 4 and all(n.startswith("2026-1") for n in names)

@@ -60,7 +60,7 @@ def _fire_times(schedule: Schedule, job_id: str, count: int) -> list[float]:
 def test_500_devices_every_30s_keep_the_interval_and_spread_across_it() -> None:
     interval, n, cycles = 30.0, 500, 40
     poller = _RecordingPoller(interval)
-    schedule = Schedule(poller)  # type: ignore[arg-type]
+    schedule = Schedule(poller, job_prefix="snmp:")  # type: ignore[arg-type]
     devices = [_Device(f"kec-{i:03d}") for i in range(n)]
     before = time.time()
     schedule.sync(None, devices)  # type: ignore[arg-type]
@@ -91,7 +91,8 @@ def test_500_devices_every_30s_keep_the_interval_and_spread_across_it() -> None:
 def test_a_restart_keeps_each_device_phase() -> None:
     """Phases come from the device name, so a restart (or another shard taking the
     device over) polls it at the same point of the interval as before."""
-    first, second = Schedule(_RecordingPoller(60.0)), Schedule(_RecordingPoller(60.0))  # type: ignore[arg-type]
+    first = Schedule(_RecordingPoller(60.0), job_prefix="snmp:")  # type: ignore[arg-type]
+    second = Schedule(_RecordingPoller(60.0), job_prefix="snmp:")  # type: ignore[arg-type]
     devices = [_Device(f"tower-{i}") for i in range(20)]
     first.sync(None, devices)  # type: ignore[arg-type]
     second.sync(None, devices)  # type: ignore[arg-type]
@@ -108,7 +109,7 @@ def test_the_running_scheduler_polls_at_the_phase_and_keeps_the_period() -> None
     poller = _RecordingPoller(interval)
 
     async def main() -> dict[str, float]:
-        schedule = Schedule(poller)  # type: ignore[arg-type]
+        schedule = Schedule(poller, job_prefix="snmp:")  # type: ignore[arg-type]
         schedule.sync(None, [_Device(f"kec-{i}") for i in range(n)])  # type: ignore[arg-type]
         phases = {j.id.removeprefix("snmp:"): j.trigger.phase
                   for j in schedule.scheduler.get_jobs()}

@@ -75,8 +75,10 @@ def per_device(families: dict[str, Any], family: str, **labels: str) -> dict[str
 
 def test_never_more_than_max_concurrent_polls_in_flight(agent: SnmpdAgent) -> None:
     """Six devices due at once, `max_concurrent_polls: 2`: the agents never see more
-    than two devices being polled, and do see two (the cap is used, not just obeyed)."""
-    with LateAgent((agent.host, agent.port), devices=6, delay=0.3) as late:
+    than two devices being polled, and do see two (the cap is used, not just obeyed).
+    Each reply is held 0.1 s: every request of a poll is outstanding for that long, so
+    polls in flight together overlap, and six polls of 16 requests take ~5 s."""
+    with LateAgent((agent.host, agent.port), devices=6, delay=0.1) as late:
         inventory = inventory_for(late.ports, interval="60s", timeout="10s",
                                   max_concurrent=2)
         engine = Engine(inventory)
@@ -84,6 +86,7 @@ def test_never_more_than_max_concurrent_polls_in_flight(agent: SnmpdAgent) -> No
         async def all_at_once() -> list[PollResult | None]:
             async with SnmpClient() as client:
                 poller = Poller(engine, functools.partial(poll_device, client),
+                                collector="snmp",
                                 max_concurrent=inventory.daemon.max_concurrent_polls)
                 return await asyncio.gather(*(poller.run_poll(n) for n in inventory.devices))
 
@@ -137,7 +140,7 @@ def test_a_poll_still_running_at_90_percent_of_its_interval_is_abandoned(
         async def both() -> dict[str, PollResult | None]:
             async with SnmpClient() as client:
                 poller = Poller(engine, functools.partial(poll_device, client),
-                                max_concurrent=2)
+                                collector="snmp", max_concurrent=2)
 
                 async def one(name: str) -> tuple[str, PollResult | None]:
                     result = await poller.run_poll(name)
@@ -191,8 +194,9 @@ def test_overruns_are_counted_per_device_and_polls_are_not_stacked(
         async def scenario() -> None:
             async with SnmpClient() as client:
                 poller = CountingPoller(engine, functools.partial(poll_device, client),
+                                        collector="snmp",
                                         max_concurrent=inventory.daemon.max_concurrent_polls)
-                schedule = Schedule(poller)
+                schedule = Schedule(poller, job_prefix="snmp:")
 
                 def count(event: JobSubmissionEvent) -> None:
                     name = event.job_id.split(":", 1)[1]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from collectors.snmp import client as snmp_client
+from collectors.snmp import values as snmp_values
 from collectors.snmp.client import (
     END_OF_MIB,
     SnmpClient,
@@ -70,7 +71,7 @@ def run(coro: Any) -> Any:
 def walk(agent: FakeAgent, columns: list[str], **kwargs: Any) -> dict[str, dict[str, Any]]:
     client = SnmpClient(engine="pysnmp",
                         **{k: v for k, v in kwargs.items() if k == "max_varbinds"})
-    client._request = agent.request  # type: ignore[method-assign]
+    client._pysnmp._request = agent.request  # type: ignore[method-assign]
     extra = {k: v for k, v in kwargs.items() if k != "max_varbinds"}
     return run(client.walk_columns(TARGET, columns, **extra))
 
@@ -183,7 +184,7 @@ def test_endless_column_is_cut_off() -> None:
 def test_get_returns_plain_values_and_leaves_missing_objects_out() -> None:
     agent = FakeAgent({"1.3.6.1.2.1.1.3.0": 4242, "1.3.6.1.2.1.1.5.0": "rtr"})
     client = SnmpClient(engine="pysnmp")
-    client._request = agent.request  # type: ignore[method-assign]
+    client._pysnmp._request = agent.request  # type: ignore[method-assign]
     got = run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0", ".1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.9.0"]))
     assert got == {"1.3.6.1.2.1.1.3.0": 4242, "1.3.6.1.2.1.1.5.0": "rtr"}
 
@@ -198,7 +199,7 @@ def test_get_drops_an_oid_an_old_agent_calls_nosuchname() -> None:
         return 0, 0, [(o, 7) for o in oids]
 
     client = SnmpClient(engine="pysnmp")
-    client._request = v1ish  # type: ignore[method-assign]
+    client._pysnmp._request = v1ish  # type: ignore[method-assign]
     got = run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.31.1.5.0"]))
     assert got == {"1.3.6.1.2.1.1.3.0": 7}
     assert len(asked) == 2
@@ -209,7 +210,7 @@ def test_get_answered_for_another_oid_is_malformed() -> None:
         return 0, 0, [(parse_oid("1.3.6.1.2.1.1.1.0"), "x") for _ in oids]
 
     client = SnmpClient(engine="pysnmp")
-    client._request = liar  # type: ignore[method-assign]
+    client._pysnmp._request = liar  # type: ignore[method-assign]
     with pytest.raises(MalformedReply, match=r"kec-balen: GET for 1\.3\.6\.1\.2\.1\.1\.3\.0"):
         run(client.get(TARGET, ["1.3.6.1.2.1.1.3.0"]))
 
@@ -221,14 +222,14 @@ def test_bad_oids_are_programming_errors() -> None:
 
 
 def test_text_or_hex() -> None:
-    assert snmp_client._text_or_hex(b"ether1") == "ether1"
-    assert snmp_client._text_or_hex(b"ether1\x00") == "ether1"
-    assert snmp_client._text_or_hex(b"\x00\x15\x6d\x0a\x0b\x0c") == "00:15:6d:0a:0b:0c"
-    assert snmp_client._text_or_hex(b"\xde\xad\xbe\xef\x00\x01") == "de:ad:be:ef:00:01"
-    assert snmp_client._text_or_hex("Kabupaten Bojonegoro — NOC".encode()) == (
+    assert snmp_values.text_or_hex(b"ether1") == "ether1"
+    assert snmp_values.text_or_hex(b"ether1\x00") == "ether1"
+    assert snmp_values.text_or_hex(b"\x00\x15\x6d\x0a\x0b\x0c") == "00:15:6d:0a:0b:0c"
+    assert snmp_values.text_or_hex(b"\xde\xad\xbe\xef\x00\x01") == "de:ad:be:ef:00:01"
+    assert snmp_values.text_or_hex("Kabupaten Bojonegoro — NOC".encode()) == (
         "Kabupaten Bojonegoro — NOC"
     )
-    assert snmp_client._text_or_hex(b"") == ""
+    assert snmp_values.text_or_hex(b"") == ""
 
 
 # --- targets from the inventory ----------------------------------------------------------

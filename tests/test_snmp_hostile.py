@@ -109,7 +109,8 @@ def make_poller(inventory: Inventory, engine_name: str,
                 **kwargs: Any) -> tuple[Poller, Engine, SnmpClient]:
     engine = Engine(inventory)
     client = SnmpClient(engine=engine_name)
-    return Poller(engine, functools.partial(poll_device, client), **kwargs), engine, client
+    return Poller(engine, functools.partial(poll_device, client), collector="snmp",
+                  **kwargs), engine, client
 
 
 def poll_once(agent: HostileAgent, engine_name: str, **inventory_kwargs: Any

@@ -162,9 +162,6 @@ def snmprec(rows: int, *, last_change: int, aliases: dict[int, str] | None = Non
 
 
 @pytest.mark.integration
-# snmpsim re-indexes its data file after each rewrite; on a loaded machine (two xdist
-# workers) the pysnmp run once needed more than the default 180 s of waiting for it
-@pytest.mark.timeout(600)
 @pytest.mark.parametrize("engine_name", ["gufo", "pysnmp"])
 def test_real_agent_change_is_walked_and_no_change_is_not(
         tmp_path: Path, snmpsim_agent: Callable[..., SnmpsimAgent], engine_name: str) -> None:
@@ -178,14 +175,22 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
     written = [0]
 
     def rewrite(text: str) -> None:
-        # snmpsim re-reads a data file when its mtime moves to another whole second (an
-        # mtime set into the future made it stop answering): wait for the next second
+        # snmpsim re-indexes a data file only when its mtime in whole seconds differs
+        # from the one it indexed (and is not older than its index; an mtime in the
+        # future made it stop answering): wait for the next wall-clock second, then
+        # stamp the file with that clock. A new file's own mtime comes from the kernel's
+        # coarse clock, a tick behind time.time() on tmpfs: written just after the
+        # second turned, it still read the previous second, snmpsim never saw the
+        # change and the waits below spun for many minutes (the >180 s in CI).
         while int(time.time()) <= written[0]:
             time.sleep(0.05)
         tmp = datafile.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
+        now_ns = time.time_ns()
+        os.utime(tmp, ns=(now_ns, now_ns))
         os.replace(tmp, datafile)
         written[0] = int(datafile.stat().st_mtime)
+        assert written[0] == now_ns // 10**9
 
     rewrite(snmprec(2, last_change=500))
     agent = snmpsim_agent(data_dir=data)
@@ -198,7 +203,8 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
     cache = StaticColumnCache()
     engine = Engine(inventory)
     client = SnmpClient(engine=engine_name)
-    poller = Poller(engine, functools.partial(poll_device, client, cache=cache))
+    poller = Poller(engine, functools.partial(poll_device, client, cache=cache),
+                    collector="snmp")
     target = target_for(inventory, inventory.devices["kec-cache"])
 
     def exported() -> dict[str, str]:
@@ -212,14 +218,20 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
         assert result is not None and result.ok, result and result.error_message
         return exported(), cache.refreshes, cache.hits
 
-    async def agent_says(oid: str) -> object:
-        # snmpsim re-reads the file on a request: wait until it serves the new content
-        for _ in range(100):
+    async def agent_serves(oid: str, value: object, timeout: float = 60) -> None:
+        """Wait until snmpsim serves the rewritten file (it re-reads it on a request);
+        one deadline for the whole wait, so an agent that never sees the change fails
+        the test with its log instead of spinning."""
+        deadline = time.monotonic() + timeout
+        got: object = None
+        while time.monotonic() < deadline:
             got = (await client.get(target, [oid])).get(oid)
-            if got is not None:
-                return got
-            await asyncio.sleep(0.1)
-        return None
+            if got == value:
+                return
+            await asyncio.sleep(0.05)
+        log = agent.log.read_text(errors="replace").splitlines()[-20:]
+        pytest.fail(f"snmpsim still serves {oid} = {got!r}, not {value!r}, "
+                    f"{timeout:.0f} s after the rewrite; its log ends:\n" + "\n".join(log))
 
     async def scenario() -> None:
         try:
@@ -227,20 +239,12 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
             assert await poll_and_look() == ({"ge-1": "to site 1", "ge-2": "to site 2"}, 1, 1)
 
             rewrite(snmprec(2, last_change=500, aliases={1: "moved to site 9"}))
-            for _ in range(100):  # the agent really serves the new alias …
-                if await agent_says(f"{ifmib.IF_ALIAS}.1") == "moved to site 9":
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("snmpsim never served the rewritten alias")
+            await agent_serves(f"{ifmib.IF_ALIAS}.1", "moved to site 9")  # the agent has it …
             # … but nothing said the table changed: served from the cache, not walked
             assert await poll_and_look() == ({"ge-1": "to site 1", "ge-2": "to site 2"}, 1, 2)
 
             rewrite(snmprec(2, last_change=900, aliases={1: "moved to site 9"}))
-            for _ in range(100):
-                if await agent_says(LAST_CHANGE) == 900:
-                    break
-                await asyncio.sleep(0.1)
+            await agent_serves(LAST_CHANGE, 900)
             assert await poll_and_look() == (
                 {"ge-1": "moved to site 9", "ge-2": "to site 2"}, 2, 2)
             assert await poll_and_look() == (
@@ -248,10 +252,7 @@ def test_real_agent_change_is_walked_and_no_change_is_not(
 
             # a new ifIndex, ifTableLastChange left alone (agents that forget to move it)
             rewrite(snmprec(3, last_change=900, aliases={1: "moved to site 9"}))
-            for _ in range(100):
-                if await agent_says(f"{ifmib.IF_NAME}.3") == "ge-3":
-                    break
-                await asyncio.sleep(0.1)
+            await agent_serves(f"{ifmib.IF_NAME}.3", "ge-3")
             assert await poll_and_look() == (
                 {"ge-1": "moved to site 9", "ge-2": "to site 2", "ge-3": "to site 3"}, 3, 3)
             assert await poll_and_look() == (

@@ -1,29 +1,37 @@
 """The SNMP client: netmon's one boundary for SNMP GET and table walks.
 
-`SnmpClient` routes each target to the native engine in gufo.py (gufo-snmp, ~20x less
-CPU per varbind) when it can serve it, and to pysnmp (pysnmp_engine.py, imported only
-then) otherwise; see `engine_for`. Here: the targets, the GETBULK loop that walks
-several table columns per request for pysnmp, and the value rules both engines share.
-Callers get `dict`s of plain Python values or a `PollError` subclass whose message
-names the device and never a community or key.
+`SnmpClient` routes each target to one `SnmpEngine` (collectors/snmp/values.py): the
+native engine in gufo.py (gufo-snmp, ~20x less CPU per varbind) when it can serve it,
+else `PysnmpRequests` here — the GETBULK (or, for SNMPv1, GETNEXT) loops over
+pysnmp_engine.py's single requests, imported only when a target needs them. The choice
+is made in one place (`SnmpClient.engine`), not at each call. Callers get `dict`s of
+plain Python values or a `PollError` subclass whose message names the device and never
+a community or key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from netmon.errors import (
-    DeviceUnreachable,
-    MalformedReply,
-    PollError,
+from collectors.snmp.values import (
+    END_OF_MIB,
+    MAX_ROWS_PER_COLUMN,
+    NO_SUCH,
+    Absent,
+    Oid,
+    Reply,
+    SnmpEngine,
+    SnmpTarget,
+    SnmpValue,
+    format_oid,
+    parse_oid,
 )
+from netmon.errors import MalformedReply, PollError
 from netmon.inventory import SnmpV2c, SnmpV3
 
 if TYPE_CHECKING:
@@ -44,10 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SnmpValue = int | str
-"""What a varbind becomes: numbers (counters, gauges, ticks, enums) as `int`, everything
-else (text, MAC addresses, OIDs, IP addresses) as `str`."""
-
 DEFAULT_MAX_VARBINDS = 60
 """Varbinds asked for per GETBULK reply: snmpsim answers at most 64, net-snmp 100;
 staying under both means no agent silently truncates a reply we sized ourselves."""
@@ -56,72 +60,8 @@ DEFAULT_RCVBUF_BYTES = 4 * 1024 * 1024
 """Receive buffer for the shared socket. 50 concurrent large GETBULK replies overflowed
 the default 208 KB (FIELD-NOTES); the kernel clamps this to net.core.rmem_max."""
 
-HOSTNAME_TTL_S = 300.0
-"""How long a resolved device host name is reused before asking DNS again."""
-
-MAX_ROWS_PER_COLUMN = 100_000
-"""A column longer than this is treated as a broken agent rather than walked forever."""
-
-AUTH_PROTOCOLS = frozenset({"md5", "sha", "sha224", "sha256", "sha384", "sha512"})
-PRIV_PROTOCOLS = frozenset({"des", "3des", "aes", "aes192", "aes256", "aes192c", "aes256c"})
-"""The inventory's names; pysnmp_engine.py maps them to pysnmp's protocol objects."""
-
 _ERROR_STATUS_NO_SUCH_NAME = 2
 _ERROR_STATUS_TOO_BIG = 1
-
-@dataclass(frozen=True, slots=True)
-class SnmpTarget:
-    """Everything needed to talk to one agent, with no pysnmp types in it.
-
-    Exactly one of `community` (v2c, or v1 with `v1`) or `user` (v3) is set. Secrets
-    are excluded from `repr` so a target can be logged.
-    """
-
-    device: str
-    host: str
-    port: int = 161
-    timeout: float = 2.0
-    retries: int = 2
-    community: str | None = field(default=None, repr=False)
-    user: str | None = None
-    auth_protocol: str = "sha"
-    auth_key: str | None = field(default=None, repr=False)
-    priv_protocol: str | None = None
-    priv_key: str | None = field(default=None, repr=False)
-    context: str = ""
-    v1: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.community is None) == (self.user is None):
-            raise ValueError(f"{self.device}: give exactly one of community (v2c) or user (v3)")
-        if self.v1 and self.community is None:
-            raise ValueError(f"{self.device}: SNMPv1 needs a community")
-        if self.user is not None:
-            if self.auth_protocol not in AUTH_PROTOCOLS:
-                raise ValueError(f"{self.device}: unknown auth protocol {self.auth_protocol!r}")
-            if not self.auth_key:
-                raise ValueError(f"{self.device}: SNMPv3 needs an auth key")
-            if self.priv_protocol is not None:
-                if self.priv_protocol not in PRIV_PROTOCOLS:
-                    raise ValueError(
-                        f"{self.device}: unknown privacy protocol {self.priv_protocol!r}"
-                    )
-                if not self.priv_key:
-                    raise ValueError(f"{self.device}: privacy protocol set but no priv key")
-        if self.timeout <= 0 or self.retries < 0:
-            raise ValueError(f"{self.device}: timeout must be > 0 and retries >= 0")
-
-    @property
-    def version(self) -> str:
-        if self.community is None:
-            return "3"
-        return "1" if self.v1 else "2c"
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in a message (used to scrub library text)."""
-        return tuple(s for s in (self.community, self.auth_key, self.priv_key) if s)
-
 
 def target_for(inventory: Inventory, device: Device) -> SnmpTarget:
     """Build the target for `device` from the inventory (credentials, port, timing).
@@ -156,65 +96,6 @@ def target_for(inventory: Inventory, device: Device) -> SnmpTarget:
     )
 
 
-# --- OIDs and values --------------------------------------------------------------------
-
-Oid = tuple[int, ...]
-
-
-def parse_oid(text: str) -> Oid:
-    """`"1.3.6.1.2.1.1.3.0"` (a leading dot is allowed) → tuple of ints."""
-    parts = text.strip().lstrip(".").split(".")
-    try:
-        oid = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"not a numeric OID: {text!r}") from None
-    if len(oid) < 2 or any(p < 0 for p in oid):
-        raise ValueError(f"not a numeric OID: {text!r}")
-    return oid
-
-
-def format_oid(oid: Oid) -> str:
-    return ".".join(map(str, oid))
-
-
-def _text_or_hex(raw: bytes) -> str:
-    """Display strings as text; binary (MAC addresses, opaque blobs) as `aa:bb:cc`.
-
-    Several agents NUL-terminate their strings (`"ether1\\x00"`); the NUL is dropped so
-    interface names match the inventory.
-    """
-    stripped = raw.rstrip(b"\x00")
-    if not stripped:
-        return ""
-    try:
-        text = stripped.decode("utf-8")
-    except UnicodeDecodeError:
-        return ":".join(f"{b:02x}" for b in raw)
-    if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
-        return text
-    return ":".join(f"{b:02x}" for b in raw)
-
-
-class _Absent:
-    """A varbind that carries no value: an SNMP exception or Null."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-END_OF_MIB = _Absent("endOfMibView")
-NO_SUCH = _Absent("noSuchObject/noSuchInstance")
-NULL = _Absent("Null")
-
-Reply = SnmpValue | _Absent
-"""A varbind value after conversion; `_Absent` markers never leave this module."""
-
-
 ENGINES = ("auto", "gufo", "pysnmp")
 """`SnmpClient(engine=...)`: "auto" uses gufo-snmp where it can and pysnmp elsewhere;
 "gufo" insists on gufo-snmp being installed (still pysnmp for what it cannot do);
@@ -222,9 +103,8 @@ ENGINES = ("auto", "gufo", "pysnmp")
 
 
 def _native_engine(max_varbinds: int, *, required: bool) -> Any:
-    """The gufo-snmp engine, or None when the package is missing and not required.
-
-    Imported here, not at the top: gufo.py reuses this module's value helpers."""
+    """The gufo-snmp engine, or None when the package is missing and not required
+    (imported here: an inventory polled only by pysnmp never loads it)."""
     try:
         from collectors.snmp.gufo import GufoEngine
     except ImportError:
@@ -235,12 +115,13 @@ def _native_engine(max_varbinds: int, *, required: bool) -> Any:
     return GufoEngine(max_varbinds=max_varbinds)
 
 
-class SnmpClient:
-    """Async SNMP GET and multi-column GETBULK walks for many devices at once.
+class PysnmpRequests:
+    """The `SnmpEngine` over pysnmp: GET and multi-column GETBULK walks (GETNEXT for
+    SNMPv1) built from pysnmp_engine.py's single requests.
 
-    Holds one `SnmpEngine` (and its one UDP socket), created lazily inside the running
+    Holds one pysnmp engine (and its one UDP socket), created lazily inside the running
     event loop: pysnmp binds its dispatcher to the loop that exists when the engine
-    gets its first transport. Use one client per process; `close()` releases it.
+    gets its first transport.
 
     The one exception: SNMPv3 credentials that share a user name but differ in keys
     (per-site keys for the same "netmon" user) each get an engine of their own.
@@ -249,21 +130,8 @@ class SnmpClient:
     times out (measured against snmpsim). One extra engine per such variant is cheap.
     """
 
-    def __init__(
-        self,
-        *,
-        max_varbinds: int = DEFAULT_MAX_VARBINDS,
-        rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
-        engine: str = "auto",
-    ) -> None:
-        if max_varbinds < 1:
-            raise ValueError("max_varbinds must be at least 1")
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    def __init__(self, max_varbinds: int, rcvbuf_bytes: int) -> None:
         self.max_varbinds = max_varbinds
-        self._native: Any = None
-        if engine != "pysnmp":
-            self._native = _native_engine(max_varbinds, required=engine == "gufo")
         self._rcvbuf_wanted = rcvbuf_bytes
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engines: dict[int, PysnmpEngine] = {}
@@ -281,13 +149,8 @@ class SnmpClient:
     def engine_count(self) -> int:
         return len(self._engines)
 
-    def engine_for(self, target: SnmpTarget) -> str:
-        """Which library answers for `target`: "gufo" (native, ~20× cheaper per varbind)
-        whenever it can do exactly what pysnmp would, else "pysnmp" (host names, v3
-        context names, 3DES, and SNMPv1: walked with GETNEXT, see `walk_columns`)."""
-        if self._native is not None and self._native.supports(target):
-            return "gufo"
-        return "pysnmp"
+    def supports(self, target: SnmpTarget) -> bool:
+        return True  # pysnmp speaks every version, transport and protocol netmon takes
 
     # -- lifecycle
 
@@ -326,19 +189,11 @@ class SnmpClient:
         Call it while the event loop still runs (`async with SnmpClient()` does);
         after the loop closed, the sockets are still freed but asyncio may warn.
         """
-        if self._native is not None:
-            self._native.close()
         engines, self._engines = self._engines, {}
         self._usm_slots.clear()
         self._loop = None
         for engine in engines.values():
             engine.close()
-
-    async def __aenter__(self) -> SnmpClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- public requests
 
@@ -348,9 +203,6 @@ class SnmpClient:
         A v1-style `noSuchName` error from an old agent drops that one OID and asks
         again for the rest, rather than failing the whole request.
         """
-        if self._native is not None and self._native.supports(target):
-            native: dict[str, SnmpValue] = await self._native.get(target, oids)
-            return native
         wanted = {format_oid(parse_oid(o)): parse_oid(o) for o in oids}
         remaining = list(wanted)
         result: dict[str, SnmpValue] = {}
@@ -373,7 +225,7 @@ class SnmpClient:
                     raise MalformedReply(
                         f"{target.device}: GET for {name} answered for {format_oid(oid)}"
                     )
-                if not isinstance(value, _Absent):
+                if not isinstance(value, Absent):
                     result[name] = value
             break
         return result
@@ -399,10 +251,6 @@ class SnmpClient:
         progress, and a column longer than `max_rows`. tooBig halves the varbinds asked
         for, down to one column and one repetition per request, before it is an error.
         """
-        if self._native is not None and self._native.supports(target):
-            native: dict[str, dict[str, SnmpValue]] = await self._native.walk_columns(
-                target, columns, max_rows=max_rows)
-            return native
         prefixes = {format_oid(parse_oid(c)): parse_oid(c) for c in columns}
         rows: dict[str, dict[str, SnmpValue]] = {c: {} for c in prefixes}
         last: dict[str, Oid] = dict(prefixes)
@@ -496,7 +344,7 @@ class SnmpClient:
                     f"after {format_oid(last[column])}; walk aborted"
                 )
             last[column] = oid
-            if not isinstance(value, _Absent):
+            if not isinstance(value, Absent):
                 column_rows = rows[column]
                 # interned: "1".."48" are the row keys of every device
                 column_rows[sys.intern(format_oid(oid[len(prefix):]))] = value
@@ -548,28 +396,76 @@ _ERROR_STATUS_NAMES = {
 }
 
 
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class SnmpClient:
+    """Async SNMP GET and multi-column walks for many devices at once, each target
+    served by one engine (see `engine`). Use one client per process; `close()` (or
+    `async with`) releases the sockets.
 
+    SNMPv3 credentials that share a user name but differ in keys (per-site keys for the
+    same "netmon" user) each get a pysnmp engine of their own: pysnmp's hlapi keys its
+    USM configuration by user name, so a second key set for the same name would
+    silently replace the first (measured against snmpsim).
+    """
 
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False  # a host name: pysnmp resolves it as IPv4
+    def __init__(
+        self,
+        *,
+        max_varbinds: int = DEFAULT_MAX_VARBINDS,
+        rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
+        engine: str = "auto",
+    ) -> None:
+        if max_varbinds < 1:
+            raise ValueError("max_varbinds must be at least 1")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+        self.max_varbinds = max_varbinds
+        self._native: SnmpEngine | None = None
+        if engine != "pysnmp":
+            self._native = _native_engine(max_varbinds, required=engine == "gufo")
+        self._pysnmp = PysnmpRequests(max_varbinds, rcvbuf_bytes)
 
+    @property
+    def rcvbuf_bytes(self) -> dict[str, int]:
+        """Effective SO_RCVBUF of pysnmp's main socket(s) per family."""
+        return self._pysnmp.rcvbuf_bytes
 
-def _scrub(text: str, target: SnmpTarget) -> str:
-    """Library text is never trusted not to echo a key: replace every secret."""
-    for secret in target.secrets:
-        text = text.replace(secret, "<secret>")
-    return text
+    @property
+    def engine_count(self) -> int:
+        """pysnmp engines open (one per distinct v3 key set of a user name)."""
+        return self._pysnmp.engine_count
 
+    def engine(self, target: SnmpTarget) -> SnmpEngine:
+        """The engine that serves `target`: gufo-snmp whenever it can do exactly what
+        pysnmp would, else pysnmp (host names, v3 context names, 3DES, SNMPv1)."""
+        if self._native is not None and self._native.supports(target):
+            return self._native
+        return self._pysnmp
 
-def _unreachable(target: SnmpTarget, exc: OSError) -> DeviceUnreachable:
-    reason = exc.strerror or type(exc).__name__
-    return DeviceUnreachable(f"{target.device}: cannot send to {target.host}: {reason}")
+    def engine_for(self, target: SnmpTarget) -> str:
+        """"gufo" or "pysnmp": which library answers for `target` (tests, `netmon poll`)."""
+        return "gufo" if self.engine(target) is self._native else "pysnmp"
+
+    async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpValue]:
+        """GET scalars. Returns {requested OID: value}; missing objects are absent."""
+        return await self.engine(target).get(target, oids)
+
+    async def walk_columns(self, target: SnmpTarget, columns: Sequence[str], *,
+                           max_rows: int = MAX_ROWS_PER_COLUMN
+                           ) -> dict[str, dict[str, SnmpValue]]:
+        """Walk several table columns together: {column OID: {index suffix: value}},
+        every requested column a key, possibly with no rows (see the engines for how
+        broken agents are bounded)."""
+        return await self.engine(target).walk_columns(target, columns, max_rows=max_rows)
+
+    def close(self) -> None:
+        """Close the sockets and stop the engines' timers. Safe to call twice; call it
+        while the event loop still runs (`async with SnmpClient()` does)."""
+        if self._native is not None:
+            self._native.close()
+        self._pysnmp.close()
+
+    async def __aenter__(self) -> SnmpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()

@@ -43,14 +43,14 @@ from gufo.snmp import (
 from gufo.snmp._fast import GetIter
 from gufo.snmp.aio.client import SnmpSession
 
-from collectors.snmp.client import (
+from collectors.snmp.values import (
     MAX_ROWS_PER_COLUMN,
     SnmpTarget,
     SnmpValue,
-    _is_ip_literal,
-    _text_or_hex,
     format_oid,
+    is_ip_literal,
     parse_oid,
+    text_or_hex,
 )
 from netmon.errors import AuthError, DeviceUnreachable, MalformedReply, PollError, PollTimeout
 
@@ -103,7 +103,7 @@ trips per poll; the bound keeps file descriptors far below common `ulimit -n` va
 def _value(raw: Any) -> SnmpValue:
     """gufo's value → netmon's: the same rules as `client._convert` (text or hex)."""
     if isinstance(raw, bytes):
-        return _text_or_hex(raw)
+        return text_or_hex(raw)
     if isinstance(raw, bool):
         return int(raw)
     if isinstance(raw, int | str):
@@ -245,7 +245,7 @@ class GufoEngine:
         this engine's bounded walk (`_walk_column`) reads GETBULK replies. The client
         walks v1 with GETNEXT through pysnmp instead (old UPS cards: a handful of
         devices; bench/snmp_modules.py measures the cost)."""
-        if not _is_ip_literal(target.host) or target.context or target.v1:
+        if not is_ip_literal(target.host) or target.context or target.v1:
             return False
         if target.user is None:
             return True

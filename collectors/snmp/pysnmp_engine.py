@@ -64,7 +64,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.smi import builder, view
 
-from collectors.snmp.client import (
+from collectors.snmp.values import (
     AUTH_PROTOCOLS,
     END_OF_MIB,
     HOSTNAME_TTL_S,
@@ -74,12 +74,12 @@ from collectors.snmp.client import (
     Oid,
     Reply,
     SnmpTarget,
-    _is_ip_literal,
-    _is_ipv6,
-    _scrub,
-    _text_or_hex,
-    _unreachable,
     format_oid,
+    is_ip_literal,
+    is_ipv6,
+    scrub,
+    text_or_hex,
+    unreachable,
 )
 from netmon.errors import (
     AuthError,
@@ -165,7 +165,7 @@ def _convert(value: Any) -> Reply:
     if isinstance(value, rfc1902.Bits | rfc1902.Opaque):
         return value.asOctets().hex()
     if isinstance(value, univ.OctetString):
-        return _text_or_hex(value.asOctets())
+        return text_or_hex(value.asOctets())
     if isinstance(value, univ.ObjectIdentifier):
         return format_oid(value.asTuple())
     return NULL
@@ -270,13 +270,13 @@ class PysnmpEngine:
         cached = self._targets.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        ipv6 = _is_ipv6(target.host)
+        ipv6 = is_ipv6(target.host)
         self._ensure_transport(ipv6)
         transport_cls = Udp6TransportTarget if ipv6 else UdpTransportTarget
         created = await transport_cls.create(
             (target.host, target.port), timeout=target.timeout, retries=target.retries
         )
-        expires = math.inf if _is_ip_literal(target.host) else now + HOSTNAME_TTL_S
+        expires = math.inf if is_ip_literal(target.host) else now + HOSTNAME_TTL_S
         self._targets[key] = (created, expires)
         return created
 
@@ -324,7 +324,7 @@ async def request(
     except PySnmpError as exc:  # address did not resolve
         raise DeviceUnreachable(
             f"{target.device}: cannot resolve {target.host}: "
-            f"{_scrub(str(exc), target).rsplit(':', 1)[-1].strip()}"
+            f"{scrub(str(exc), target).rsplit(':', 1)[-1].strip()}"
         ) from None
     except OSError as exc:
         raise DeviceUnreachable(
@@ -354,7 +354,7 @@ async def request(
         await asyncio.sleep(0)  # let the task send its datagram
         if send_errors and not task.done():
             task.cancel()
-            raise _unreachable(target, send_errors[0])
+            raise unreachable(target, send_errors[0])
         indication, status, index, reply = await task
     except asyncio.CancelledError:
         task.cancel()
@@ -364,13 +364,13 @@ async def request(
     except (PySnmpError, PyAsn1Error) as exc:
         log.debug("%s: pysnmp raised", target.device, exc_info=True)
         raise MalformedReply(
-            f"{target.device}: SNMP {kind} failed: {_scrub(str(exc), target)[:200]}"
+            f"{target.device}: SNMP {kind} failed: {scrub(str(exc), target)[:200]}"
         ) from None
     except OSError as exc:
-        raise _unreachable(target, exc) from None
+        raise unreachable(target, exc) from None
 
     if send_errors:
-        raise _unreachable(target, send_errors[0])
+        raise unreachable(target, send_errors[0])
     if indication:
         raise _indication_error(target, indication)
     try:
@@ -408,7 +408,7 @@ def _indication_error(target: SnmpTarget, indication: Any) -> PollError:
         return PollTimeout(
             f"{device}: SNMP timeout after {retries} ({target.timeout:.1f} s each)"
         )
-    text = _scrub(str(indication), target)
+    text = scrub(str(indication), target)
     if isinstance(indication, _AUTH_INDICATIONS):
         what = "SNMPv3 user/keys" if target.version == "3" else "community"
         return AuthError(f"{device}: SNMP authentication failed ({text}); check the {what}")

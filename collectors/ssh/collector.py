@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from collectors.ssh.poller import COLLECTOR
 from netmon.collector import Stat
 from netmon.errors import PollError
 
@@ -25,7 +24,7 @@ DEFAULT_WORKERS = 16
 
 
 class SshCollector:
-    name = COLLECTOR
+    name = "ssh"  # collectors.ssh.poller.COLLECTOR (not imported: it brings netmiko)
 
     def __init__(self) -> None:
         self.max_concurrent = DEFAULT_WORKERS

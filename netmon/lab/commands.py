@@ -86,13 +86,15 @@ def _print_summary(lab: Lab, out: TextIO) -> None:
 
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
                 factor: float = 0.3, send_traps: bool = True,
+                amount: float | None = None,
                 outlast: float = POWER_CUT_OUTLAST_S) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
-    clear (no target), or a data-centre fault (netmon.lab.datacentre: ups-on-battery,
-    room-temperature-rise, disk-fill... with an optional target; site-power-cut ROUTER).
-    `factor` is for degrade: the share of normal traffic kept; `outlast` for
+    lossy | latency | clear (no target), or a data-centre fault (netmon.lab.datacentre:
+    ups-on-battery, room-temperature-rise, disk-fill... with an optional target;
+    site-power-cut ROUTER). `factor` is for degrade: the share of normal traffic kept;
+    `amount` for lossy (percent of pings lost) and latency (ms added); `outlast` for
     site-power-cut: the seconds the site's battery lasts.
     """
     w = Path(workdir).absolute()
@@ -100,7 +102,7 @@ def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
     if not running_pids(w):
         raise LabError(f"the lab in {w} is not running: start it with `netmon lab`")
     return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps,
-                          outlast=outlast)
+                          amount=amount, outlast=outlast)
 
 
 def show_faults(workdir: str | Path = DEFAULT_WORKDIR) -> str:

@@ -353,8 +353,10 @@ def targets(kind: str, target: str | None, modules: dict[str, tuple[str, ...]]) 
 
 
 def apply(doc: dict[str, Any], kind: str, devices: list[str], s: float,
-          outlast: float = POWER_CUT_OUTLAST_S) -> None:
-    """Write the fault into the document's `env` (and a power cut's `dark_at`)."""
+          outlast: float = POWER_CUT_OUTLAST_S, epoch: float | None = None) -> None:
+    """Write the fault into the document's `env` (and a power cut's `dark_at`, in lab
+    seconds for the relay and, given the lab's `epoch`, in Unix time for the ICMP
+    process, which knows no lab clock)."""
     env = doc.setdefault("env", {})
     for name in devices:
         st = env.setdefault(name, {})
@@ -371,10 +373,14 @@ def apply(doc: dict[str, Any], kind: str, devices: list[str], s: float,
             st.setdefault("fill", s)
         elif kind == "site-power-cut":
             st["power_cut"], st["outlast"] = s, outlast
-            doc["devices"].setdefault(name, {})["dark_at"] = s + outlast
+            dev = doc["devices"].setdefault(name, {})
+            dev["dark_at"] = s + outlast
+            if epoch is not None:
+                dev["dark_at_unix"] = epoch + s + outlast
         elif kind == "power-restore":
             st.pop("power_cut", None)
             doc["devices"].setdefault(name, {}).pop("dark_at", None)
+            doc["devices"][name].pop("dark_at_unix", None)
 
 
 def clear(doc: dict[str, Any]) -> None:
@@ -382,6 +388,7 @@ def clear(doc: dict[str, Any]) -> None:
     doc["env"] = {}
     for data in doc.get("devices", {}).values():
         data.pop("dark_at", None)
+        data.pop("dark_at_unix", None)
 
 
 def dark(doc: dict[str, Any], s: float) -> set[str]:

@@ -169,6 +169,22 @@ def set_unreachable(doc: dict[str, Any], device: str, flag: bool) -> None:
     doc["devices"].setdefault(device, {})["unreachable"] = flag
 
 
+def set_icmp_loss(doc: dict[str, Any], device: str, percent: float) -> None:
+    """`percent` of the pings to the device (and every device behind it) go unanswered
+    (netmon.lab.icmp); 0 ends it. SNMP is left alone: a lossy path that still carries
+    SNMP is what the ICMP collector exists to show."""
+    if not 0.0 <= percent <= 100.0:
+        raise ValueError("lossy takes a percentage between 0 and 100")
+    doc["devices"].setdefault(device, {})["icmp_loss"] = percent / 100.0
+
+
+def set_icmp_latency(doc: dict[str, Any], device: str, ms: float) -> None:
+    """Pings to the device (and behind it) come back `ms` milliseconds later; 0 ends it."""
+    if not 0.0 <= ms <= 10_000.0:
+        raise ValueError("latency takes milliseconds between 0 and 10000")
+    doc["devices"].setdefault(device, {})["icmp_latency_ms"] = ms
+
+
 def reboot(doc: dict[str, Any], model: LabModel, device: str, now: float | None = None) -> None:
     """Uptime and every counter of the device restart from zero; links stay up."""
     dev = model.by_name[device]
@@ -188,6 +204,8 @@ def clear(doc: dict[str, Any], model: LabModel, now: float | None = None) -> Non
             link_normal(doc, model, link, now=now)
     for data in doc["devices"].values():
         data["unreachable"] = False
+        data.pop("icmp_loss", None)
+        data.pop("icmp_latency_ms", None)
     datacentre.clear(doc)
 
 
@@ -203,6 +221,11 @@ def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
     for name, data in sorted(doc.get("devices", {}).items()):
         if data.get("unreachable"):
             lines.append(f"device {name}: unreachable (and every device behind it)")
+        if data.get("icmp_loss"):
+            lines.append(f"device {name}: {data['icmp_loss']:.0%} of pings lost (and behind it)")
+        if data.get("icmp_latency_ms"):
+            lines.append(f"device {name}: pings {data['icmp_latency_ms']:g} ms late "
+                         "(and behind it)")
         if data.get("boot") is not None:
             lines.append(f"device {name}: rebooted at {_clock(model, data['boot'])}")
     lines += datacentre.describe(doc, lambda s: _clock(model, s))

@@ -4,7 +4,11 @@ Processes (all children of the process that called `start()`, all on 127.0.0.1):
 - N snmpsim command responders (`python -m netmon.lab.agent`), ≤ 24 devices each,
   every device a data file (v2c community / v3 context = data file name);
 - one UDP relay (`python -m netmon.lab.relay`) giving each device its own port and
-  silencing unreachable ones.
+  silencing unreachable ones;
+- with an `icmp:` section in the inventory, the ICMP fault process
+  (`python -m netmon.lab.icmp`, nftables + a late echo responder): every device and
+  probe-only target then has its own 127.x address in the lab inventory, and answers
+  ping there.
 
 Work directory layout (default /tmp/netmon-lab):
     lab-inventory.yaml  secrets/    the inventory to point the daemon at, and its secrets
@@ -17,6 +21,7 @@ Work directory layout (default /tmp/netmon-lab):
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import json
 import math
 import os
@@ -32,6 +37,7 @@ from types import TracebackType
 
 from netmon.inventory import Inventory, load_inventory
 from netmon.lab import faults, probe
+from netmon.lab import icmp as lab_icmp
 from netmon.lab import traps as lab_traps
 from netmon.lab.datacentre import (
     DC_FAULT_KINDS,
@@ -253,6 +259,14 @@ class Lab:
         """Back to normal (also ends a degrade)."""
         self._fault("link-up", link)
 
+    def lossy(self, device: str, percent: float) -> None:
+        """`percent` of pings to the device and everything behind it get no reply."""
+        self._fault("lossy", device, amount=percent)
+
+    def latency(self, device: str, ms: float) -> None:
+        """Pings to the device and everything behind it come back `ms` ms late."""
+        self._fault("latency", device, amount=ms)
+
     def set_unreachable(self, device: str, unreachable: bool = True) -> None:
         """No SNMP reply at all from the device and every device behind it (parents)."""
         self._fault("unreachable" if unreachable else "reachable", device)
@@ -298,13 +312,21 @@ class Lab:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _fault(self, kind: str, target: str | None, factor: float = 0.3) -> None:
+    def _fault(self, kind: str, target: str | None, factor: float = 0.3,
+               amount: float | None = None) -> None:
         if not self._procs:
             raise LabError("the lab is not running")
-        apply_to_model(self.workdir, self.model, kind, target, factor=factor)
+        apply_to_model(self.workdir, self.model, kind, target, factor=factor, amount=amount)
+
+    @property
+    def icmp(self) -> bool:
+        """The inventory pings (`icmp:`): every device gets an address of its own."""
+        return self.inventory.model.icmp is not None
 
     def device_address(self, device: str) -> str:
-        """The device's address in the lab inventory (its own with traps=True)."""
+        """The device's address in the lab inventory (its own with traps=True or ICMP)."""
+        if self.icmp:
+            return lab_addresses(self.inventory, self.model)[device]
         if not self.traps:
             return HOST
         return lab_traps.device_addresses(self.model)[device]
@@ -324,6 +346,9 @@ class Lab:
                 self.trap_target = (HOST, s.getsockname()[1])
             addresses = lab_traps.device_addresses(network.model)
             traps_listen = f"{HOST}:{self.trap_target[1]}"
+        if self.icmp:
+            addresses = lab_addresses(self.inventory, network.model)
+            lab_icmp.write_plan(w, lab_icmp.table_name(w), addresses, network.model.parents)
         for d in ("data", "cache", "variation", "logs"):
             (w / d).mkdir(exist_ok=True)
         network.model.save(w / faults.MODEL_FILE)
@@ -370,6 +395,11 @@ class Lab:
             ]
             self._popen(f"agent-p{k}", args, env)
         self._popen("relay", [sys.executable, "-m", "netmon.lab.relay", str(w)], env)
+        if self.icmp:
+            if shutil.which("nft") is None:
+                raise LabError("the inventory has an icmp: section and the lab's ICMP faults "
+                               "need nftables: apt-get install nftables")
+            self._popen("icmp", [sys.executable, "-m", "netmon.lab.icmp", str(w)], env)
         if self._ssh_plan:
             self._popen("ssh", emulator_command(w), env)
         state = {"pids": [p.pid for p in self._procs], "started": time.time(),
@@ -400,12 +430,30 @@ class Lab:
         if self._ssh_plan:
             remaining = max(1.0, deadline - time.monotonic())
             ssh_wait_ready(self.workdir, remaining, check_alive=self.check_alive)
+        icmp_log = self.workdir / "logs" / "icmp.log"
+        while self.icmp and b"table" not in icmp_log.read_bytes():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab's ICMP process did not start; see {icmp_log}")
+            time.sleep(0.05)
 
 
 # --- the fault commands, shared by Lab methods and the CLI -----------------------------
 
 FAULT_KINDS = ("link-down", "link-up", "unreachable", "reachable", "reboot", "degrade",
-               "restore", "clear", *DC_FAULT_KINDS)
+               "restore", "lossy", "latency", "clear", *DC_FAULT_KINDS)
+ICMP_FAULT_KINDS = ("lossy", "latency")
+TARGETS_FIRST = ipaddress.ip_address("127.0.2.0")
+
+
+def lab_addresses(inventory: Inventory, model: LabModel) -> dict[str, str]:
+    """Every device's own loopback address: the simulated ones where the relay answers
+    (127.0.1.N, netmon.lab.traps), every other device and probe-only target 127.0.2.N
+    (the kernel answers ping on all of 127.0.0.0/8)."""
+    out = lab_traps.device_addresses(model)
+    others = [name for name in inventory.devices if name not in out]
+    out.update({name: str(TARGETS_FIRST + k + 1) for k, name in enumerate(others)})
+    return out
 
 
 def _unknown(what: str, name: str, known: list[str]) -> LabError:
@@ -418,12 +466,14 @@ def _unknown(what: str, name: str, known: list[str]) -> LabError:
 
 def apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
                    factor: float = 0.3, send_traps: bool = True,
+                   amount: float | None = None,
                    outlast: float = POWER_CUT_OUTLAST_S) -> str:
     """Apply one fault to the lab whose model is `model`; returns what was done. A lab
     started with traps also sends the traps the fault causes (unless `send_traps` is
     False: tests measuring detection by polling alone)."""
     was_down = lab_traps.down_links(workdir) if send_traps else set()
-    done = _apply_to_model(workdir, model, kind, target, factor=factor, outlast=outlast)
+    done = _apply_to_model(workdir, model, kind, target, factor=factor, amount=amount,
+                           outlast=outlast)
     if send_traps:
         sent = lab_traps.send_for_fault(workdir, model, kind, target, was_down)
         if sent:
@@ -444,7 +494,7 @@ def _apply_dc(workdir: Path, model: LabModel, kind: str, target: str | None, *,
     if not (outlast > 0 and math.isfinite(outlast)):
         raise LabError("a site's battery must last a positive number of seconds")
     with faults.locked_doc(workdir) as doc:
-        apply_dc(doc, kind, names, model.seconds(time.time()), outlast)
+        apply_dc(doc, kind, names, model.seconds(time.time()), outlast, model.epoch)
     who = ", ".join(names)
     return {
         "ups-on-battery": f"{who}: on battery (mains input lost); charge and runtime falling",
@@ -461,7 +511,8 @@ def _apply_dc(workdir: Path, model: LabModel, kind: str, target: str | None, *,
 
 
 def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
-                    factor: float = 0.3, outlast: float = POWER_CUT_OUTLAST_S) -> str:
+                    factor: float = 0.3, amount: float | None = None,
+                    outlast: float = POWER_CUT_OUTLAST_S) -> str:
     if kind not in FAULT_KINDS:
         raise LabError(f"unknown fault {kind!r}; one of: {', '.join(FAULT_KINDS)}")
     if kind == "clear":
@@ -489,6 +540,8 @@ def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | Non
                         "errors and discards growing")
             faults.link_normal(doc, model, link)
             return f"link {target} is up and healthy"
+    if kind in ICMP_FAULT_KINDS:
+        return _icmp_fault(workdir, model, kind, target, amount)
     if kind in ("unreachable", "reachable"):
         if target not in model.parents:
             raise _unknown("device", target, list(model.parents))
@@ -507,6 +560,31 @@ def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | Non
     with faults.locked_doc(workdir) as doc:
         faults.reboot(doc, model, target)
     return f"device {target} rebooted: uptime and counters restart from zero"
+
+
+def _icmp_fault(workdir: Path, model: LabModel, kind: str, target: str,
+                amount: float | None) -> str:
+    if not (workdir / lab_icmp.PLAN_FILE).exists():
+        raise LabError(f"fault {kind} needs a lab whose inventory has an icmp: section "
+                       "(nothing pings this one)")
+    if target not in model.parents:
+        raise _unknown("device", target, list(model.parents))
+    unit = "PERCENT" if kind == "lossy" else "MS"
+    if amount is None:
+        raise LabError(f"fault {kind} needs an amount: netmon lab fault {kind} {target} {unit}")
+    with faults.locked_doc(workdir) as doc:
+        try:
+            if kind == "lossy":
+                faults.set_icmp_loss(doc, target, amount)
+            else:
+                faults.set_icmp_latency(doc, target, amount)
+        except ValueError as exc:
+            raise LabError(str(exc)) from None
+    if amount == 0:
+        return f"device {target}: pings {'no longer lost' if kind == 'lossy' else 'on time'}"
+    if kind == "lossy":
+        return f"device {target} and what is behind it: {amount:g} % of pings lost"
+    return f"device {target} and what is behind it: pings {amount:g} ms late"
 
 
 def load_model(workdir: Path) -> LabModel:

@@ -55,7 +55,7 @@ def assert_loopback_only(inventory: Inventory) -> None:
     """Refuse unless every device address is an IP in 127.0.0.0/8 (host names refused too:
     a name can resolve anywhere)."""
     bad = []
-    for device in inventory.model.devices:
+    for device in inventory.devices.values():  # probe-only targets (icmp.targets) too
         try:
             ok = ipaddress.ip_address(device.address) in LOOPBACK
         except ValueError:
@@ -164,6 +164,9 @@ def write_lab_inventory(inventory: Inventory, network: Network, workdir: Path, *
             cred["priv_key"] = {"file": f"{SECRETS_DIR}/v3-{cred_name}.priv"}
         creds[name] = cred
 
+    # probe-only targets: pinged at their own lab address, never at the real one
+    for target in data.get("icmp", {}).get("targets", []):
+        target["address"] = (addresses or {}).get(target["name"], LAB_ADDRESS)
     data["credentials"] = {"snmp": creds}
     if traps_listen is not None:
         from netmon.lab.traps import engine_id

@@ -418,7 +418,8 @@ def build_network(
         links=tuple(links),
         devices=tuple(devices),
         agent_ports=tuple(agent_ports),
-        parents={d.name: d.parent for d in inventory.model.devices},
+        # every device, probe-only targets (icmp.targets) included: faults follow it
+        parents={d.name: d.parent for d in inventory.devices.values()},
     )
     return Network(lab, tuple(agents))
 

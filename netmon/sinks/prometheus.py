@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from netmon import __version__
 from netmon.capacity import DIRECTIONS
-from netmon.engine import DeviceSnapshot, Engine, LinkView, link_utilisation
+from netmon.engine import DeviceSnapshot, Engine, LinkView, link_utilisation, reachable
 from netmon.inventory import DEFAULT_ENVIRONMENT, InterfaceEnd
 from netmon.logs import BurstLog
 from netmon.metrics import CATALOGUE, MetricDef
@@ -121,15 +121,15 @@ class NetmonCollector(Collector):
         inventory, snaps = self._engine.view()
         fams.add("inventory_devices", (), len(inventory.devices))
         fams.add("inventory_links", (), len(inventory.links))
-        by_name = {s.device.name: s for s in snaps}
+        # an ancestor counts as up when anything answered it (reachable): a core
+        # whose SNMP agent hangs still carries the traffic of the sites behind it
+        alive = {s.device.name: reachable(s) for s in snaps}
         for snap in snaps:
             fams.device(snap)
             dl = _device_labels(snap)
             ancestors = inventory.ancestors(snap.device.name)
-            if all(by_name.get(a) is not None and by_name[a].up is not None
-                   for a in ancestors):
-                fams.add("device_upstream_up", dl,
-                         float(all(by_name[a].up for a in ancestors)))
+            if all(alive.get(a) is not None for a in ancestors):
+                fams.add("device_upstream_up", dl, float(all(alive[a] for a in ancestors)))
             fams.add("device_downstream_devices", dl,
                      inventory.descendant_count(snap.device.name))
         for view in self._engine.links():
@@ -150,6 +150,7 @@ def _device(fams: Families, snap: DeviceSnapshot) -> None:
     dl = _device_labels(snap)
     fams.add("device", (*dl, d.address, d.parent or "", snap.sys_name), 1)
     fams.add("device_up", dl, _bool(snap.up))
+    fams.add("device_reachable", dl, _bool(reachable(snap)))
     fams.add("device_uptime_seconds", dl, snap.uptime_s)
     fams.add("device_reboots", dl, snap.reboots)
     fams.add("rate_wraps", dl, snap.wraps)

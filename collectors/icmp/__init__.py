@@ -1,0 +1,1 @@
+"""The ICMP collector: bursts of echo requests per device, loss, RTT and jitter."""

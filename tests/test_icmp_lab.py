@@ -1,0 +1,266 @@
+"""The lab answers ping, and its `lossy`, `latency` and `unreachable` faults reach ICMP
+as a real site's would (netmon/lab/icmp.py): measured by the ICMP collector against the
+lab's own 127.x addresses, through the CLI's fault command."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collectors.icmp.collector import IcmpCollector
+from netmon.inventory import Inventory, load_inventory
+from netmon.lab import Lab, LabError, apply_fault
+from netmon.lab.icmp import (
+    PathFault,
+    checksum,
+    device_faults,
+    echo_reply,
+    nft_ruleset,
+    parse_frame,
+    path_faults,
+    table_name,
+)
+from netmon.lab.labinventory import load_for_lab
+from netmon.model import PollResult
+
+REPO = Path(__file__).resolve().parents[1]
+
+INVENTORY = """\
+defaults: {snmp: site}
+credentials:
+  snmp:
+    site: {version: 2c, community: {env: ICMP_LAB_COMMUNITY}}
+icmp:
+  count: 10
+  spacing: 10ms
+  timeout: 300ms
+  interval: 10s
+  targets:
+    - {name: isp-next-hop, address: 192.0.2.1, site: ISP, kecamatan: Bojonegoro,
+       parent: core-1, role: isp}
+    - {name: cpe-wonocolo, address: 198.51.100.7, site: Desa Wonocolo, kecamatan: Kedewan,
+       parent: tower-wonocolo}
+devices:
+  - {name: core-1, address: 10.35.0.1, site: Gedung Pemkab, kecamatan: Bojonegoro,
+     role: core, snmp: {}}
+  - {name: kec-balen, address: 10.35.1.1, site: Kantor Kecamatan Balen, kecamatan: Balen,
+     role: kecamatan, parent: core-1, snmp: {}}
+  - {name: tower-wonocolo, address: 10.35.9.1, site: Desa Wonocolo, kecamatan: Kedewan,
+     role: tower, parent: kec-balen, snmp: {}}
+  - {name: opd-setda, address: 10.35.2.1, site: Setda, kecamatan: Bojonegoro, role: opd,
+     parent: core-1}
+links:
+  - {name: fo-kec-balen, a: {device: core-1, interface: Gi1/0/1},
+     b: {device: kec-balen, interface: sfp1}, medium: fibre, capacity: 50M}
+"""
+
+
+# --- the pure parts ----------------------------------------------------------------------
+
+
+def test_faults_follow_the_parent_chain() -> None:
+    parents = {"core": None, "kec": "core", "tower": "kec", "cpe": "tower", "opd": "core"}
+    own = device_faults({"devices": {
+        "kec": {"icmp_loss": 0.2, "icmp_latency_ms": 30},
+        "tower": {"icmp_loss": 0.5, "icmp_latency_ms": 20, "unreachable": False},
+        "opd": {"unreachable": True, "icmp_loss": 0.0}}})
+    assert own["tower"] == PathFault(loss=0.5, latency_s=0.020)
+    faults = path_faults(own, parents)
+    assert set(faults) == {"kec", "tower", "cpe", "opd"}  # healthy paths left out
+    assert faults["kec"] == PathFault(loss=0.2, latency_s=0.030)
+    # losses compound (1 - 0.8 x 0.5), latencies add
+    assert faults["cpe"].loss == pytest.approx(0.6)
+    assert faults["cpe"].latency_s == pytest.approx(0.050)
+    assert faults["opd"].unreachable
+    # a loop in the (unvalidated) parents of a fault file cannot hang it
+    assert path_faults({"a": PathFault(loss=0.1)}, {"a": "b", "b": "a"})["b"].loss == (
+        pytest.approx(0.1))
+
+
+def test_a_power_cut_site_stops_answering_pings_when_its_battery_is_out() -> None:
+    """`site-power-cut` (netmon.lab.datacentre) writes when the site goes dark as Unix
+    time too: the ICMP process has no lab clock, and nobody rewrites the file then."""
+    doc = {"devices": {"kec": {"dark_at": 500.0, "dark_at_unix": 1_000.0}}}
+    assert device_faults(doc, now=999.0) == {}
+    assert device_faults(doc, now=1_000.0) == {"kec": PathFault(unreachable=True)}
+    assert device_faults(doc) == {}  # no clock given: only the flags count
+    parents = {"core": None, "kec": "core", "tower": "kec"}
+    assert set(path_faults(device_faults(doc, now=1_001.0), parents)) == {"kec", "tower"}
+
+
+def test_ruleset_drops_requests_for_late_or_dead_devices_and_replies_for_lossy() -> None:
+    text = nft_ruleset("netmon_lab_x", {"a": "127.0.1.1", "b": "::1", "c": "127.0.1.3"}, {
+        "a": PathFault(loss=0.25, latency_s=0.05), "b": PathFault(unreachable=True, loss=0.5),
+        "c": PathFault(loss=0.1)})
+    assert "ip daddr 127.0.1.1 icmp type echo-request drop" in text
+    assert "ip saddr 127.0.1.1 icmp type echo-reply numgen random mod 1000000 < 250000 drop" in text
+    assert "ip6 daddr ::1 icmpv6 type echo-request drop" in text
+    assert "ip6 saddr ::1" not in text  # unreachable: nothing to lose
+    assert "ip daddr 127.0.1.3" not in text  # lossy only: the kernel still answers
+    assert "ip saddr 127.0.1.3 icmp type echo-reply numgen random mod 1000000 < 100000" in text
+
+
+def test_echo_reply_keeps_id_sequence_and_payload_with_a_valid_checksum() -> None:
+    request = bytes([8, 0, 0, 0, 0x12, 0x34, 0x00, 0x07]) + b"payload!"
+    reply = echo_reply(4, request)
+    assert reply[0] == 0 and reply[4:] == request[4:]
+    assert checksum(reply) == 0  # a correct Internet checksum sums to zero
+    assert echo_reply(6, bytes([128, 0, 0, 0]) + request[4:])[:4] == bytes([129, 0, 0, 0])
+
+
+def test_parse_frame_finds_echo_requests_only() -> None:
+    icmp = bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"x" * 8
+    ip = bytes([0x45, 0, 0, 20 + len(icmp), 0, 0, 0, 0, 64, 1, 0, 0,
+                127, 0, 0, 1, 127, 0, 1, 5])
+    frame = b"\0" * 12 + b"\x08\x00" + ip + icmp
+    assert parse_frame(frame) == (4, "127.0.0.1", "127.0.1.5", icmp)
+    assert parse_frame(frame[:14] + ip + bytes([0]) + icmp[1:]) is None  # a reply
+    assert parse_frame(b"\0" * 12 + b"\x08\x06" + ip + icmp) is None  # ARP
+
+
+@pytest.fixture(scope="module")
+def icmp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    tmp = tmp_path_factory.mktemp("icmp-lab")
+    path = tmp / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    with Lab(load_for_lab(path), tmp / "work") as lab:
+        yield lab
+
+
+def poll(inv: Inventory, rounds: int = 1) -> dict[str, list[PollResult]]:
+    collector = IcmpCollector()
+    devices = collector.devices(inv)
+    collector.sync(inv, devices)
+
+    async def go() -> list[PollResult]:
+        out: list[PollResult] = []
+        for _ in range(rounds):
+            out += await asyncio.gather(*(collector.poll(inv, d) for d in devices))
+        return out
+
+    by: dict[str, list[PollResult]] = {}
+    for r in asyncio.run(go()):
+        by.setdefault(r.device, []).append(r)
+    collector.close()
+    return by
+
+
+def value(r: PollResult, name: str) -> float | None:
+    return next((s.value for s in r.samples if s.name == name), None)
+
+
+def fault(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """`netmon lab fault ...` as an operator types it, in another process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "netmon", "lab", "fault", *args, "--dir", str(lab.workdir)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60)
+    time.sleep(0.3)  # the lab's ICMP process sees faults.json move within ~50 ms
+    return done
+
+
+def test_every_device_and_target_answers_on_its_own_loopback_address(icmp_lab: Lab) -> None:
+    inv = load_inventory(icmp_lab.lab_inventory_path)
+    addresses = {name: d.address for name, d in inv.devices.items()}
+    assert len(set(addresses.values())) == len(addresses) == 6
+    assert all(ipaddress.ip_address(a).is_loopback for a in addresses.values())
+    assert addresses["isp-next-hop"].startswith("127.0.2.")
+    for name, polls in poll(inv).items():
+        assert polls[0].ok and value(polls[0], "icmp_packet_loss_ratio") == 0.0, name
+
+
+def test_latency_adds_up_along_the_parent_chain(icmp_lab: Lab) -> None:
+    inv = load_inventory(icmp_lab.lab_inventory_path)
+    try:
+        assert fault(icmp_lab, "latency", "kec-balen", "40").returncode == 0
+        assert fault(icmp_lab, "latency", "tower-wonocolo", "20").returncode == 0
+        by = poll(inv)
+    finally:
+        apply_fault(icmp_lab.workdir, "clear")
+        time.sleep(0.3)
+    floor = {"kec-balen": 0.040, "tower-wonocolo": 0.060, "cpe-wonocolo": 0.060}
+    for name, polls in by.items():
+        r = polls[0]
+        assert r.ok, (name, r.error_message)
+        rtt_min = value(r, "icmp_rtt_min_seconds")
+        median = value(r, "icmp_rtt_median_seconds")
+        assert rtt_min is not None and median is not None
+        if name in floor:
+            assert floor[name] <= rtt_min and median <= floor[name] + 0.010, (name, median)
+        else:
+            assert median < 0.005, (name, median)
+
+
+def test_lossy_loses_that_share_of_pings_behind_it_too(icmp_lab: Lab) -> None:
+    inv = load_inventory(icmp_lab.lab_inventory_path)
+    try:
+        done = fault(icmp_lab, "lossy", "tower-wonocolo", "50")
+        assert done.returncode == 0 and "50 % of pings lost" in done.stdout
+        listed = fault(icmp_lab, "list").stdout
+        assert "device tower-wonocolo: 50% of pings lost (and behind it)" in listed
+        by = poll(inv, rounds=10)
+    finally:
+        apply_fault(icmp_lab.workdir, "clear")
+        time.sleep(0.3)
+    for name in ("tower-wonocolo", "cpe-wonocolo"):
+        lost = sum(10 - (value(r, "icmp_echo_replies") or 0) for r in by[name])
+        assert 50 - 4.5 * 5 <= lost <= 50 + 4.5 * 5, (name, lost)  # binomial(100, 0.5)
+    for name in ("core-1", "kec-balen", "isp-next-hop", "opd-setda"):
+        assert all(value(r, "icmp_packet_loss_ratio") == 0.0 for r in by[name]), name
+
+
+def test_unreachable_silences_the_device_and_everything_behind_it(icmp_lab: Lab) -> None:
+    inv = load_inventory(icmp_lab.lab_inventory_path)
+    try:
+        assert fault(icmp_lab, "unreachable", "kec-balen").returncode == 0
+        by = poll(inv)
+    finally:
+        apply_fault(icmp_lab.workdir, "clear")
+        time.sleep(0.3)
+    dead = {name for name, polls in by.items() if not polls[0].ok}
+    assert dead == {"kec-balen", "tower-wonocolo", "cpe-wonocolo"}
+    assert all(by[n][0].error_reason == "unreachable" for n in dead)
+    # cleared: everyone answers again
+    assert all(polls[0].ok for polls in poll(inv).values())
+
+
+def test_bad_fault_commands_say_why(icmp_lab: Lab) -> None:
+    done = fault(icmp_lab, "lossy", "kec-balen")
+    assert done.returncode == 2
+    assert "fault lossy needs an amount: netmon lab fault lossy kec-balen PERCENT" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = fault(icmp_lab, "lossy", "kec-balen", "150")
+    assert done.returncode == 2 and "between 0 and 100" in done.stderr
+    done = fault(icmp_lab, "latency", "kec-baln", "10")
+    assert done.returncode == 2 and "did you mean kec-balen" in done.stderr
+
+
+def test_the_table_goes_with_the_lab(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    lab = Lab(load_for_lab(path), tmp_path / "work").start()
+    table = table_name(lab.workdir)
+    try:
+        listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+        assert table in listed.stdout
+    finally:
+        lab.stop()
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    assert table not in listed.stdout
+
+
+def test_icmp_faults_need_an_icmp_lab(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY.split("icmp:")[0] + "devices:" + INVENTORY.split("devices:")[1]
+                    .replace("  - {name: isp", "#"), encoding="utf-8")
+    with Lab(load_for_lab(path), tmp_path / "work") as lab, pytest.raises(
+            LabError, match="needs a lab whose inventory has an icmp: section"):
+        lab.lossy("kec-balen", 10)
