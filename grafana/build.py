@@ -896,12 +896,176 @@ def reachability() -> dict[str, Any]:
                      tags=["noc", "icmp"])
 
 
+# --- the data centre -------------------------------------------------------------------
+
+# Both UPS MIBs, whichever a UPS is read with (ups-mib or apc-ups): one series per UPS.
+UPS_ON_BATTERY = ('max by (device) (netmon_ups_output_source{state="battery"})'
+                  ' or max by (device) (netmon_apc_ups_output_status{state="on_battery"})')
+FILE_SYSTEMS = 'storage=~"/.*|[A-Za-z]:.*"'  # mount points and Windows drives, not RAM/swap
+
+
+def _used_share(selector: str) -> str:
+    return (f"netmon_host_storage_used_bytes{{{selector}}}"
+            " / on (device, storage_index) group_left ()"
+            f" netmon_host_storage_size_bytes{{{selector}}}")
+
+
+def _dew_point() -> str:
+    """Magnus formula (Sonntag's constants) per probe: its humidity with its coldest
+    (inlet) temperature sensor, as the alert rules compute it."""
+    gamma = ("(ln(max by (device) (netmon_sensor_humidity_percent_rh) / 100)"
+             " + 17.62 * min by (device) (netmon_sensor_temperature_celsius)"
+             " / (243.12 + min by (device) (netmon_sensor_temperature_celsius)))")
+    return f"243.12 * {gamma} / (17.62 - {gamma})"
+
+
+def datacentre() -> dict[str, Any]:
+    """Floor 4: the UPSes and PDUs, the room's temperature and humidity against each
+    sensor's limit, the servers, and the sites' supply voltage (a PLN cut shows there)."""
+    on_battery = [{"type": "value", "options": {
+        "0": {"text": "on mains", "color": "green", "index": 0},
+        "1": {"text": "ON BATTERY", "color": "red", "index": 1}}}]
+    replace = [{"type": "value", "options": {
+        "0": {"text": "battery ok", "color": "green", "index": 0},
+        "1": {"text": "REPLACE BATTERY", "color": "#EAB839", "index": 1}}}]
+    limit_line = dashed_line("^limit .*", "#C4162A")
+    panels = [
+        row("Power: UPSes and rack PDUs"),
+        panel("stat", "UPS on battery", [target(UPS_ON_BATTERY, "{{device}}", instant=True)],
+              w=6, h=5, mappings=on_battery, thresholds=[{"color": "#808080", "value": None}],
+              options=stat_options(), description="Output source from every poll: "
+              "on battery from the first poll that reads it, on mains again from the first "
+              "poll that reads mains (no trap needed)."),
+        panel("stat", "Battery charge",
+              [target("netmon_ups_battery_charge_ratio or netmon_apc_ups_battery_charge_ratio",
+                      "{{device}}", instant=True)],
+              w=6, h=5, unit="percentunit", decimals=0, options=stat_options(),
+              thresholds=[{"color": "red", "value": None}, {"color": "#EAB839", "value": 0.5},
+                          {"color": "green", "value": 0.9}]),
+        panel("stat", "Runtime left",
+              [target("netmon_ups_battery_runtime_seconds"
+                      " or netmon_apc_ups_battery_runtime_seconds", "{{device}}", instant=True)],
+              w=6, h=5, unit="s", options=stat_options(),
+              thresholds=[{"color": "red", "value": None}, {"color": "#EAB839", "value": 600},
+                          {"color": "green", "value": 1200}],
+              description="The UPS's own estimate at its present load; UpsRuntimeLow "
+              "pages below 10 minutes."),
+        panel("stat", "Battery health",
+              [target('max by (device) (netmon_apc_ups_battery_replace{state="replace"})'
+                      ' or max by (device) (netmon_ups_battery_status{state="depleted"})',
+                      "{{device}}", instant=True)],
+              w=6, h=5, mappings=replace, thresholds=[{"color": "#808080", "value": None}],
+              options=stat_options(), description="APC's replace indicator; for an RFC 1628 "
+              "UPS its battery status (depleted on mains means: replace)."),
+        panel("timeseries", "UPS load",
+              [target("netmon_ups_output_load_ratio or netmon_apc_ups_output_load_ratio",
+                      "{{device}} {{line}}")],
+              w=8, h=8, unit="percentunit", custom=timeseries_custom(fill=0), min_value=0),
+        panel("timeseries", "UPS input voltage (0 V: mains lost)",
+              [target("netmon_ups_input_voltage_volts or netmon_apc_ups_input_voltage_volts",
+                      "{{device}} {{line}}")],
+              w=8, h=8, unit="volt", custom=timeseries_custom(fill=0)),
+        panel("timeseries", "PDU load per bank",
+              [target('netmon_apc_pdu_load_amperes{bank!="0"}',
+                      "{{device}} phase {{phase}} bank {{bank}}")],
+              w=8, h=8, unit="amp", custom=timeseries_custom(stack=True, fill=30),
+              description="Current per breaker bank (stacked: the phase total)."),
+        row("Room: temperature and humidity"),
+        panel("timeseries", "Temperature per sensor, with its limit",
+              [target("netmon_sensor_temperature_celsius and on (device, sensor_index)"
+                      ' netmon_sensor_temperature_limit_celsius{bound="high"}',
+                      "{{device}} {{sensor}}"),
+               target('netmon_sensor_temperature_limit_celsius{bound="high"}',
+                      "limit {{sensor}}")],
+              w=12, h=9, unit="celsius", custom=timeseries_custom(fill=0),
+              overrides=[limit_line],
+              description="Each room sensor beside the high limit the inventory gives it "
+              "(ASHRAE's 27 °C unless `environment:` says otherwise, e.g. a hot aisle). "
+              "Room sensors are those with a limit: a switch's own board sensors are not."),
+        panel("timeseries", "Humidity",
+              [target("netmon_sensor_humidity_percent_rh and on (device, sensor_index)"
+                      ' netmon_sensor_humidity_limit_percent_rh{bound="high"}',
+                      "{{device}} {{sensor}}"),
+               target('netmon_sensor_humidity_limit_percent_rh{bound="high"}',
+                      "limit {{sensor}}")],
+              w=6, h=9, unit="humidity", custom=timeseries_custom(fill=0),
+              overrides=[limit_line]),
+        panel("timeseries", "Dew point", [target(_dew_point(), "{{device}}")],
+              w=6, h=9, unit="celsius", custom=timeseries_custom(fill=0),
+              description="From each probe's humidity and its inlet (coldest) temperature; "
+              "ASHRAE's recommended range is -9 to 15 °C."),
+        row("Servers"),
+        panel("stat", "Servers answering",
+              [target('netmon_device_up{role="server"}', "{{device}}", instant=True)],
+              w=8, h=6, mappings=UP_DOWN_MAPPINGS, options=stat_options(),
+              thresholds=[{"color": "#808080", "value": None}]),
+        panel("bargauge", "File systems used",
+              [target(_used_share(FILE_SYSTEMS), "{{device}} {{storage}}", instant=True)],
+              w=8, h=6, unit="percentunit", decimals=0, min_value=0, max_value=1,
+              thresholds=[{"color": "green", "value": None}, {"color": "#EAB839", "value": 0.8},
+                          {"color": "red", "value": 0.9}],
+              options={"orientation": "horizontal", "displayMode": "gradient",
+                       "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                         "values": False}},
+              description="Used ÷ size with allocation units applied, read unsigned "
+              "(a 12 TB volume is 12 TB)."),
+        panel("bargauge", "Memory used",
+              [target(_used_share('storage="Physical memory"'), "{{device}}", instant=True)],
+              w=8, h=6, unit="percentunit", decimals=0, min_value=0, max_value=1,
+              thresholds=[{"color": "green", "value": None}, {"color": "#EAB839", "value": 0.85},
+                          {"color": "red", "value": 0.95}],
+              options={"orientation": "horizontal", "displayMode": "gradient",
+                       "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                         "values": False}}),
+        panel("timeseries", "File systems used (bytes)",
+              [target(f"netmon_host_storage_used_bytes{{{FILE_SYSTEMS}}}",
+                      "{{device}} {{storage}}")],
+              w=12, h=8, unit="bytes", custom=timeseries_custom(fill=0),
+              description="A line climbing towards its size is DiskWillFillWithinDay "
+              "(the last 6 hours' trend carried a day ahead)."),
+        panel("timeseries", "CPU load (mean of the processors)",
+              [target("avg by (device) (netmon_host_processor_load_ratio)", "{{device}}")],
+              w=12, h=8, unit="percentunit", custom=timeseries_custom(fill=0), min_value=0),
+        row("Core and data-centre switches (Cisco)"),
+        panel("stat", "Fans and power supplies not normal",
+              [target('(count(netmon_cisco_fan_state{state="normal"} == 0) or vector(0))'
+                      ' + (count(netmon_cisco_power_supply_state{state="normal"} == 0)'
+                      ' or vector(0))', "not normal", instant=True)],
+              w=6, h=8, thresholds=[{"color": "green", "value": None},
+                                    {"color": "red", "value": 1}],
+              options=stat_options(text_mode="value"),
+              description="Fans and power supplies whose CISCO-ENVMON-MIB state is "
+              "anything but normal (warning, critical, shutdown, not functioning)."),
+        panel("timeseries", "Chassis temperatures, with their thresholds",
+              [target("netmon_cisco_temperature_celsius", "{{device}} {{sensor}}"),
+               target("netmon_cisco_temperature_threshold_celsius",
+                      "limit {{device}} {{sensor}}")],
+              w=18, h=8, unit="celsius", custom=timeseries_custom(fill=0),
+              overrides=[limit_line],
+              description="The inlet sensor follows the room; the device's own "
+              "thresholds are dashed."),
+        row("Sites' power (kecamatan and tower routers)"),
+        panel("timeseries", "Supply voltage of the site routers",
+              [target('netmon_mikrotik_voltage_volts or max without (sensor)'
+                      ' (netmon_mikrotik_health_voltage_volts{sensor="voltage"})', "{{device}}")],
+              w=24, h=9, unit="volt", custom=timeseries_custom(fill=0),
+              description="A step down is a site on its battery: PLN power is out there. "
+                          "If the site then stops answering, the page says power cut likely."),
+    ]
+    return dashboard("netmon-datacentre", "Data centre",
+                     "Floor 4 of Gedung Pemkab: UPSes on mains or battery, runtime, PDUs, "
+                     "room temperature and humidity against their limits, servers' disks, "
+                     "memory and CPU; and the supply voltage of the kecamatan and tower "
+                     "routers.", panels, time_from="now-6h", tags=["datacentre"])
+
+
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "noc-overview.json": noc_overview,
     "link-detail.json": link_detail,
     "capacity-planning.json": capacity_planning,
     "poller-health.json": poller_health,
     "reachability.json": reachability,
+    "datacentre.json": datacentre,
 }
 
 

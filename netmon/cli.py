@@ -179,24 +179,32 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = p.add_subparsers(dest="lab_command", metavar="fault")
     f = lab_sub.add_parser("fault", help="inject or clear a fault in a running lab",
                            description="Inject or clear a fault in the running lab.")
+    from netmon.lab.datacentre import DC_FAULT_KINDS, POWER_CUT_OUTLAST_S
     from netmon.lab.ssh.faults import SSH_FAULT_KINDS
 
     f.add_argument("kind", choices=["link-down", "link-up", "unreachable", "reachable",
                                     "reboot", "degrade", "restore", "lossy", "latency",
                                     "clear", "list", "agent-hang", "agent-ok",
-                                    *SSH_FAULT_KINDS],
+                                    *SSH_FAULT_KINDS, *DC_FAULT_KINDS],
                    help="what to do; `list` shows the faults in force. SSH-polled "
                    "devices also take fibre-degrade/-restore (Rx power falls), "
                    "rain-fade/rain-stop (radio rate drops), ssh-hang, ssh-wrong-password, "
                    "ssh-hostkey-change and their undo, ssh-clear. With an icmp: section, "
                    "lossy DEVICE PERCENT and latency DEVICE MS change its pings (0 undoes). "
                    "agent-hang DEVICE: its SNMP and SSH stop answering while it still "
-                   "answers ping and forwards (agent-ok undoes)")
+                   "answers ping and forwards (agent-ok undoes). "
+                   "The data centre: ups-on-battery, ups-battery-low, ups-on-mains, "
+                   "room-temperature-rise, disk-fill (every UPS/probe/server, or the "
+                   "TARGET); a site: site-power-cut ROUTER (supply voltage falls, then it "
+                   "goes dark), power-restore ROUTER")
     f.add_argument("target", nargs="?", default=None,
                    help="link name (link-down/link-up/degrade/restore, fibre-*, rain-*) "
                    "or device name")
     f.add_argument("amount", nargs="?", default=None, type=float,
                    help="lossy: percent of pings lost; latency: milliseconds added")
+    f.add_argument("--outlast", type=float, default=POWER_CUT_OUTLAST_S, metavar="SECONDS",
+                   help="site-power-cut: how long the site's battery lasts before it stops "
+                   f"answering (default {POWER_CUT_OUTLAST_S:g})")
     f.add_argument("--dir", dest="fault_dir", default=None, help="lab work dir")
     f.add_argument("--factor", type=float, default=0.3,
                    help="degrade: fraction of normal traffic left (default 0.3)")
@@ -549,7 +557,7 @@ def _lab(args: argparse.Namespace) -> int:
                 print(apply_ssh_fault(workdir, args.kind, args.target, args.value))
             else:
                 print(apply_fault(workdir, args.kind, args.target, factor=args.factor,
-                                  amount=args.amount))
+                                  amount=args.amount, outlast=args.outlast))
                 if args.kind == "clear" and has_ssh:
                     apply_ssh_fault(workdir, "ssh-clear")
             return 0

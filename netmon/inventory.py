@@ -344,6 +344,94 @@ class Location(_Strict):
     lon: float = Field(ge=-180, le=180)
 
 
+class Bounds(_Strict):
+    """A range a reading should stay within; either end may be left open (null)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        return self
+
+
+# ASHRAE TC 9.9 recommended envelope for data-centre classes A1-A4 (2015 and later):
+# 18-27 °C dry bulb; moisture from -9 °C dew point up to 15 °C dew point and 60 % RH.
+ASHRAE_TEMPERATURE_C = Bounds(low=18.0, high=27.0)
+ASHRAE_HUMIDITY_RH = Bounds(low=None, high=60.0)
+ASHRAE_DEW_POINT_C = Bounds(low=-9.0, high=15.0)
+
+
+class SensorLimits(_Strict):
+    """Limits for one environment sensor (ENTITY-SENSOR-MIB temperature or humidity)."""
+
+    temperature_celsius: Bounds | None = None
+    humidity_percent_rh: Bounds | None = None
+
+
+def _merged(*levels: Bounds | None) -> Bounds:
+    """Each bound from the most specific level that sets it (null included: `low: null`
+    removes a lower limit), else from the last level (ASHRAE's)."""
+    out: dict[str, float | None] = {}
+    for bound in ("low", "high"):
+        chosen = levels[-1]
+        for level in levels:
+            if level is not None and bound in level.model_fields_set:
+                chosen = level
+                break
+        out[bound] = getattr(chosen, bound)
+    return Bounds.model_construct(low=out["low"], high=out["high"])
+
+
+class EnvironmentLimits(SensorLimits):
+    """A device's limits for its room sensors. Each bound replaces ASHRAE's recommended
+    envelope's; `sensors` overrides them again per sensor, named by entPhysicalName (as
+    the `sensor` label shows it) or by its index (`sensor_index`). A bound not written
+    at one level comes from the next (sensor, device, ASHRAE)."""
+
+    dew_point_celsius: Bounds | None = None
+    sensors: dict[str, SensorLimits] = Field(default_factory=dict, max_length=256)
+
+    @model_validator(mode="after")
+    def _ranges_after_merging(self) -> EnvironmentLimits:
+        for field_name, merged in (("temperature_celsius", self.temperature("", "")),
+                                   ("humidity_percent_rh", self.humidity("", "")),
+                                   ("dew_point_celsius", self.dew_point())):
+            if merged.low is not None and merged.high is not None and merged.low >= merged.high:
+                raise ValueError(f"{field_name}: low ({merged.low:g}) must be below high "
+                                 f"({merged.high:g}, ASHRAE's when not written)")
+        for name, own in self.sensors.items():
+            for field_name, merged in (("temperature_celsius", self.temperature(name, name)),
+                                       ("humidity_percent_rh", self.humidity(name, name))):
+                if (getattr(own, field_name) is not None and merged.low is not None
+                        and merged.high is not None and merged.low >= merged.high):
+                    raise ValueError(
+                        f"sensors.{name}.{field_name}: low ({merged.low:g}) must be below "
+                        f"high ({merged.high:g}) once the device's and ASHRAE's bounds fill in")
+        return self
+
+    def temperature(self, sensor: str, index: str) -> Bounds:
+        return _merged(self._own(sensor, index, "temperature_celsius"),
+                       self.temperature_celsius, ASHRAE_TEMPERATURE_C)
+
+    def humidity(self, sensor: str, index: str) -> Bounds:
+        return _merged(self._own(sensor, index, "humidity_percent_rh"),
+                       self.humidity_percent_rh, ASHRAE_HUMIDITY_RH)
+
+    def dew_point(self) -> Bounds:
+        return _merged(self.dew_point_celsius, ASHRAE_DEW_POINT_C)
+
+    def _own(self, sensor: str, index: str, field_name: str) -> Bounds | None:
+        own = self.sensors.get(sensor) or self.sensors.get(index)
+        return getattr(own, field_name) if own is not None else None
+
+
+DEFAULT_ENVIRONMENT = EnvironmentLimits()
+"""What a device without an `environment:` key gets: ASHRAE's recommended envelope."""
+
+
 class Device(_Strict):
     name: Name
     address: Annotated[str, BeforeValidator(_check_address)]
@@ -360,6 +448,8 @@ class Device(_Strict):
     location: Location | None = None
     # false: never pinged (a device that filters ICMP would show 100 % loss for ever)
     icmp: bool = True
+    # limits for the device's room sensors (docs/datacentre.md); default ASHRAE's
+    environment: EnvironmentLimits | None = None
 
 
 class InterfaceEnd(_Strict):
@@ -855,7 +945,9 @@ def with_interval(inventory: Inventory, seconds: float) -> Inventory:
         update["icmp"] = icmp.model_copy(update={
             "interval": max(seconds, math.ceil(icmp.burst_seconds / 0.9))})
     model = inventory.model.model_copy(update=update)
-    return Inventory(model=model, path=inventory.path)
+    # the loaded modules too: without them every device would be read with IF-MIB only
+    return Inventory(model=model, path=inventory.path, warnings=inventory.warnings,
+                     modules=inventory.modules)
 
 
 def measured_end(link: Link, inventory: Inventory) -> InterfaceEnd | None:

@@ -176,6 +176,21 @@ _DEFS = [
     MetricDef("ssh_sessions_abandoned", "counter", (), "sessions",
               "Hung SSH sessions given up on (the poll failed with a timeout, the worker "
               "thread was left to end on its own and its session closed)."),
+    # --- room limits (inventory `environment:`, ASHRAE's envelope by default) ---------
+    MetricDef("sensor_temperature_limit_celsius", "gauge",
+              (*DEVICE_LABELS, "sensor_index", "sensor", "bound"), "°C",
+              "The range a room temperature sensor (ENTITY-SENSOR-MIB) should stay in, "
+              "bound low or high: the device's `environment:` in the inventory, else "
+              "ASHRAE's recommended 18-27 °C. One series per sensor of a room probe (role "
+              "sensor, or a device with `environment:`), with the sensor's labels, so an "
+              "alert compares each reading with its own limit."),
+    MetricDef("sensor_humidity_limit_percent_rh", "gauge",
+              (*DEVICE_LABELS, "sensor_index", "sensor", "bound"), "% RH",
+              "The range a room humidity sensor should stay in (default: high 60 % RH, "
+              "ASHRAE's recommended envelope; no low bound, the dew point gives it)."),
+    MetricDef("sensor_dew_point_limit_celsius", "gauge", (*DEVICE_LABELS, "bound"), "°C",
+              "The dew point range for a device that reads both temperature and humidity "
+              "(default ASHRAE's -9 to 15 °C); the rules compute the dew point itself."),
     # --- the poller itself -----------------------------------------------------------
     MetricDef("poll_success", "gauge", POLL_LABELS, "boolean",
               "1 when the last poll of this device by this collector succeeded."),

@@ -206,6 +206,13 @@ def bojonegoro_network() -> tuple[list[SynthDevice], list[SynthLink]]:
                                    "tower", f"10.35.3.{len(devices)}", f"kec-{kec.lower()}"))
         links.append(SynthLink(f"radio-tower-{tower}", "radio", f"kec-{kec.lower()}", "wlan1",
                                f"tower-{tower}", "wlan1", cap, 130e6, kec, 0.6))
+    # the data centre's own equipment (UPS, PDU, probes, servers): no links
+    for name, role, addr in (("dc-ups-1", "ups", 21), ("dc-ups-2", "ups", 22),
+                             ("dc-pdu-a", "pdu", 31), ("dc-env-row-a", "sensor", 41),
+                             ("dc-env-row-b", "sensor", 42), ("srv-db", "server", 53),
+                             ("srv-backup", "server", 54)):
+        devices.append(SynthDevice(name, here, "Bojonegoro", role, f"10.35.0.{addr}",
+                                   "dc-sw-1"))
     return devices, links
 
 
@@ -481,6 +488,8 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
         w.family("netmon_build_info", "gauge")
         w.series("netmon_build_info", _labels("build", {"version": "0.1.0"}),
                  [(ts, 1) for ts in recent_ts])
+        # --- the data centre's modules and the sites' supply -----------------------------
+        _datacentre(w, devices, recent_ts, end)
         # --- SSH collector, Influx sink, trap receiver ---------------------------------------
         for full in GENERIC_METRICS:
             _generic_family(w, full, devices, links, recent_ts)
@@ -493,6 +502,97 @@ def noc_history(path: Path, end: int, scenario: NocScenario | None = None) -> di
         w.close()
     facts["openmetrics_lines"] = w.lines
     return facts
+
+
+def _datacentre(w: OpenMetricsWriter, devices: list[SynthDevice], ts: list[float],
+                end: int) -> None:
+    """Series of the data-centre SNMP modules (labels: the device's, then the module's):
+    dc-ups-2 on battery for the last 20 minutes (charge and runtime falling), the room
+    within ASHRAE's range, srv-db's database volume growing, every site router's supply
+    at 24 V except kec-balen's at 12 V (RouterOS 7's gauge table)."""
+    dev = {d.name: {"device": d.name, "site": d.site, "kecamatan": d.kecamatan, "role": d.role}
+           for d in devices}
+    cut = end - 1200
+
+    def fam(name: str, series: list[tuple[dict[str, str], Callable[[float], float]]]) -> None:
+        w.family(name, "gauge")
+        for labels, fn in series:
+            w.series(name, labels, [(t, fn(t)) for t in ts])
+
+    def on_battery(t: float) -> bool:
+        return t > cut
+
+    ups1, ups2 = dev["dc-ups-1"], dev["dc-ups-2"]
+    fam("netmon_apc_ups_output_status",
+        [({**ups1, "state": s}, lambda t, s=s: float(s == "on_line"))
+         for s in ("on_line", "on_battery")])
+    fam("netmon_ups_output_source",
+        [({**ups2, "state": s}, lambda t, s=s: float((s == "battery") == on_battery(t)))
+         for s in ("normal", "battery")])
+    fam("netmon_apc_ups_battery_charge_ratio", [(ups1, lambda t: 1.0)])
+    fam("netmon_ups_battery_charge_ratio",
+        [(ups2, lambda t: 1.0 - max(0.0, t - cut) / 2400)])
+    fam("netmon_apc_ups_battery_runtime_seconds", [(ups1, lambda t: 2280.0)])
+    fam("netmon_ups_battery_runtime_seconds",
+        [(ups2, lambda t: 2400.0 - max(0.0, t - cut))])
+    fam("netmon_apc_ups_battery_replace",
+        [({**ups1, "state": s}, lambda t, s=s: float(s == "ok")) for s in ("ok", "replace")])
+    fam("netmon_ups_battery_status",
+        [({**ups2, "state": s}, lambda t, s=s: float(s == "normal"))
+         for s in ("normal", "low", "depleted")])
+    fam("netmon_apc_ups_output_load_ratio", [(ups1, lambda t: 0.38)])
+    fam("netmon_ups_output_load_ratio", [({**ups2, "line": "1"}, lambda t: 0.41)])
+    fam("netmon_apc_ups_input_voltage_volts", [(ups1, lambda t: 221.4)])
+    fam("netmon_ups_input_voltage_volts",
+        [({**ups2, "line": "1"}, lambda t: 0.0 if on_battery(t) else 220.0)])
+    fam("netmon_apc_pdu_load_amperes",
+        [({**dev["dc-pdu-a"], "phase": "1", "bank": b}, lambda t, a=a: a)
+         for b, a in (("0", 7.1), ("1", 3.6), ("2", 3.5))])
+    temps, limits, rh, rh_limits = [], [], [], []
+    for probe, row in (("dc-env-row-a", "A"), ("dc-env-row-b", "B")):
+        for index, sensor, value, high in (("1", f"Row {row} cold aisle", 22.4, 27.0),
+                                           ("2", f"Row {row} hot aisle", 35.1, 40.0)):
+            labels = {**dev[probe], "sensor_index": index, "sensor": sensor}
+            temps.append((labels, lambda t, v=value: v))
+            for bound, limit in (("low", 18.0), ("high", high)):
+                limits.append(({**labels, "bound": bound}, lambda t, v=limit: v))
+        labels = {**dev[probe], "sensor_index": "3", "sensor": f"Row {row} humidity"}
+        rh.append((labels, lambda t: 46.0))
+        rh_limits.append(({**labels, "bound": "high"}, lambda t: 60.0))
+    fam("netmon_sensor_temperature_celsius", temps)
+    fam("netmon_sensor_temperature_limit_celsius", limits)
+    fam("netmon_sensor_humidity_percent_rh", rh)
+    fam("netmon_sensor_humidity_limit_percent_rh", rh_limits)
+    storage = [("srv-db", "1", "Physical memory", 137438953472, 0.7, 0.0),
+               ("srv-db", "40", "/var/lib/postgresql", 2199023255552, 0.58, 2e6),
+               ("srv-backup", "1", "Physical memory", 34359738368, 0.6, 0.0),
+               ("srv-backup", "40", "/srv/backup", 12 * 10**12, 0.66, 0.0)]
+    fam("netmon_host_storage_size_bytes",
+        [({**dev[d], "storage_index": i, "storage": n}, lambda t, v=size: float(v))
+         for d, i, n, size, _, _ in storage])
+    fam("netmon_host_storage_used_bytes",
+        [({**dev[d], "storage_index": i, "storage": n},
+          lambda t, size=size, share=share, grow=grow: size * share + grow * (t - ts[0]))
+         for d, i, n, size, share, grow in storage])
+    fam("netmon_host_processor_load_ratio",
+        [({**dev[d], "processor": p}, lambda t, v=v: v)
+         for d, p, v in (("srv-db", "196608", 0.31), ("srv-db", "196609", 0.22),
+                         ("srv-backup", "196608", 0.07))])
+    for metric, value in (("netmon_cisco_temperature_celsius", 27.0),
+                          ("netmon_cisco_temperature_threshold_celsius", 56.0)):
+        fam(metric, [({**dev[d], "sensor_index": "1", "sensor": "Inlet Temp Sensor"},
+                      lambda t, v=value: v) for d in ("core-pemkab-1", "dc-sw-1")])
+    fam("netmon_cisco_fan_state",
+        [({**dev["core-pemkab-1"], "fan_index": "1", "fan": "Fan 1/1", "state": s},
+          lambda t, s=s: float(s == "normal")) for s in ("normal", "critical")])
+    fam("netmon_cisco_power_supply_state",
+        [({**dev["core-pemkab-1"], "supply_index": "2", "supply": "Power Supply 2", "state": s},
+          lambda t, s=s: float(s == "normal")) for s in ("normal", "not_functioning")])
+    routers = [d for d in devices if d.role in ("kecamatan", "tower")]
+    fam("netmon_mikrotik_voltage_volts",
+        [(dev[d.name], lambda t: 24.1) for d in routers if d.name != "kec-balen"])
+    fam("netmon_mikrotik_health_voltage_volts",
+        [({**dev["kec-balen"], "sensor": "voltage"}, lambda t: 12.1)])
 
 
 def _generic_family(w: OpenMetricsWriter, full_name: str, devices: list[SynthDevice],

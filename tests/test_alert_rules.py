@@ -100,10 +100,13 @@ def test_rules_use_only_catalogue_metric_names() -> None:
     import re
 
     from collectors.icmp.collector import METRICS as ICMP_METRICS
+    from collectors.snmp.module import SHIPPED, load_modules, metric_defs
     from netmon.metrics import CATALOGUE
 
-    # the core catalogue, and what collectors register beside it (Collector.metrics())
+    # the core catalogue, what collectors register beside it (Collector.metrics()), and
+    # the shipped SNMP modules' metrics (UPS, sensors, hosts)
     known = {d.full_name for d in [*CATALOGUE.values(), *ICMP_METRICS]}
+    known |= {d.full_name for m in load_modules([SHIPPED]).values() for d in metric_defs(m)}
     text = RULES.read_text(encoding="utf-8")
     used = set(re.findall(r"\bnetmon_[a-z0-9_]+", text))
     assert used - known == set(), f"rules use unknown metrics: {sorted(used - known)}"

@@ -287,3 +287,57 @@ def test_on_call_is_paged_only_for_loss_of_service(demo: DemoStack) -> None:
     others = [t for t in demo.oncall() if MARKER_PREFIX not in t
               and (m := title(t)) and m[1] not in loss_of_service]
     assert not others, others
+
+
+def test_ups_on_battery_pages_and_clears_from_polling_alone(demo: DemoStack) -> None:
+    """Issue 14: `netmon lab fault ups-on-battery` → the next poll reads upsOutputSource
+    battery → UpsOnBattery through the real Prometheus and Alertmanager to the on-call
+    chat; the fault cleared → the next poll reads mains → RESOLVED. The UPS sends no trap
+    either way (NAV #988: an on-battery event must not wait for a "back on mains" trap)."""
+    demo.settle()
+    demo.mark()
+    t0 = time.monotonic()
+    try:
+        out = demo.fault("ups-on-battery", "dc-ups-2")
+        assert "dc-ups-2: on battery" in out and "SNMP trap" not in out, out
+        t1, text = _wait_message(demo, "PAGE", "UpsOnBattery", "Bojonegoro: UPS dc-ups-2")
+        RESULTS["ups on battery → Telegram page"] = round(t1 - t0, 2)
+        assert re.search(r"ON\s+BATTERY, (\d+m )?\d+s of runtime left", text), text
+        assert demo.prom.value('netmon:ups_on_battery{device="dc-ups-2"}') == 1
+        # the other UPS is on mains and pages nothing
+        assert not demo.prom.query('ALERTS{alertname="UpsOnBattery",device="dc-ups-1"}')
+        demo.mark()
+    finally:
+        demo.fault("ups-on-mains", "dc-ups-2")
+    t2 = time.monotonic()
+    _wait_message(demo, "RESOLVED", "UpsOnBattery", "Bojonegoro: UPS dc-ups-2")
+    RESULTS["ups on mains → Telegram resolved"] = round(time.monotonic() - t2, 2)
+    assert demo.prom.value('netmon:ups_on_battery{device="dc-ups-2"}') == 0
+
+
+def test_site_power_cut_pages_power_cut_likely_not_device_down(demo: DemoStack) -> None:
+    """A kecamatan router's supply falls (PLN out, on battery), then the battery runs
+    out and the site stops answering: one page, "power cut likely", naming the tower
+    cut off behind it; no DeviceDown."""
+    demo.settle()
+    demo.mark()
+    behind = INVENTORY.descendant_count("kec-kedewan")
+    try:
+        # the battery lasts three polls: the fallen voltage is read before it goes dark
+        demo.fault("site-power-cut", "kec-kedewan", "--outlast", str(3 * INTERVAL_S))
+        wait_for(lambda: demo.prom.query('netmon:site_supply_fell{device="kec-kedewan"}'),
+                 30, "the fallen supply of kec-kedewan recorded", 0.2)
+        _, text = _wait_message(demo, "PAGE", "SitePowerCut",
+                                "Kedewan: kec-kedewan (Kantor Kecamatan Kedewan) down, "
+                                "power cut likely")
+        assert f"{behind} device(s) behind it cut off" in text, text
+        assert re.search(r"supply voltage fell to \d+\.\d V \(highest today \d+\.\d V\)",
+                         text), text
+        reach = demo.prom.query('ALERTS{alertname=~"DeviceDown|LinkDown"}')
+        assert not reach, [a["metric"] for a in reach]
+        demo.mark()
+    finally:
+        demo.fault("power-restore", "kec-kedewan")
+    _wait_message(demo, "RESOLVED", "SitePowerCut", "kec-kedewan")
+    demo.settle()
+    assert not _own_pages(demo.pages()), demo.pages()

@@ -15,6 +15,7 @@ SHIPPED_ENV = {
     "NETMON_SNMP_CORE_PRIV_KEY": "dummy-core-priv-key",
     "NETMON_SNMP_SITE_COMMUNITY": "dummy-site-community",
     "NETMON_SNMP_TOWER_COMMUNITY": "dummy-tower-community",
+    "NETMON_SNMP_DC_COMMUNITY": "dummy-dc-community",
     "NETMON_SSH_PASSWORD": "dummy-ssh-password",
 }
 
@@ -30,8 +31,8 @@ def netmon(*args: str, env: dict[str, str] | None = None,
 def test_check_accepts_the_shipped_inventory() -> None:
     out = netmon("check", env=SHIPPED_ENV)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ("inventory.yaml: OK: 43 devices (41 polled by SNMP, 9 by "
-                                  "SSH, 43 by ICMP, of which 2 probe-only targets), 41 links, "
+    assert out.stdout.strip() == ("inventory.yaml: OK: 53 devices (51 polled by SNMP, 9 by "
+                                  "SSH, 53 by ICMP, of which 2 probe-only targets), 41 links, "
                                   "28 kecamatan")
 
 

@@ -35,6 +35,7 @@ from promdata import (
 )
 from stacks import History
 
+from collectors.snmp.module import SHIPPED, load_modules, metric_defs
 from netmon.metrics import CATALOGUE
 from netmon.report import DAY, PromClient, build_report
 
@@ -61,6 +62,7 @@ UIDS = {
     "capacity-planning.json": "netmon-capacity-planning",
     "poller-health.json": "netmon-poller-health",
     "reachability.json": "netmon-reachability",
+    "datacentre.json": "netmon-datacentre",
 }
 
 # The synthetic history has a link down with its alert firing, a failing device, 100 days
@@ -109,6 +111,7 @@ NO_OPTICS: dict[tuple[str, ...], Expect] = {("Optical power: receive (Rx)",): Ex
              ("Optical power: transmit (Tx)",): Expect.EMPTY}
 SCENARIOS: list[Scenario] = [
     ("noc-overview.json", {}, {}),
+    ("datacentre.json", {}, {}),
     ("poller-health.json", {}, {}),
     ("capacity-planning.json", {}, {}),
     ("capacity-planning.json", {"link": "isp-uplink", "trend": "90d"}, {}),
@@ -237,7 +240,10 @@ def test_every_template_variable_used_is_defined() -> None:
 
 
 def known_metric_names() -> set[str]:
-    return {d.full_name for d in CATALOGUE.values()} | set(build.PROMETHEUS_METRICS)
+    """netmon's own metrics, the shipped SNMP modules' (UPS, sensors, servers) and
+    Prometheus' own."""
+    modules = {d.full_name for m in load_modules([SHIPPED]).values() for d in metric_defs(m)}
+    return {d.full_name for d in CATALOGUE.values()} | modules | set(build.PROMETHEUS_METRICS)
 
 
 def test_every_metric_in_a_query_is_in_the_catalogue() -> None:

@@ -89,6 +89,17 @@ def test_faults_follow_the_parent_chain() -> None:
         pytest.approx(0.1))
 
 
+def test_a_power_cut_site_stops_answering_pings_when_its_battery_is_out() -> None:
+    """`site-power-cut` (netmon.lab.datacentre) writes when the site goes dark as Unix
+    time too: the ICMP process has no lab clock, and nobody rewrites the file then."""
+    doc = {"devices": {"kec": {"dark_at": 500.0, "dark_at_unix": 1_000.0}}}
+    assert device_faults(doc, now=999.0) == {}
+    assert device_faults(doc, now=1_000.0) == {"kec": PathFault(unreachable=True)}
+    assert device_faults(doc) == {}  # no clock given: only the flags count
+    parents = {"core": None, "kec": "core", "tower": "kec"}
+    assert set(path_faults(device_faults(doc, now=1_001.0), parents)) == {"kec", "tower"}
+
+
 def test_ruleset_drops_requests_for_late_or_dead_devices_and_replies_for_lossy() -> None:
     text = nft_ruleset("netmon_lab_x", {"a": "127.0.1.1", "b": "::1", "c": "127.0.1.3"}, {
         "a": PathFault(loss=0.25, latency_s=0.05), "b": PathFault(unreachable=True, loss=0.5),

@@ -31,6 +31,7 @@ from netmon.inventory import (
     load_inventory,
     measured_end,
     parse_inventory,
+    with_interval,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,8 @@ KECAMATAN = frozenset(
         "Sekar", "Sugihwaras", "Sukosewu", "Sumberrejo", "Tambakrejo", "Temayang", "Trucuk",
     }
 )
-ROLES = frozenset({"core", "datacentre", "kecamatan", "opd", "hospital", "tower"})
+ROLES = frozenset({"core", "datacentre", "kecamatan", "opd", "hospital", "tower", "ups", "pdu",
+                   "sensor", "server"})
 
 # Every secret the shipped file references, with dummy values.
 SHIPPED_ENV = {
@@ -56,6 +58,7 @@ SHIPPED_ENV = {
     "NETMON_SNMP_CORE_PRIV_KEY": "dummy-core-priv-key",
     "NETMON_SNMP_SITE_COMMUNITY": "dummy-site-community",
     "NETMON_SNMP_TOWER_COMMUNITY": "dummy-tower-community",
+    "NETMON_SNMP_DC_COMMUNITY": "dummy-dc-community",
     "NETMON_SSH_PASSWORD": "dummy-ssh-password",
 }
 SECRET_KEYS = frozenset({"community", "auth_key", "priv_key", "password"})
@@ -126,6 +129,8 @@ REQUIRED_CASES = frozenset(
         "interval_too_short",
         "timeout_out_of_range",
         "ssh_durations_out_of_range",
+        # issue 14: room limits
+        "environment_bounds",
         "influx_durations_out_of_range",
         "timeout_longer_than_interval",
         # valid YAML read as written
@@ -219,12 +224,13 @@ def test_shipped_inventory_without_secrets_names_each_missing_variable() -> None
         assert m, problem
         missing.add(m.group(3))
     assert missing == set(SHIPPED_ENV)
-    assert len(excinfo.value.problems) == len(SHIPPED_ENV)
+    # one line per reference: dc-v2c and dc-v1 share NETMON_SNMP_DC_COMMUNITY
+    assert len(excinfo.value.problems) == len(SHIPPED_ENV) + 1
 
 
 def test_shipped_has_no_inline_secret(shipped_raw: dict[str, Any]) -> None:
     secrets = [(p, k, v) for p, k, v in _walk(shipped_raw) if k in SECRET_KEYS]
-    assert len(secrets) == 5
+    assert len(secrets) == 7
     for path, key, value in secrets:
         assert isinstance(value, dict) and len(value) == 1, (path, key)
         assert set(value) <= {"env", "file"}, (path, key)
@@ -317,12 +323,49 @@ def test_shipped_devices_are_all_polled_on_unique_private_addresses(
 def test_shipped_credentials_v3_for_core_v2c_for_sites(shipped: Inventory) -> None:
     for device in shipped.model.devices:
         cred = shipped.snmp_credential(device)
-        if device.role in {"core", "datacentre"}:
+        if device.role in {"core", "datacentre", "server"}:
             assert isinstance(cred, SnmpV3), device.name
             assert (cred.auth_protocol, cred.priv_protocol) == ("sha", "aes")
             assert cred.priv_key is not None
         else:
             assert isinstance(cred, SnmpV2c), device.name
+
+
+def test_shipped_data_centre(shipped: Inventory) -> None:
+    """Issue 14: two UPSes, two PDUs, a probe per rack row and the main servers on the
+    data centre's management range, each read with its own modules, behind the DC
+    switches; the hot-aisle probes' exhaust sensors have their own limit."""
+    dc = {d.name: d for d in shipped.devices.values()
+          if d.role in {"ups", "pdu", "sensor", "server"}}
+    assert sorted(d.role for d in dc.values()) == (
+        ["pdu"] * 2 + ["sensor"] * 2 + ["server"] * 4 + ["ups"] * 2)
+    mgmt = ipaddress.ip_network("10.35.0.0/24")
+    for d in dc.values():
+        assert ipaddress.ip_address(d.address) in mgmt, d.name
+        assert d.parent in {"dc-sw-1", "dc-sw-2"}, d.name
+    assert shipped.module_names(dc["dc-ups-1"]) == ("apc-ups",)
+    assert shipped.module_names(dc["dc-ups-2"]) == ("ups-mib",)
+    assert shipped.snmp_credential(dc["dc-ups-2"]).version == "1"  # type: ignore[union-attr]
+    assert shipped.module_names(dc["dc-pdu-a"]) == ("apc-pdu",)
+    assert shipped.module_names(dc["dc-env-row-b"]) == ("entity-sensor",)
+    assert shipped.module_names(dc["srv-db"]) == ("if-mib", "host-resources")
+    assert "mikrotik-health" in shipped.module_names(shipped.devices["kec-balen"])
+    assert "cisco-envmon" in shipped.module_names(shipped.devices["core-pemkab-1"])
+    assert "mikrotik-health" in shipped.module_names(shipped.devices["tower-wonocolo"])
+    env = dc["dc-env-row-a"].environment
+    assert env is not None
+    assert (env.temperature("Row A hot aisle", "2").high, env.temperature("Row A cold aisle",
+                                                                         "1").high) == (40, 27)
+    assert (env.humidity("Row A humidity", "3").high, env.dew_point().low) == (60, -9)
+
+
+def test_with_interval_keeps_the_loaded_modules(shipped: Inventory) -> None:
+    """`netmon demo` polls the lab with a short interval: its devices must still be read
+    with their modules (a copy without them read every device with IF-MIB only)."""
+    fast = with_interval(shipped, 5.0)
+    assert fast.modules == shipped.modules and "ups-mib" in fast.modules
+    assert fast.poll_settings(fast.devices["dc-ups-2"]).interval == 5.0
+    assert fast.module_names(fast.devices["dc-ups-2"]) == ("ups-mib",)
 
 
 def test_shipped_daemon_and_defaults(shipped: Inventory) -> None:

@@ -177,12 +177,12 @@ def gauge(name: str) -> Labels:
 
 
 TOWER_NGASEM: Expected = {  # RouterOS 7: the gauge table only; psu1-state is no reading
-    ("mikrotik_gauge_voltage_volts", gauge("voltage")): 23.8,
-    ("mikrotik_gauge_temperature_celsius", gauge("temperature")): 35.0,
-    ("mikrotik_gauge_temperature_celsius", gauge("cpu-temperature")): 46.0,
-    ("mikrotik_gauge_fan_rpm", gauge("fan1-speed")): 3360.0,
-    ("mikrotik_gauge_current_amperes", gauge("psu1-current")): 1.2,
-    ("mikrotik_gauge_power_watts", gauge("power-consumption")): 28.7,
+    ("mikrotik_health_voltage_volts", gauge("voltage")): 23.8,
+    ("mikrotik_health_temperature_celsius", gauge("temperature")): 35.0,
+    ("mikrotik_health_temperature_celsius", gauge("cpu-temperature")): 46.0,
+    ("mikrotik_health_fan_rpm", gauge("fan1-speed")): 3360.0,
+    ("mikrotik_health_current_amperes", gauge("psu1-current")): 1.2,
+    ("mikrotik_health_power_watts", gauge("power-consumption")): 28.7,
 }
 
 ROUTER_KEC_KAPAS: Expected = {  # RouterOS 6 on its battery: scalars in tenths

@@ -218,13 +218,15 @@ def test_receiver_port_in_use_logs_and_runs_without_traps(
 def test_lab_traps_for_faults() -> None:
     from servers import REPO
 
-    from netmon.lab.network import build_network
+    from netmon.lab.network import MAX_DEVICES_PER_AGENT, build_network
     from netmon.lab.traps import device_address, traps_for_fault
 
     inv = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
     n = len(inv.snmp_devices())
+    agents = -(-n // MAX_DEVICES_PER_AGENT)  # as many snmpsim processes as the lab starts
     model = build_network(inv, device_ports=list(range(20000, 20000 + n)),
-                          agent_ports=[19999, 19998], started=0.0).model
+                          agent_ports=list(range(19999, 19999 - agents, -1)),
+                          started=0.0).model
     down = traps_for_fault(model, "link-down", "fo-kec-balen", set())
     assert {(d, t) for d, t, _ in down} == {("core-pemkab-1", "linkDown"),
                                              ("kec-balen", "linkDown")}

@@ -190,7 +190,7 @@ def check_schema(doc: dict[str, Any]) -> None:
 def test_schema_of_a_healthy_network(net: Network) -> None:
     doc = net.wall()
     check_schema(doc)
-    assert doc["summary"] == {"devices": 43, "kecamatan": 28, "up": 43, "down": 0,
+    assert doc["summary"] == {"devices": 53, "kecamatan": 28, "up": 53, "down": 0,
                               "cut_off": 0, "unknown": 0, "links": 41, "links_down": 0,
                               "links_over": 0, "problems": 0}
     assert doc["problems"] == []
@@ -260,14 +260,14 @@ def test_core_failure_is_one_problem_with_every_site_cut_off(net: Network) -> No
     assert _problems(doc) == [("device_down", "core-pemkab-1")]
     p = doc["problems"][0]
     assert p["severity"] == "critical" and p["detail"] == "timeout"
-    assert p["cut_off"] == 42 and p["cut_off_kecamatan"] == sorted(
+    assert p["cut_off"] == 52 and p["cut_off_kecamatan"] == sorted(
         {d.kecamatan for d in INVENTORY.devices.values()}, key=str.casefold)
     for d in doc["devices"]:
         if d["name"] != "core-pemkab-1":
             assert d["state"] == "cut_off" and d["cut_off_by"] == "core-pemkab-1", d["name"]
     # no link is "down": nothing could see them; they are cut off
     assert {li["state"] for li in doc["links"]} == {"cut_off"}
-    assert doc["summary"]["down"] == 1 and doc["summary"]["cut_off"] == 42
+    assert doc["summary"]["down"] == 1 and doc["summary"]["cut_off"] == 52
     # what a device said back never reaches the page, only the reason code
     assert SECRET_IN_ERROR not in json.dumps(doc)
 
@@ -280,7 +280,9 @@ def test_children_still_answering_while_the_parent_fails_are_cut_off() -> None:
     n.round(dead={"core-pemkab-2"})
     doc = n.wall()
     assert _problems(doc) == [("device_down", "core-pemkab-2")]
-    assert doc["problems"][0]["cut_off"] == 7
+    # dc-sw-2 and the data-centre half behind it (UPS, PDU, probe, two servers), the
+    # RSUD and the five agencies
+    assert doc["problems"][0]["cut_off"] == 12
     assert _device(doc, "rsud-router")["state"] == "cut_off"
 
 
@@ -438,7 +440,7 @@ def test_wall_routes_need_the_same_tls_and_password_as_metrics(net: Network,
         assert "default-src 'self'" in headers["Content-Security-Policy"]
         doc = json.loads(body)
         check_schema(doc)
-        assert doc["summary"]["up"] == 43
+        assert doc["summary"]["up"] == 53
         code, headers, body = _get(base + "/", ctx, ("noc", password))
         assert headers["Content-Type"].startswith("text/html") and b"/wall/wall.js" in body
         # plain HTTP to the TLS port gets nothing of the wall
@@ -473,7 +475,7 @@ def test_a_reloaded_inventory_is_drawn_at_the_next_refresh(net: Network) -> None
     assert {d["name"] for d in before["devices"]} - {d["name"] for d in after["devices"]} == {
         "opd-bpkad"}
     assert "fo-opd-bpkad" not in {li["name"] for li in after["links"]}
-    assert after["summary"]["devices"] == 42
+    assert after["summary"]["devices"] == 52
     # one leaf fewer on the ring: the layout was made anew for the new inventory
     assert _device(after, "kec-balen")["x"] != _device(before, "kec-balen")["x"]
 
@@ -644,7 +646,7 @@ def test_core_failure_shows_one_failure_with_the_sites_behind_it_cut_off(
 
         rows = wait_for(one_failure, 6 * INTERVAL_S + 20,
                         "exactly one problem: the core does not answer")
-        assert "42" in rows[0]["text"], rows[0]["text"]  # devices cut off behind it
+        assert "52" in rows[0]["text"], rows[0]["text"]  # devices cut off behind it
         nodes = _states(browser, "node")
         assert nodes.pop("core-pemkab-1") == "down"
         assert set(nodes.values()) == {"cut_off"}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from netmon.lab import faults
+from netmon.lab.datacentre import POWER_CUT_OUTLAST_S
 from netmon.lab.lab import (
     DEFAULT_WORKDIR,
     FAULT_KINDS,
@@ -98,20 +99,23 @@ def _ping_lines(lab: Lab) -> list[str]:
 
 def apply_fault(workdir: str | Path, kind: str, target: str | None = None, *,
                 factor: float = 0.3, send_traps: bool = True,
-                amount: float | None = None) -> str:
+                amount: float | None = None,
+                outlast: float = POWER_CUT_OUTLAST_S) -> str:
     """Apply a fault to the lab running in `workdir` (from any process); return a message.
 
     kind: link-down | link-up | unreachable | reachable | reboot | degrade | restore |
-    lossy | latency | agent-hang | agent-ok | clear (no target). `factor` is for
-    degrade: the share of normal traffic kept; `amount` for lossy (percent of pings
-    lost) and latency (ms added).
+    lossy | latency | agent-hang | agent-ok | clear (no target), or a data-centre fault
+    (netmon.lab.datacentre: ups-on-battery, room-temperature-rise, disk-fill... with an
+    optional target; site-power-cut ROUTER). `factor` is for degrade: the share of
+    normal traffic kept; `amount` for lossy (percent of pings lost) and latency (ms
+    added); `outlast` for site-power-cut: the seconds the site's battery lasts.
     """
     w = Path(workdir).absolute()
     model = load_model(w)
     if not running_pids(w):
         raise LabError(f"the lab in {w} is not running: start it with `netmon lab`")
     return apply_to_model(w, model, kind, target, factor=factor, send_traps=send_traps,
-                          amount=amount)
+                          amount=amount, outlast=outlast)
 
 
 def show_faults(workdir: str | Path = DEFAULT_WORKDIR) -> str:

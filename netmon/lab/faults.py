@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from netmon.lab import datacentre
 from netmon.lab.traffic import (
     ERROR_RATE_DEGRADED,
     WIB_OFFSET_S,
@@ -93,14 +94,18 @@ def reboots(doc: dict[str, Any]) -> dict[str, tuple[float, dict[int, tuple[float
     return out
 
 
-def unreachable(doc: dict[str, Any], parents: dict[str, str | None]) -> set[str]:
-    """Devices that get no answer: marked unreachable, or behind one that is.
+def unreachable(doc: dict[str, Any], parents: dict[str, str | None],
+                s: float | None = None) -> set[str]:
+    """Devices that get no answer: marked unreachable, or behind one that is; with the
+    lab time `s`, also sites whose battery ran out after a power cut (`dark_at`).
 
     Behind = the inventory's parent chain, which is the path from the NOC; a device
     whose upstream router is dead cannot be polled either (that is what the daemon's
     alert suppression is for).
     """
     down = {n for n, d in doc.get("devices", {}).items() if d.get("unreachable")}
+    if s is not None:
+        down |= datacentre.dark(doc, s)
     if not down:
         return set()
     out = set()
@@ -121,11 +126,13 @@ def hung_agents(doc: dict[str, Any]) -> set[str]:
     return {n for n, d in doc.get("devices", {}).items() if d.get("agent_hang")}
 
 
-def management_silent(doc: dict[str, Any], parents: dict[str, str | None]) -> set[str]:
+def management_silent(doc: dict[str, Any], parents: dict[str, str | None],
+                      s: float | None = None) -> set[str]:
     """Devices whose SNMP and SSH get no answer: unreachable ones (and what is behind
-    them) and hung agents. A hung agent silences only its own device: the router still
-    forwards, so the devices behind it answer (and it still answers ping)."""
-    return unreachable(doc, parents) | hung_agents(doc)
+    them, power-cut sites gone dark at lab time `s` included) and hung agents. A hung
+    agent silences only its own device: the router still forwards, so the devices
+    behind it answer (and it still answers ping)."""
+    return unreachable(doc, parents, s) | hung_agents(doc)
 
 
 # --- writing (Lab, CLI) ----------------------------------------------------------------
@@ -219,6 +226,7 @@ def clear(doc: dict[str, Any], model: LabModel, now: float | None = None) -> Non
         data.pop("agent_hang", None)
         data.pop("icmp_loss", None)
         data.pop("icmp_latency_ms", None)
+    datacentre.clear(doc)
 
 
 def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
@@ -243,6 +251,7 @@ def describe(doc: dict[str, Any], model: LabModel) -> list[str]:
                          "(and behind it)")
         if data.get("boot") is not None:
             lines.append(f"device {name}: rebooted at {_clock(model, data['boot'])}")
+    lines += datacentre.describe(doc, lambda s: _clock(model, s))
     return lines
 
 

@@ -70,13 +70,17 @@ class PathFault:
         return not self.unreachable and self.loss == 0 and self.latency_s == 0
 
 
-def device_faults(doc: Mapping[str, Any]) -> dict[str, PathFault]:
-    """Each device's own ICMP-relevant faults from a faults.json document."""
+def device_faults(doc: Mapping[str, Any], now: float | None = None) -> dict[str, PathFault]:
+    """Each device's own ICMP-relevant faults from a faults.json document; with the Unix
+    time `now`, a site whose battery ran out after a power cut (`dark_at_unix`,
+    netmon.lab.datacentre) is unreachable too."""
     out = {}
     for name, data in doc.get("devices", {}).items():
+        dark = data.get("dark_at_unix")
         fault = PathFault(loss=float(data.get("icmp_loss", 0.0)),
                           latency_s=float(data.get("icmp_latency_ms", 0.0)) / 1000.0,
-                          unreachable=bool(data.get("unreachable", False)))
+                          unreachable=bool(data.get("unreachable", False)) or (
+                              now is not None and dark is not None and float(dark) <= now))
         if not fault.healthy:
             out[name] = fault
     return out
@@ -336,18 +340,26 @@ def serve(workdir: Path, *, stop: Iterable[int] = (signal.SIGTERM, signal.SIGINT
     responder = Responder()
     stamp: tuple[int, int, int] | str | None = "unread"
     ruleset = ""
+    next_dark: float | None = None  # a power-cut site goes dark then, the file unchanged
     try:
         wait: float | None = 0.05
         ready_said = False
         while not stopping:
             current = _stamp(workdir / FAULTS_FILE)
+            if next_dark is not None and time.time() >= next_dark:
+                stamp, next_dark = "dark", None
             if current != stamp:
                 stamp = current
                 try:
                     doc = json.loads((workdir / FAULTS_FILE).read_text(encoding="utf-8"))
                 except (FileNotFoundError, ValueError):
                     doc = {}
-                faults = path_faults(device_faults(doc), parents)
+                now = time.time()
+                faults = path_faults(device_faults(doc, now), parents)
+                later = [float(d["dark_at_unix"]) for d in doc.get("devices", {}).values()
+                         if d.get("dark_at_unix") is not None
+                         and float(d["dark_at_unix"]) > now]
+                next_dark = min(later) if later else None
                 wanted = nft_ruleset(table, addresses, faults)
                 if wanted != ruleset:
                     apply_ruleset(table, wanted)

@@ -39,6 +39,16 @@ from netmon.inventory import Inventory, load_inventory
 from netmon.lab import faults, probe
 from netmon.lab import icmp as lab_icmp
 from netmon.lab import traps as lab_traps
+from netmon.lab.datacentre import (
+    DC_FAULT_KINDS,
+    FILL_HOURS,
+    HEAT_RATE_C_PER_MIN,
+    LOW_CHARGE,
+    LOW_RUNTIME_MIN,
+    POWER_CUT_OUTLAST_S,
+)
+from netmon.lab.datacentre import apply as apply_dc
+from netmon.lab.datacentre import targets as dc_targets
 from netmon.lab.labinventory import (
     LAB_INVENTORY_FILE,
     SECRETS_DIR,
@@ -279,6 +289,15 @@ class Lab:
         """Undo `degrade` (same as `link_up`)."""
         self._fault("restore", link)
 
+    def fault(self, kind: str, target: str | None = None, *,
+              outlast: float = POWER_CUT_OUTLAST_S) -> str:
+        """Any fault by its `netmon lab fault` name (the data centre's among them:
+        ups-on-battery, room-temperature-rise, site-power-cut ROUTER...); returns what
+        was done. `outlast`: seconds a power-cut site's battery lasts."""
+        if not self._procs:
+            raise LabError("the lab is not running")
+        return apply_to_model(self.workdir, self.model, kind, target, outlast=outlast)
+
     def clear_faults(self) -> None:
         """Every link healthy, every device reachable."""
         self._fault("clear", None)
@@ -433,7 +452,8 @@ class Lab:
 # --- the fault commands, shared by Lab methods and the CLI -----------------------------
 
 FAULT_KINDS = ("link-down", "link-up", "unreachable", "reachable", "reboot", "degrade",
-               "restore", "lossy", "latency", "clear", "agent-hang", "agent-ok")
+               "restore", "lossy", "latency", "clear", "agent-hang", "agent-ok",
+               *DC_FAULT_KINDS)
 ICMP_FAULT_KINDS = ("lossy", "latency")
 TARGETS_FIRST = ipaddress.ip_address("127.0.2.0")
 
@@ -458,12 +478,14 @@ def _unknown(what: str, name: str, known: list[str]) -> LabError:
 
 def apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
                    factor: float = 0.3, send_traps: bool = True,
-                   amount: float | None = None) -> str:
+                   amount: float | None = None,
+                   outlast: float = POWER_CUT_OUTLAST_S) -> str:
     """Apply one fault to the lab whose model is `model`; returns what was done. A lab
     started with traps also sends the traps the fault causes (unless `send_traps` is
     False: tests measuring detection by polling alone)."""
     was_down = lab_traps.down_links(workdir) if send_traps else set()
-    done = _apply_to_model(workdir, model, kind, target, factor=factor, amount=amount)
+    done = _apply_to_model(workdir, model, kind, target, factor=factor, amount=amount,
+                           outlast=outlast)
     if send_traps:
         sent = lab_traps.send_for_fault(workdir, model, kind, target, was_down)
         if sent:
@@ -471,14 +493,46 @@ def apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None
     return done
 
 
+def _apply_dc(workdir: Path, model: LabModel, kind: str, target: str | None, *,
+              outlast: float) -> str:
+    """The data-centre and site-power faults (netmon.lab.datacentre)."""
+    served = {d.name: d.modules for d in model.devices}
+    try:
+        names = dc_targets(kind, target, served)
+    except LookupError:
+        raise _unknown("simulated device", target or "", list(served)) from None
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+    if not (outlast > 0 and math.isfinite(outlast)):
+        raise LabError("a site's battery must last a positive number of seconds")
+    with faults.locked_doc(workdir) as doc:
+        apply_dc(doc, kind, names, model.seconds(time.time()), outlast, model.epoch)
+    who = ", ".join(names)
+    return {
+        "ups-on-battery": f"{who}: on battery (mains input lost); charge and runtime falling",
+        "ups-battery-low": f"{who}: on battery, battery low ({LOW_CHARGE} %, "
+                           f"{LOW_RUNTIME_MIN} min left)",
+        "ups-on-mains": f"{who}: back on mains",
+        "room-temperature-rise": f"{who}: air conditioning failed, room temperature rising "
+                                 f"{HEAT_RATE_C_PER_MIN:g} °C a minute",
+        "disk-fill": f"{who}: data volume filling (full in {FILL_HOURS:g} h at this rate)",
+        "site-power-cut": f"{who}: PLN power cut, on battery; supply voltage falling, the "
+                          f"site stops answering in {outlast:.0f} s",
+        "power-restore": f"{who}: mains power back",
+    }[kind]
+
+
 def _apply_to_model(workdir: Path, model: LabModel, kind: str, target: str | None, *,
-                    factor: float = 0.3, amount: float | None = None) -> str:
+                    factor: float = 0.3, amount: float | None = None,
+                    outlast: float = POWER_CUT_OUTLAST_S) -> str:
     if kind not in FAULT_KINDS:
         raise LabError(f"unknown fault {kind!r}; one of: {', '.join(FAULT_KINDS)}")
     if kind == "clear":
         with faults.locked_doc(workdir) as doc:
             faults.clear(doc, model)
         return "all faults cleared"
+    if kind in DC_FAULT_KINDS:
+        return _apply_dc(workdir, model, kind, target, outlast=outlast)
     if not target:
         raise LabError(f"fault {kind} needs a target")
     if kind in ("link-down", "link-up", "degrade", "restore"):

@@ -121,7 +121,10 @@ def write_lab_inventory(inventory: Inventory, network: Network, workdir: Path, *
         original = inventory.snmp_credential(agent.device)
         assert original is not None  # agents exist only for devices with credentials
         name = dev["name"]
+        own_modules = (dev.get("snmp") or {}).get("modules")
         dev["snmp"] = {"credentials": name, "port": agent.model.port}
+        if own_modules is not None:  # the device's own module list (an APC UPS card...)
+            dev["snmp"]["modules"] = own_modules
         data_name = agent.model.data_name
         if not isinstance(original, SnmpV3):
             _write_secret(secrets_dir / f"{name}.community", data_name)

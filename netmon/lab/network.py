@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netmon.inventory import Device, ExternalEnd, InterfaceEnd, Inventory, Link
+from netmon.lab import datacentre
 from netmon.lab.traffic import (
     NOISE_AMPLITUDES,
     DeviceModel,
@@ -110,9 +111,31 @@ _LINUX = Vendor(
 )
 
 
-def vendor_for(device: Device) -> Vendor:
-    """Pick a vendor from the role (words, not exact values: inventories name roles freely)."""
+_APC_CARD = ("APC Web/SNMP Management Card (MB:v4.2.1 PF:v7.0.6 PN:apc_hw21_aos_7.0.6.bin "
+             "AF1:v7.0.6 AN1:apc_hw21_{app}_7.0.6.bin MN:{model} HR:05 MD:03/11/2021)")
+_APC_UPS_CARD = Vendor(_APC_CARD.format(app="su", model="AP9641"), "1.3.6.1.4.1.318.1.3.27",
+                       False, bytes.fromhex("28299f"), "lo", 10 * M, sys_services=72)
+_APC_PDU_CARD = Vendor(_APC_CARD.format(app="rpdu", model="AP7921B"), "1.3.6.1.4.1.318.1.3.4.5",
+                       False, bytes.fromhex("28299f"), "lo", 10 * M, sys_services=72)
+_RFC1628_UPS_CARD = Vendor("NetAgent II SNMP card, UPS-MIB (RFC 1628)", "1.3.6.1.4.1.935.10.1",
+                           False, bytes.fromhex("0030ab"), "lo", 10 * M, sys_services=72)
+_ROOM_PROBE = Vendor("Linux envmon 4.14.98 armv7l (rack temperature/humidity probe)",
+                     "1.3.6.1.4.1.8072.3.2.10", False, bytes.fromhex("b827eb"), "lo", 10 * M,
+                     sys_services=72)
+
+
+def vendor_for(device: Device, modules: Sequence[str] = ()) -> Vendor:
+    """Pick a vendor from the role (words, not exact values: inventories name roles freely);
+    the data centre's cards by the modules they are read with."""
     role = device.role.lower()
+    if "apc-ups" in modules:
+        return _APC_UPS_CARD
+    if "ups-mib" in modules or role == "ups":
+        return _RFC1628_UPS_CARD
+    if "apc-pdu" in modules or role == "pdu":
+        return _APC_PDU_CARD
+    if "entity-sensor" in modules and not any(w in role for w in ("core", "dc", "switch")):
+        return _ROOM_PROBE
     pick = stable_fraction(device.name, "board")
     if role == "tower" or "tower" in role:
         board = _TOWER_BOARDS[int(pick * len(_TOWER_BOARDS))]
@@ -152,6 +175,7 @@ class AgentDevice:
     model: DeviceModel
     vendor: Vendor
     interfaces: tuple[Interface, ...]
+    modules: tuple[str, ...] = ()  # the data-centre modules served (netmon.lab.datacentre)
 
 
 @dataclass(frozen=True)
@@ -345,7 +369,8 @@ def build_network(
     agents: list[AgentDevice] = []
     devices: list[DeviceModel] = []
     for i, (device, port) in enumerate(zip(snmp_devices, device_ports, strict=True)):
-        vendor = vendor_for(device)
+        served = tuple(m for m in inventory.module_names(device) if m in datacentre.DC_MODULES)
+        vendor = vendor_for(device, served)
         ifaces: list[Interface] = []
         for link_index, link in enumerate(inventory.links):
             for end_name, end in (("a", link.a), ("b", link.b)):
@@ -382,9 +407,10 @@ def build_network(
             boot=(started - epoch) - uptime_s,
             links=tuple(x.link for x in ifaces),
             ancestors=tuple(inventory.ancestors(device.name)),
+            modules=served,
         )
         devices.append(model)
-        agents.append(AgentDevice(device, model, vendor, tuple(ifaces)))
+        agents.append(AgentDevice(device, model, vendor, tuple(ifaces), served))
 
     lab = LabModel(
         epoch=epoch,
@@ -463,6 +489,8 @@ def device_records(agent: AgentDevice) -> list[tuple[tuple[int, ...], str, str]]
                 ((*IFX_ENTRY, 15, i), *_dyn("66", f"k=hspd,{lk}")),
                 ((*IFX_ENTRY, 18, i), *_octets(x.alias)),
             ]
+    if agent.modules:
+        recs += datacentre.records(d.name, d.role.lower(), agent.modules, descr, _dyn)
     return recs
 
 

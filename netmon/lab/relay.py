@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from netmon.lab import faults
+from netmon.lab import datacentre, faults
 from netmon.lab.probe import require_loopback
 from netmon.lab.traffic import LabModel
 from netmon.lab.traps import device_address
@@ -69,6 +69,7 @@ class Relay:
         self.blocked: set[str] = set()
         self._stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
+        self._dark_at: float | None = None  # Unix time the next power-cut site goes dark
         # (device name, client address) → upstream socket; socket → (listen, client, last)
         self.upstreams: dict[tuple[str, tuple[str, int]], socket.socket] = {}
         self.routes: dict[socket.socket, list] = {}
@@ -101,7 +102,14 @@ class Relay:
         if stamp != self._stamp or force:
             self._stamp = stamp
             doc = faults.read_doc(self.faults_path)
-            self.blocked = faults.management_silent(doc, self.model.parents)
+            s = self.model.seconds(time.time())
+            self.blocked = faults.management_silent(doc, self.model.parents, s)
+            # a power-cut site goes dark later without the file changing: re-read then
+            dark = datacentre.next_dark(doc, s)
+            self._dark_at = None if dark is None else self.model.epoch + dark
+        elif self._dark_at is not None and time.time() >= self._dark_at:
+            self._stamp = None
+            self.refresh(force=True)
 
     def _upstream(self, name: str, client: tuple[str, int], listen: socket.socket,
                   backend: tuple[str, int]) -> socket.socket:

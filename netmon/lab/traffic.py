@@ -173,9 +173,12 @@ class DeviceModel:
     boot: float  # seconds after the epoch when it last booted (before the lab started)
     links: tuple[int, ...]  # LinkModel indexes with an end on this device, loopback last
     ancestors: tuple[str, ...] = ()
+    # the SNMP modules the lab serves for it beyond IF-MIB (netmon.lab.datacentre)
+    modules: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "modules": list(self.modules),
             "name": self.name,
             "data_name": self.data_name,
             "agent": self.agent,
@@ -195,6 +198,7 @@ class DeviceModel:
             boot=float(d["boot"]),
             links=tuple(int(i) for i in d["links"]),
             ancestors=tuple(str(a) for a in d["ancestors"]),
+            modules=tuple(str(m) for m in d.get("modules", ())),
         )
 
 

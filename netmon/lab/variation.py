@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from netmon.lab import faults
+from netmon.lab import datacentre, faults
 from netmon.lab.traffic import ERROR_RATIOS, LabModel, LinkState
 
 SHIM_SOURCE = '''\
@@ -69,6 +69,7 @@ class Runtime:
         self.devices = {d.data_name: _Device(d.boot) for d in self.model.devices}
         self.default_bases: dict[tuple[str, int], tuple[float, float, float]] = {}
         self.compiled: dict[tuple[str, str, str], Callable[[float], int]] = {}
+        self.env: dict[str, dict[str, Any]] = {}  # data-centre faults by device name
         self._stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
         self.refresh(force=True)
@@ -88,6 +89,7 @@ class Runtime:
         self._stamp = stamp
         doc = faults.read_doc(self.faults_path)
         self.states[:] = faults.link_states(doc, self.model)
+        self.env = doc.get("env", {})
         rebooted = faults.reboots(doc)
         for data_name, dev in self.devices.items():
             name = self.model.by_data_name[data_name].name
@@ -118,6 +120,9 @@ class Runtime:
             return lambda s: int((s - dev.boot) * 100) % mod
         if kind == "tlc":
             return lambda s: min(1500, int((s - dev.boot) * 100))
+        if kind == "dc":  # the data centre and the sites' supply (netmon.lab.datacentre)
+            name = self.model.by_data_name[data_name].name
+            return lambda s: datacentre.value(args, name, self.env.get(name, {}), s)
         index = int(args["l"])
         link = self.model.links[index]
         states = self.states

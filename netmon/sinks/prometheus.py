@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 from netmon import __version__
 from netmon.capacity import DIRECTIONS
 from netmon.engine import DeviceSnapshot, Engine, LinkView, link_utilisation, reachable
-from netmon.inventory import InterfaceEnd
+from netmon.inventory import DEFAULT_ENVIRONMENT, InterfaceEnd
 from netmon.logs import BurstLog
 from netmon.metrics import CATALOGUE, MetricDef
 from netmon.sinks.prom_text import TextExposition
@@ -188,6 +188,39 @@ def _device(fams: Families, snap: DeviceSnapshot) -> None:
     for sample in snap.samples:
         if sample.name in CATALOGUE:
             fams.add(sample.name, (*dl, *(v for _, v in sample.labels)), sample.value)
+    _environment_limits(fams, snap, dl)
+
+
+ROOM_PROBE_ROLE = "sensor"
+_LIMITED = {"sensor_temperature_celsius": "sensor_temperature_limit_celsius",
+            "sensor_humidity_percent_rh": "sensor_humidity_limit_percent_rh"}
+
+
+def _environment_limits(fams: Families, snap: DeviceSnapshot, dl: tuple[str, ...]) -> None:
+    """A limit series beside every room temperature and humidity reading (same labels,
+    plus `bound`), from the device's `environment:` or ASHRAE's envelope: the rules
+    then compare a reading with its own limit, whatever the inventory overrides. Room
+    probes only (role `sensor`, or any device given an `environment:`): a core switch's
+    ENTITY-SENSOR-MIB reads its own boards, which run far above 27 °C by design."""
+    if snap.device.environment is None and snap.device.role != ROOM_PROBE_ROLE:
+        return  # a switch's or server's own sensors are not the room's air
+    env = snap.device.environment or DEFAULT_ENVIRONMENT
+    kinds: set[str] = set()
+    for sample in snap.samples:
+        limit = _LIMITED.get(sample.name)
+        if limit is None:
+            continue
+        labels = dict(sample.labels)
+        sensor, index = labels.get("sensor", ""), labels.get("sensor_index", "")
+        kinds.add(sample.name)
+        bounds = (env.temperature(sensor, index) if limit.startswith("sensor_temperature")
+                  else env.humidity(sensor, index))
+        for bound in ("low", "high"):
+            fams.add(limit, (*dl, index, sensor, bound), getattr(bounds, bound))
+    if len(kinds) == 2:
+        dew = env.dew_point()
+        for bound in ("low", "high"):
+            fams.add("sensor_dew_point_limit_celsius", (*dl, bound), getattr(dew, bound))
 
 
 def _end_labels(end: Any) -> tuple[str, str]:

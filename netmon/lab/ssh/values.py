@@ -121,12 +121,15 @@ class NetworkValues:
         return LinkState.from_json(data), data
 
     def unreachable(self, device: str) -> bool:
-        """Marked unreachable in the SNMP lab's faults, or behind a device that is."""
+        """Marked unreachable in the SNMP lab's faults, dark after a power cut whose
+        battery ran out (netmon.lab.datacentre), or behind a device that is."""
         doc = self._faults.get()
-        if not any(d.get("unreachable") for d in doc.get("devices", {}).values()):
+        if not any(d.get("unreachable") or d.get("dark_at") is not None
+                   for d in doc.get("devices", {}).values()):
             return False
         parents = {d.name: d.parent for d in self.inventory.model.devices}
-        return device in lab_faults.unreachable(doc, parents)
+        s = None if self.model is None else self.model.seconds(time.time())
+        return device in lab_faults.unreachable(doc, parents, s)
 
     def silent(self, device: str) -> bool:
         """Its SSH server gives no answer: unreachable (as above) or its agents hang
