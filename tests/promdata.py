@@ -246,7 +246,9 @@ def icmp_targets() -> list[SynthDevice]:
 # usual round trip from the NOC per role (seconds): the LAN, the fibre ring, a radio hop
 # beyond it, the provider's gateway and a host past it
 _BASE_RTT_S = {"core": 0.0003, "datacentre": 0.0003, "hospital": 0.0015, "kecamatan": 0.002,
-               "tower": 0.008, "isp": 0.004}
+               "tower": 0.008, "isp": 0.004,
+               # the data centre's equipment, on the NOC's own LAN
+               "ups": 0.0003, "pdu": 0.0003, "sensor": 0.0003, "server": 0.0003}
 
 
 def _burst(rng: random.Random, base_s: float, loss: float, count: int = 10) -> dict[str, float]:

@@ -58,7 +58,7 @@ def test_shipped_config_reads_secrets_from_files() -> None:
 def test_amtool_check_config(tmp_path: Path) -> None:
     result = amtool("check-config", str(runnable_am_config(tmp_path, "http://127.0.0.1:9")))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+    assert "7 inhibit rules" in result.stdout and "2 receivers" in result.stdout
 
 
 def _alert(name: str, labels: dict[str, str], summary: str, *, resolved: bool = False,
