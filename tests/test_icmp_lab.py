@@ -226,7 +226,14 @@ def test_unreachable_silences_the_device_and_everything_behind_it(icmp_lab: Lab)
     inv = load_inventory(icmp_lab.lab_inventory_path)
     try:
         assert fault(icmp_lab, "unreachable", "kec-balen").returncode == 0
-        by = poll(inv)
+
+        def in_force() -> dict[str, list[PollResult]] | None:
+            # the lab's ICMP process applies the fault on its next look at the faults
+            # file: on a loaded machine that can come after the first burst
+            got = poll(inv)
+            return got if not got["kec-balen"][0].ok else None
+
+        by = wait_for(in_force, 20, "the unreachable fault in force for ping")
     finally:
         apply_fault(icmp_lab.workdir, "clear")
         time.sleep(0.3)
