@@ -194,6 +194,36 @@ class SeriesRuns:
         else:
             self._push(sample)
 
+    def add_points(self, points: Iterable[tuple[float, float]], end: float) -> None:
+        """`add` for each point before `end`, in time order. The same runs, with the
+        per-sample work inlined: a month of one series is ~43,000 samples, and a month's
+        report reads a few million."""
+        step = self.step
+        if step is None:  # the step is not measured yet: buffer, as `add` does
+            for t, value in points:
+                if t >= end:
+                    break
+                self.add(t, value)
+            return
+        classify, limit = self.classify, CONTINUITY * step
+        last_t, last, runs = self.last_t, self.last, self.runs
+        for t, value in points:
+            if t >= end:
+                break
+            if t <= last_t or value != value:  # a sample seen twice, or NaN
+                continue
+            last_t = t
+            v = classify(t, value)
+            if last is not None:  # _push and _emit, inlined
+                t0, lv = last
+                e = t if t - t0 <= limit else t0 + step
+                if runs and runs[-1][1] == t0 and runs[-1][2] == lv:
+                    runs[-1] = (runs[-1][0], e, lv)
+                else:
+                    runs.append((t0, e, lv))
+            last = (t, v)
+        self.last_t, self.last = last_t, last
+
     def end_of_chunk(self) -> None:
         """Measure the step once enough samples came (three: two spacings)."""
         if self.step is None and len(self.buffer) >= 3:
@@ -255,10 +285,10 @@ def fetch_runs(client: PromClient, selector: str, start: float, end: float,
             k = key(labels)
             b = builders.setdefault(k, SeriesRuns(classify, step))
             seen[k] = labels
-            for ts, value in points:
-                if ts < end:
-                    b.add(ts, value)
-                    if observe is not None:
+            b.add_points(points, end)
+            if observe is not None:
+                for ts, value in points:
+                    if ts < end:
                         observe(k, ts, value)
         for b in builders.values():
             b.end_of_chunk()

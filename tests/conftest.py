@@ -15,39 +15,58 @@ failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 from stacks import DemoStack, History, demo_stack, history_prometheus, small_lab
 
 from netmon.lab import Lab
 
+T = TypeVar("T")
+
+# Every `python -m netmon` a test starts (a few hundred) would compile netmon again where
+# PYTHONDONTWRITEBYTECODE is set (this machine's environment sets it): ~0.2 s of CPU each.
+# The tests' subprocesses may write bytecode (__pycache__/ is ignored by git).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+# Each stack's context, closed by the last test that uses it (`pytest_runtest_teardown`)
+# or at the end of the session: the demo alone keeps about half a core busy, which the
+# rest of the suite needs once the demo's tests are done.
+_open: dict[str, contextlib.ExitStack] = {}
+_last_user: dict[int, str] = {}  # id(item) → the stack that item is the last user of
+
+
+def _shared(name: str, stack: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    with contextlib.ExitStack() as exits:
+        _open[name] = exits
+        yield exits.enter_context(stack)
+    _open.pop(name, None)
+
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
-    with demo_stack(tmp_path_factory.mktemp("demo")) as stack:
-        yield stack
+    yield from _shared("demo", demo_stack(tmp_path_factory.mktemp("demo")))
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with small_lab(tmp_path_factory.mktemp("small-lab")) as running:
-        yield running
+    yield from _shared("lab", small_lab(tmp_path_factory.mktemp("small-lab")))
 
 
 @pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    with history_prometheus(tmp_path_factory.mktemp("history")) as prom:
-        yield prom
+    yield from _shared("history", history_prometheus(tmp_path_factory.mktemp("history")))
 
 
 # With pytest-xdist (`scripts/test.sh` runs two workers): the tests of a shared stack run
 # on one worker, so each stack starts once; every other module stays whole on one worker
 # (its module-scoped fixtures start once too).
 _STACKS = ("demo", "lab", "history")  # longest first
-_BESIDE_DEMO = frozenset({"tests/test_icmp_lab.py"})
 
 
 def _uses_shared_stack(item: pytest.Item, name: str) -> bool:
@@ -74,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the marks into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests (above), then order the groups as xdist hands them out: the
     shared stacks first, longest first, then the other modules, most tests first
@@ -86,12 +106,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         stack = next((name for name in _STACKS if name in getattr(item, "fixturenames", ())
                       and _uses_shared_stack(item, name)), None)
-        module = item.nodeid.split("::")[0]
-        # the ICMP lab's tests measure loss on 127.0.1.N, the addresses the demo's lab
-        # uses too, and both labs' nftables rules match on them: never side by side
-        if module in _BESIDE_DEMO:
-            stack = "demo"
-        group[item.nodeid] = stack or module
+        group[item.nodeid] = stack or item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group[item.nodeid]))
     size = Counter(group.values())
 
@@ -100,6 +115,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return (_STACKS.index(name), 0) if name in _STACKS else (len(_STACKS), -size[name])
 
     items.sort(key=rank)  # stable: a group's tests keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Find each stack's last user in the final order (after -k and the sort above). The
+    order is the same in every xdist worker, and a stack's tests are one group on one
+    worker, so once its last user is done no test of this session needs it again."""
+    last = {name: id(item) for item in session.items for name in _STACKS
+            if name in getattr(item, "fixturenames", ()) and _uses_shared_stack(item, name)}
+    _last_user.clear()
+    _last_user.update({item_id: name for name, item_id in last.items()})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield
+    name = _last_user.get(id(item))
+    if name is not None and name in _open:
+        _open.pop(name).close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -118,9 +118,21 @@ class OpenMetricsWriter:
         # Prometheus treats an empty label as no label; scrapes drop them, so do we.
         text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items() if v != "")
         head = f"{name}{{{text}}}" if text else name
-        for ts, value in samples:
-            self.out.write(f"{head} {_num(value)} {ts:.3f}\n")
-            self.lines += 1
+        # a month of minute samples is millions of lines, most of them a state (0 or 1):
+        # format each distinct value once (a few hundred at most) and write in one go
+        known: dict[float, str] = {}
+
+        def num(value: float) -> str:
+            text = known.get(value)
+            if text is None:
+                text = _num(value)
+                if len(known) < 256:
+                    known[value] = text
+            return text
+
+        lines = [f"{head} {num(value)} {ts:.3f}\n" for ts, value in samples]
+        self.out.write("".join(lines))
+        self.lines += len(lines)
 
     def close(self) -> None:
         self.out.write("# EOF\n")

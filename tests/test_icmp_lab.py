@@ -36,6 +36,10 @@ from netmon.lab.traffic import LabModel
 from netmon.model import PollResult
 
 REPO = Path(__file__).resolve().parents[1]
+# this module's labs answer on 127.7.x.y: the shared demo's lab (127.0.x.y) may run at
+# the same time on another xdist worker, and each lab's nftables faults match on its own
+# addresses only
+BLOCK = 7
 
 INVENTORY = """\
 defaults: {snmp: site}
@@ -136,7 +140,7 @@ def icmp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     path = tmp / "inventory.yaml"
     path.write_text(INVENTORY, encoding="utf-8")
     # traps: the lab sends what a real router would (agent-hang: nothing)
-    with Lab(load_for_lab(path), tmp / "work", traps=True) as lab:
+    with Lab(load_for_lab(path), tmp / "work", traps=True, address_block=BLOCK) as lab:
         yield lab
 
 
@@ -177,7 +181,8 @@ def test_every_device_and_target_answers_on_its_own_loopback_address(icmp_lab: L
     addresses = {name: d.address for name, d in inv.devices.items()}
     assert len(set(addresses.values())) == len(addresses) == 6
     assert all(ipaddress.ip_address(a).is_loopback for a in addresses.values())
-    assert addresses["isp-next-hop"].startswith("127.0.2.")
+    assert addresses["isp-next-hop"].startswith(f"127.{BLOCK}.2.")
+    assert addresses["core-1"].startswith(f"127.{BLOCK}.1.")
     for name, polls in poll(inv).items():
         assert polls[0].ok and value(polls[0], "icmp_packet_loss_ratio") == 0.0, name
 
@@ -258,7 +263,7 @@ def test_bad_fault_commands_say_why(icmp_lab: Lab) -> None:
 def test_the_table_goes_with_the_lab(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(INVENTORY, encoding="utf-8")
-    lab = Lab(load_for_lab(path), tmp_path / "work").start()
+    lab = Lab(load_for_lab(path), tmp_path / "work", address_block=BLOCK).start()
     table = table_name(lab.workdir)
     try:
         listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
@@ -273,7 +278,7 @@ def test_icmp_faults_need_an_icmp_lab(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(INVENTORY.split("icmp:")[0] + "devices:" + INVENTORY.split("devices:")[1]
                     .replace("  - {name: isp", "#"), encoding="utf-8")
-    with Lab(load_for_lab(path), tmp_path / "work") as lab, pytest.raises(
+    with Lab(load_for_lab(path), tmp_path / "work", address_block=BLOCK) as lab, pytest.raises(
             LabError, match="needs a lab whose inventory has an icmp: section"):
         lab.lossy("kec-balen", 10)
 
@@ -403,7 +408,7 @@ def test_without_nftables_the_lab_answers_ping_and_says_which_faults_need_it(
     bare = tmp_path / "bin"
     bare.mkdir()
     monkeypatch.setenv("PATH", str(bare))
-    with Lab(load_for_lab(path), tmp_path / "work") as lab:
+    with Lab(load_for_lab(path), tmp_path / "work", address_block=BLOCK) as lab:
         assert lab.icmp and not lab.icmp_faults
         (said,) = _ping_lines(lab)  # what `netmon lab` prints at start
         assert "nftables is not installed" in said and "apt-get install nftables" in said

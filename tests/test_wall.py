@@ -662,11 +662,16 @@ def test_core_failure_shows_one_failure_with_the_sites_behind_it_cut_off(
 def test_hover_shows_contract_traffic_and_last_poll(demo: Demo, browser: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
-    def balen_has_traffic() -> bool:  # a rate needs two polls since the last fault
-        link = next(li for li in demo.wall()["links"] if li["name"] == "fo-kec-balen")
-        return all(v is not None for v in link["traffic_bps"].values())
+    def balen_has_traffic_and_optics() -> bool:
+        # a rate needs two polls since the last fault; the optics come from an SSH poll,
+        # which a fault before this test (agent-hang kec-balen) may have failed
+        doc = demo.wall()
+        link = next(li for li in doc["links"] if li["name"] == "fo-kec-balen")
+        balen = next(d for d in doc["devices"] if d["name"] == "kec-balen")
+        return (all(v is not None for v in link["traffic_bps"].values())
+                and bool(balen["readings"].get("optics_rx_power_dbm")))
 
-    wait_for(balen_has_traffic, 60, "a traffic rate on fo-kec-balen")
+    wait_for(balen_has_traffic_and_optics, 60, "a traffic rate and optics on fo-kec-balen")
     _open(browser, demo, "?lang=en&grafana=http://grafana.invalid:3000/")
     hit = browser.find_element("css selector", 'g.link[data-link="fo-kec-balen"] line.hit')
     ActionChains(browser).move_to_element(hit).perform()

@@ -143,11 +143,17 @@ class Lab:
 
     def __init__(self, inventory: Inventory, workdir: Path | str = DEFAULT_WORKDIR, *,
                  base_port: int | None = None, start_timeout: float = 30.0,
-                 traps: bool = False) -> None:
+                 traps: bool = False, address_block: int = 0) -> None:
         self.inventory = inventory
         # traps=True: every device its own 127.0.1.N address, `daemon.traps` enabled in
         # the lab inventory, and traps sent when faults are injected (netmon.lab.traps)
         self.traps = traps
+        # the second byte of the lab's own addresses (127.B.1.N, 127.B.2.N): a lab beside
+        # another one (tests) takes a block of its own, so their pings and nftables rules
+        # never meet; the demo and `netmon lab start` use 0
+        if not 0 <= address_block <= 255:
+            raise LabError(f"address_block must be 0..255, not {address_block}")
+        self.address_block = address_block
         self.trap_target: tuple[str, int] | None = None
         self.workdir = Path(workdir).absolute()
         self.base_port = base_port
@@ -209,6 +215,7 @@ class Lab:
             network = build_network(
                 self.inventory, device_ports=ports[:len(devices)],
                 agent_ports=ports[len(devices):], started=time.time(),
+                address_block=self.address_block,
             )
             users = self._write_files(network)
         finally:
@@ -455,16 +462,16 @@ FAULT_KINDS = ("link-down", "link-up", "unreachable", "reachable", "reboot", "de
                "restore", "lossy", "latency", "clear", "agent-hang", "agent-ok",
                *DC_FAULT_KINDS)
 ICMP_FAULT_KINDS = ("lossy", "latency")
-TARGETS_FIRST = ipaddress.ip_address("127.0.2.0")
 
 
 def lab_addresses(inventory: Inventory, model: LabModel) -> dict[str, str]:
     """Every device's own loopback address: the simulated ones where the relay answers
-    (127.0.1.N, netmon.lab.traps), every other device and probe-only target 127.0.2.N
-    (the kernel answers ping on all of 127.0.0.0/8)."""
+    (127.B.1.N, netmon.lab.traps), every other device and probe-only target 127.B.2.N
+    (the kernel answers ping on all of 127.0.0.0/8), B the lab's address block."""
     out = lab_traps.device_addresses(model)
     others = [name for name in inventory.devices if name not in out]
-    out.update({name: str(TARGETS_FIRST + k + 1) for k, name in enumerate(others)})
+    targets_first = ipaddress.ip_address(f"127.{model.address_block}.2.0")
+    out.update({name: str(targets_first + k + 1) for k, name in enumerate(others)})
     return out
 
 

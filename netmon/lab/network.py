@@ -348,6 +348,7 @@ def build_network(
     device_ports: Sequence[int],
     agent_ports: Sequence[int],
     started: float,
+    address_block: int = 0,
 ) -> Network:
     """The whole simulated network for `inventory`.
 
@@ -420,6 +421,7 @@ def build_network(
         agent_ports=tuple(agent_ports),
         # every device, probe-only targets (icmp.targets) included: faults follow it
         parents={d.name: d.parent for d in inventory.devices.values()},
+        address_block=address_block,
     )
     return Network(lab, tuple(agents))
 

@@ -79,7 +79,7 @@ class Relay:
             community = dev.data_name.encode("utf-8")
             # on 127.0.0.1 and on the device's own lab address (netmon.lab.traps): a lab
             # with traps maps a trap to its device by source address
-            for host in (HOST, device_address(i)):
+            for host in (HOST, device_address(i, self.model.address_block)):
                 require_loopback(host)
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER_BYTES)

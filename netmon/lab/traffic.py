@@ -212,6 +212,10 @@ class LabModel:
     devices: tuple[DeviceModel, ...]
     agent_ports: tuple[int, ...]
     parents: dict[str, str | None] = field(default_factory=dict)  # every inventory device
+    # the lab's own addresses are 127.<address_block>.1.N and .2.N (netmon.lab.traps,
+    # netmon.lab.lab.lab_addresses): two labs on one machine ping, and drop pings with
+    # nftables, on addresses of their own
+    address_block: int = 0
     by_name: dict[str, DeviceModel] = field(init=False, repr=False)
     by_data_name: dict[str, DeviceModel] = field(init=False, repr=False)
     link_by_name: dict[str, LinkModel] = field(init=False, repr=False)
@@ -235,6 +239,7 @@ class LabModel:
             "devices": [d.to_json() for d in self.devices],
             "agent_ports": list(self.agent_ports),
             "parents": self.parents,
+            "address_block": self.address_block,
         }
 
     @classmethod
@@ -246,6 +251,7 @@ class LabModel:
             devices=tuple(DeviceModel.from_json(x) for x in d["devices"]),
             agent_ports=tuple(int(p) for p in d["agent_ports"]),
             parents=dict(d.get("parents", {})),
+            address_block=int(d.get("address_block", 0)),
         )
 
     def save(self, path: Path) -> None:

@@ -38,7 +38,6 @@ from netmon.lab.traffic import LabModel
 log = logging.getLogger("netmon.lab")
 
 TRAPS_FILE = "traps.json"
-FIRST_ADDRESS = ipaddress.ip_address("127.0.1.0")
 TRAP_OIDS = {"coldStart": "1.3.6.1.6.3.1.1.5.1", "linkDown": "1.3.6.1.6.3.1.1.5.3",
              "linkUp": "1.3.6.1.6.3.1.1.5.4"}
 IF_INDEX, IF_ADMIN, IF_OPER = "1.3.6.1.2.1.2.2.1.1", "1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"
@@ -48,13 +47,14 @@ _NET_SNMP_PRIV = {"des": "DES", "aes": "AES", "aes192": "AES-192", "aes256": "AE
                   "aes192c": "AES-192-C", "aes256c": "AES-256-C"}
 
 
-def device_address(index: int) -> str:
-    """The lab address of the `index`-th device of the model: 127.0.1.1, 127.0.1.2, ..."""
-    return str(FIRST_ADDRESS + index + 1)
+def device_address(index: int, block: int = 0) -> str:
+    """The lab address of the `index`-th device of the model: 127.B.1.1, 127.B.1.2, ...
+    for the lab's address block B (`LabModel.address_block`, 0 unless chosen)."""
+    return str(ipaddress.ip_address(f"127.{block}.1.0") + index + 1)
 
 
 def device_addresses(model: LabModel) -> dict[str, str]:
-    return {d.name: device_address(i) for i, d in enumerate(model.devices)}
+    return {d.name: device_address(i, model.address_block) for i, d in enumerate(model.devices)}
 
 
 def engine_id(device: str) -> str:
