@@ -87,17 +87,6 @@ def _interval(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _address_block(value: str) -> int:
-    """The lab's address block B (its devices answer on 127.B.1.N and 127.B.2.N)."""
-    try:
-        block = int(value)
-    except ValueError:
-        block = -1
-    if not 0 <= block <= 255:
-        raise argparse.ArgumentTypeError(f"expected a number 0..255, not {value!r}")
-    return block
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netmon",
@@ -252,10 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"lab work dir (default {DEFAULT_LAB_DIR})")
     p.add_argument("--interval", type=_interval, default=10.0,
                    help="poll interval in the demo (default 10s, so rates show up quickly)")
-    p.add_argument("--address-block", type=_address_block, default=0, metavar="B",
-                   help="the simulated devices answer on 127.B.1.N, probe-only targets on "
-                   "127.B.2.N (default 0); a second demo beside a running one takes another "
-                   "B, so their pings and ping faults never meet")
     _log_format_arg(p, default=argparse.SUPPRESS)
     return parser
 
@@ -586,8 +571,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     real = load_inventory(args.inventory, resolve_secrets=False)
     try:
-        lab = Lab(real, Path(args.dir), traps=True,  # traps: netmon.lab.traps
-                  address_block=args.address_block).start()
+        lab = Lab(real, Path(args.dir), traps=True).start()  # traps: netmon.lab.traps
     except LabError as exc:
         raise UsageError(str(exc)) from None
     with lab:

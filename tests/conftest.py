@@ -1,10 +1,7 @@
 """Session-wide fixtures: the slow real stacks, started once and shared (tests/stacks.py).
 
 - `demo`: `netmon demo` + Prometheus (scaled rules) + Alertmanager + a fake Telegram,
-  for tests/test_alerts_e2e.py and the availability report's live test;
-- `views_demo`: a second such stack in its own address block, for tests/test_e2e_demo.py
-  and tests/test_wall.py (the demo's tests were the longest unit of work: split in two,
-  they run on two workers);
+  for tests/test_e2e_demo.py and tests/test_alerts_e2e.py;
 - `lab`: one small lab, five simulated devices (tests/stacks.py `SMALL_LAB_INVENTORY`),
   for test_lab, test_production and test_daemon_influx (each fault test undoes its
   fault);
@@ -12,8 +9,8 @@
   traffic, for test_grafana and test_report.
 
 Each is started by the first test that asks for it, so running one module alone (or
-`-k`) starts only what it needs, and stopped after the last test that uses it (or at the
-end of the session), also after a failure.
+`-k`) starts only what it needs, and stopped at the end of the session, also after a
+failure.
 """
 
 from __future__ import annotations
@@ -57,16 +54,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
 
 @pytest.fixture(scope="session")
-def views_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
-    """A second demo, for what people look at and the faults they see there (the e2e
-    checks, the dashboards, the wall page): on its own worker beside the alert tests'
-    `demo`, in an address block of its own (127.3.x.y), so neither sees the other's
-    faults, pings or nftables rules."""
-    yield from _shared("views_demo", demo_stack(tmp_path_factory.mktemp("views-demo"),
-                                                address_block=3))
-
-
-@pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from _shared("lab", small_lab(tmp_path_factory.mktemp("small-lab")))
 
@@ -79,7 +66,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 # With pytest-xdist (`scripts/test.sh` runs two workers): the tests of a shared stack run
 # on one worker, so each stack starts once; every other module stays whole on one worker
 # (its module-scoped fixtures start once too).
-_STACKS = ("demo", "views_demo", "lab", "history")  # longest first
+_STACKS = ("demo", "lab", "history")  # longest first
 
 
 def _uses_shared_stack(item: pytest.Item, name: str) -> bool:

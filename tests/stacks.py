@@ -141,13 +141,12 @@ class DemoStack:
 
 @contextlib.contextmanager
 def demo_stack(tmp: Path, *, interval_s: int = DEMO_INTERVAL_S, scrape: str = "1s",
-               shipped_timings: bool = False, address_block: int = 0) -> Iterator[DemoStack]:
+               shipped_timings: bool = False) -> Iterator[DemoStack]:
     """Start the whole stack; everything is stopped on exit, also after a failure.
 
     The tests' stack by default. `interval_s=60, scrape="15s", shipped_timings=True`
     is production as shipped (the rules unscaled, Alertmanager's own group_wait and
-    group_interval): bench/alert_timings.py measures it. Two demos side by side need
-    address blocks of their own (`netmon demo --address-block`)."""
+    group_interval): bench/alert_timings.py measures it."""
     port = free_port()
     labdir = tmp / "lab"
     log = tmp / "demo.log"
@@ -156,8 +155,7 @@ def demo_stack(tmp: Path, *, interval_s: int = DEMO_INTERVAL_S, scrape: str = "1
                      encoding="utf-8")
     with FakeTelegram() as telegram, FakeSmtp() as smtp, netmon_process(
             ["demo", "--listen", f"127.0.0.1:{port}", "--dir", str(labdir),
-             "--interval", f"{interval_s}s", "--address-block", str(address_block)],
-            log) as proc:
+             "--interval", f"{interval_s}s"], log) as proc:
         amdir = tmp / "am"
         amdir.mkdir()
         # group_interval 2 s: a group's next flush (what the page counts wait for, with

@@ -32,15 +32,9 @@ pytestmark = pytest.mark.integration
 INTERVAL_S = DEMO_INTERVAL_S
 INVENTORY = DEMO_INVENTORY
 KECAMATAN = {d.kecamatan for d in INVENTORY.devices.values() if d.role == "kecamatan"}
-# `views_demo` (tests/conftest.py): the session's second demo + Prometheus (with the
-# alert rules) + Alertmanager, shared with tests/test_wall.py. Every fault test undoes
-# its fault in a `finally` and waits for the state to be back, so none depends on the
-# order.
-
-
-@pytest.fixture(scope="module")
-def demo(views_demo: DemoStack) -> DemoStack:
-    return views_demo
+# `demo` (tests/conftest.py): the session's demo + Prometheus (with the alert rules) +
+# Alertmanager, shared with tests/test_alerts_e2e.py. Every fault test undoes its fault
+# in a `finally` and waits for the state to be back, so none depends on the order.
 
 
 def test_all_28_kecamatan_links_have_utilisation_in_prometheus(demo: DemoStack) -> None:

@@ -507,11 +507,10 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(views_demo: DemoStack) -> Demo:
-    """The session's second demo (tests/conftest.py `views_demo`, shared with
-    test_e2e_demo), seen through its wall page; the fault tests here clear what they
+def demo(demo: DemoStack) -> Demo:
+    """The session's shared demo (tests/conftest.py `demo`, which this overrides for
+    this module), seen through its wall page; the fault tests here clear what they
     break."""
-    demo = views_demo
     d = Demo(demo.metrics_url.removesuffix("/metrics"), demo.labdir, demo.proc, demo.log)
     d.fault("clear")
 
