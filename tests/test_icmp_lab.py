@@ -423,3 +423,11 @@ def test_without_nftables_the_lab_answers_ping_and_says_which_faults_need_it(
         assert said.startswith("device kec-balen and the 2 device(s) behind it no longer answer")
         assert "SNMP and SSH only" in said and "apt-get install nftables" in said
         assert poll(inv)["kec-balen"][0].ok  # the kernel still answers: said so above
+
+
+def test_an_address_block_outside_0_to_255_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    for block in (-1, 256):
+        with pytest.raises(LabError, match=r"address_block must be 0\.\.255"):
+            Lab(load_for_lab(path), tmp_path / "work", address_block=block)
