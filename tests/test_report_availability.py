@@ -37,6 +37,7 @@ from servers import REPO, free_port
 from stacks import DemoStack
 
 from netmon.availability import (
+    DEFAULT_STALE_AFTER,
     AvailabilityReport,
     Topology,
     add_arguments,
@@ -221,13 +222,50 @@ def windows_file(tmp_path: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class CommandRun:
+    code: int
+    stdout: str
+    csv_path: Path
+    html_path: Path
+    report: AvailabilityReport  # what the command computed and printed
+
+
 @pytest.fixture(scope="module")
-def report(prometheus: str, tmp_path_factory: pytest.TempPathFactory) -> AvailabilityReport:
-    tmp = tmp_path_factory.mktemp("availability-windows")
-    windows = (load_maintenance(REPO / "alerts" / "alertmanager.yml", START, END)
-               + load_maintenance(windows_file(tmp), START, END))
-    return build_report(PromClient(prometheus), start=START, end=END, maintenance=windows,
-                        stale_after=STALE_AFTER)
+def command_run(prometheus: str, tmp_path_factory: pytest.TempPathFactory) -> CommandRun:
+    """`netmon report availability` for November with both maintenance sources, CSV and
+    HTML, run once: a month costs ~15 s of report CPU, and the figures tests read the
+    very report the command printed (build_report is wrapped to keep it, not replaced)."""
+    from netmon import availability
+
+    tmp = tmp_path_factory.mktemp("availability-command")
+    csv_path, html_path = tmp / "nov.csv", tmp / "nov.html"
+    built: list[AvailabilityReport] = []
+    real_build = availability.build_report
+
+    def keep(*args: object, **kwargs: object) -> AvailabilityReport:
+        built.append(real_build(*args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
+        mp.setattr(availability, "build_report", keep)
+        code = main_report(_args(
+            "--prometheus", prometheus, "--from", "2026-11-01T00:00:00+00:00",
+            "--to", "2026-12-01T00:00:00+00:00", "--maintenance",
+            str(REPO / "alerts" / "alertmanager.yml"), "--maintenance", str(windows_file(tmp)),
+            "--csv", str(csv_path), "--html", str(html_path)))
+    assert len(built) == 1, stdout.getvalue()
+    return CommandRun(code, stdout.getvalue(), csv_path, html_path, built[0])
+
+
+@pytest.fixture(scope="module")
+def report(command_run: CommandRun) -> AvailabilityReport:
+    # the command's own: the same windows and stale_after (its default) as the month's
+    # figures below assume
+    assert command_run.report.maintenance_s == MAINTENANCE_S
+    assert DEFAULT_STALE_AFTER == STALE_AFTER
+    return command_run.report
 
 
 # --- what each entity must show ----------------------------------------------------------------
@@ -383,17 +421,10 @@ def monthly_run(prometheus: str, tmp_path_factory: pytest.TempPathFactory) -> Mo
 
 
 @pytest.mark.integration
-def test_command_writes_text_csv_and_html(prometheus: str, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("matplotlib", reason="--html needs the report extra (matplotlib)")
-    csv_path, html_path = tmp_path / "nov.csv", tmp_path / "nov.html"
-    code = main_report(_args(
-        "--prometheus", prometheus, "--from", "2026-11-01T00:00:00+00:00",
-        "--to", "2026-12-01T00:00:00+00:00", "--maintenance",
-        str(REPO / "alerts" / "alertmanager.yml"), "--maintenance", str(windows_file(tmp_path)),
-        "--csv", str(csv_path), "--html", str(html_path)))
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_command_writes_text_csv_and_html(command_run: CommandRun, tmp_path: Path) -> None:
+    csv_path, html_path = command_run.csv_path, command_run.html_path
+    out = command_run.stdout
+    assert command_run.code == 0, out
     assert "Maintenance: 5 window(s), 14h" in out
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
     assert len(rows) == len(DEVICES) + len(LINKS) + 28

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import yaml
 
 from netmon.inventory import Inventory
@@ -211,6 +210,8 @@ def plan_ssh_lab(inventory: Inventory, workdir: Path | str, *,
     )
     (workdir / "secrets").mkdir(mode=0o700, exist_ok=True)
     _write_private(workdir / PASSWORD_FILE, plan.password.encode() + b"\n")
+    import asyncssh  # here, not at the top: every CLI start (`netmon check`) reads this package
+
     lines = []
     for name in plan.devices:
         key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{name}-lab")
