@@ -29,6 +29,7 @@ echo "== mypy"
 python3 -m mypy
 
 echo "== pytest"
-# two workers (the suite mostly waits on real servers); each shared stack's tests and each
-# module stay on one worker (tests/conftest.py); `-n 0` runs it in one process
-exec python3 -m pytest -n 2 --dist loadgroup "$@"
+# three workers on two cores: the suite mostly waits on real servers (alert timings, polls);
+# each shared stack's tests and each module stay on one worker (tests/conftest.py); `-n 0`
+# runs it in one process
+exec python3 -m pytest -n 3 --dist loadgroup "$@"
