@@ -169,14 +169,20 @@ def one_size(devices: int, steady: float, work: Path) -> dict[str, float]:
                 "freshness_max_s": fresh[0] if fresh else float("nan"),
                 "polled_ok": ok[0] if ok else 0}
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         agents.close()
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every process a run started: SIGTERM to all first (they shut down side by
+    side), then SIGKILL to any still there 10 s later."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main() -> int:

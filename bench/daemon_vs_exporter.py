@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from daemon_scale import PROM_PORT, PROMETHEUS, http, prom_query  # noqa: E402
+from daemon_scale import PROM_PORT, PROMETHEUS, http, prom_query, stop  # noqa: E402
 from snmp_poll import COMMUNITY, EXPORTER, Agents, _is_wrapper, cpu_s, rss_mb  # noqa: E402
 
 NETMON_PORT = 19718
@@ -182,13 +182,7 @@ def run(devices: int, interval: int, steady: float, work: Path,
                 "exporter_ok": exp_polls,
                 "netmon_devices_ok": netmon_ok[0] if netmon_ok else 0.0}
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         agents.close()
 
 
