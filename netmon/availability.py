@@ -896,13 +896,17 @@ def _sweep(start: float, end: float, devices: list[str], links: list[str],
                 daily[ent[1]][day] = ((day_up + span, day_down) if st == 1
                                       else (day_up, day_down + span))
         # an outage lasts while anything is down because of its cause; it ends when the
-        # cause is seen up (a stretch without data does not end it, nor count as down)
+        # cause is seen up (a stretch without data does not end it, nor count as down),
+        # and not within the grace of its own down reading: a neighbour's trap re-poll
+        # can see a link to a failed core down seconds before the core's own poll does
         for cause, o in list(open_outages.items()):
             if cause in touched:
                 o.down_s += span
                 if in_maint:
                     o.maintenance_s += span
-            elif (dev if cause[0] == "device" else link_state).get(cause[1]) == 1:
+            elif ((dev if cause[0] == "device" else link_state).get(cause[1]) == 1
+                    and not (moment.near_dev if cause[0] == "device"
+                             else moment.near_link).get(cause[1])):
                 del open_outages[cause]
     for ent, run in open_runs.items():
         stats[ent].outages.append((run[0], run[1], run[2]))

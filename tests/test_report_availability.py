@@ -751,3 +751,37 @@ def test_on_what_netmon_demo_exports(demo: DemoStack) -> None:
     assert report.steps == [1.0]  # tests/servers.py's Prometheus scrapes every second
     assert report.grace_s == 2 * interval
     print("\n" + "\n".join(text.splitlines()[:12]))  # the outage list, for -s
+
+
+def test_a_failure_seen_first_by_a_neighbours_trap_is_one_outage() -> None:
+    """The core fails at 100 s. A neighbour's trap re-poll sees their link down at once
+    (100–103 s), its next poll reads it up again, and the core's own poll reads the core
+    down only at 106 s. Every down reading is the core's doing, within the grace: one
+    outage from 100 to 200 s, not a 3 s one and then another (seen in the demo with
+    traps on, where the report split one core failure in two)."""
+    from netmon.availability import Cursor, _sweep, near_down
+
+    topo = Topology(chains={"core": [], "core-2": [], "kec": ["core"]},
+                    device_kecamatan={"core": "K", "core-2": "K", "kec": "K"},
+                    device_role={}, link_ends={"interconnect": ("core", "core-2"),
+                                               "fo-kec": ("core", "kec")},
+                    link_kecamatan={}, link_medium={})
+    start, end, grace = 0.0, 300.0, 10.0
+    dev = {"core": [(0.0, 106.0, 1), (106.0, 200.0, 0), (200.0, 300.0, 1)],
+           "core-2": [(0.0, 300.0, 1)],
+           "kec": [(0.0, 108.0, 1), (108.0, 201.0, 0), (201.0, 300.0, 1)]}
+    link = {"interconnect": [(0.0, 100.0, 1), (100.0, 103.0, 0), (103.0, 106.0, 1),
+                             (106.0, 200.0, 0), (200.0, 300.0, 1)],
+            "fo-kec": [(0.0, 106.0, 1), (200.0, 300.0, 1)]}  # no data while cut off
+    up = [(0.0, 300.0, 1)]
+    report = _sweep(start, end, sorted(dev), sorted(link), {"K": ["kec"]}, topo,
+                    topo.feed_links(), [start], [],
+                    {d: Cursor(r) for d, r in dev.items()}, {d: Cursor(up) for d in dev},
+                    {d: Cursor(up) for d in dev}, {n: Cursor(r) for n, r in link.items()},
+                    {d: Cursor(near_down(r, grace, start, end)) for d, r in dev.items()},
+                    {n: Cursor(near_down(r, grace, start, end)) for n, r in link.items()})
+    assert [(o.cause, o.start, o.end) for o in report.outages] == [
+        (("device", "core"), 100.0, 201.0)]
+    # fo-kec has no data while cut off, and both its polled ends are down: down too
+    assert report.outages[0].links == {"interconnect", "fo-kec"}
+    assert report.outages[0].devices == {"core", "kec"}
