@@ -4,7 +4,6 @@ lab's own 127.x addresses, through the CLI's fault command."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from servers import free_port, http_get, netmon_process, wait_for
+from test_icmp_collector import poll_all, value
 
 from collectors.icmp.collector import IcmpCollector
 from netmon.inventory import Inventory, load_inventory
@@ -145,25 +145,13 @@ def icmp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def poll(inv: Inventory, rounds: int = 1) -> dict[str, list[PollResult]]:
+    """Every device's results of `rounds` bursts, by device."""
     collector = IcmpCollector()
-    devices = collector.devices(inv)
-    collector.sync(inv, devices)
-
-    async def go() -> list[PollResult]:
-        out: list[PollResult] = []
-        for _ in range(rounds):
-            out += await asyncio.gather(*(collector.poll(inv, d) for d in devices))
-        return out
-
     by: dict[str, list[PollResult]] = {}
-    for r in asyncio.run(go()):
+    for r in poll_all(collector, inv, rounds):
         by.setdefault(r.device, []).append(r)
     collector.close()
     return by
-
-
-def value(r: PollResult, name: str) -> float | None:
-    return next((s.value for s in r.samples if s.name == name), None)
 
 
 def fault(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
