@@ -34,7 +34,6 @@ import pytest
 import yaml
 from promdata import KECAMATAN, HistoryPrometheus, OpenMetricsWriter
 from servers import REPO, free_port
-from stacks import DemoStack
 
 from netmon.availability import (
     DEFAULT_STALE_AFTER,
@@ -667,92 +666,6 @@ def test_root_cause_rules_at_one_moment() -> None:
     assert moment.link_cause("fo-kec") == ("device", "core")
 
 
-# --- against what netmon really exports ---------------------------------------------------------
-
-
-@pytest.mark.integration
-def test_on_what_netmon_demo_exports(demo: DemoStack) -> None:
-    """`netmon demo` (the lab and the real daemon) scraped by a real Prometheus (the
-    session's shared demo, tests/conftest.py): a fibre cut to Balen, then the core made
-    unreachable (the lab then answers for nothing behind it either). The report, reading
-    the series and the topology exactly as netmon exports them, finds two outages: the
-    cut, and the core with all 28 kecamatan, although the devices were polled at
-    different moments of the interval."""
-    import time
-
-    from servers import http_get, wait_for
-
-    from netmon.inventory import load_inventory
-    from netmon.lab import apply_fault
-
-    interval = 5  # the shared demo's poll interval
-    inventory = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
-    labdir, url, prom = demo.labdir, demo.metrics_url, demo.prom
-
-    def value(metric: str, label: str, name: str) -> str | None:
-        m = re.search(rf'^{metric}\{{[^}}]*{label}="{re.escape(name)}"[^}}]*\}} (\S+)$',
-                      http_get(url), re.M)
-        return m.group(1) if m else None
-
-    def device_states() -> set[str]:
-        return set(re.findall(r'^netmon_device_up\{.*\} (\S+)$', http_get(url), re.M))
-
-    demo.fault("clear")
-    try:
-        all_polled = demo.all_polled
-        wait_for(all_polled, 180, "the demo to poll every device", watch=demo.proc)
-        wait_for(lambda: prom.value("count(netmon_device_up == 1)") == len(inventory.devices),
-                 60, "Prometheus to scrape every device up")
-        start = time.time()
-        time.sleep(2 * interval)
-        cut_at = time.time()
-        apply_fault(labdir, "link-down", "fo-kec-balen", send_traps=False)
-        wait_for(lambda: value("netmon_link_up", "link", "fo-kec-balen") == "0.0", 60,
-                 "fo-kec-balen down on /metrics")
-        time.sleep(interval)
-        apply_fault(labdir, "link-up", "fo-kec-balen", send_traps=False)
-        wait_for(all_polled, 60, "everything up again")
-        wait_for(lambda: value("netmon_link_up", "link", "fo-kec-balen") == "1.0", 60,
-                 "fo-kec-balen up on /metrics")
-        time.sleep(2 * interval)
-        core_at = time.time()
-        apply_fault(labdir, "unreachable", "core-pemkab-1", send_traps=False)
-        wait_for(lambda: device_states() == {"0.0"}, 60, "every device down on /metrics")
-        time.sleep(interval)
-        apply_fault(labdir, "reachable", "core-pemkab-1", send_traps=False)
-        wait_for(all_polled, 60, "every device polled again")
-        time.sleep(3)  # two more scrapes
-        end = time.time() - 1
-        report = build_report(PromClient(prom.url), start=start, end=end)
-        exported = Topology.from_prometheus(PromClient(prom.url), start, end)
-    finally:
-        demo.fault("clear")  # the shared demo is left as found
-
-    text = format_text(report)
-    assert {name: exported.chains[name] for name in inventory.devices} == {
-        name: inventory.ancestors(name) for name in inventory.devices}
-    causes = [o.cause for o in report.outages]
-    assert causes == [("link", "fo-kec-balen"), ("device", "core-pemkab-1")], text
-    cut, core = report.outages
-    # Prometheus stamps a scrape with its start, and the body can be read up to the
-    # scrape timeout (1 s here) later: a state seen in it may be up to 1 s younger. And a
-    # device behind the core that failed a poll on its own just before the core did (a
-    # ping burst or an SNMPv1 UPS on a loaded machine) is part of the core's outage by
-    # the report's rule (two poll intervals of grace): its start may be that much earlier
-    scrape_slack, grace = 1.0, 2 * interval
-    assert cut_at - scrape_slack <= cut.start < core_at - grace <= core.start, text
-    assert core.start <= core_at + 2 * interval, text  # and not late either
-    assert core.kecamatan == {d.kecamatan for d in inventory.devices.values()
-                              if d.role == "kecamatan"}
-    assert len(core.kecamatan) == 28 and core.devices == set(inventory.devices)
-    assert {a.name for a in report.devices} == set(inventory.devices)
-    assert {a.name for a in report.links} == {link.name for link in inventory.links}
-    assert all(a.down_s > 0 for a in report.devices), text
-    assert report.steps == [1.0]  # tests/servers.py's Prometheus scrapes every second
-    assert report.grace_s == 2 * interval
-    print("\n" + "\n".join(text.splitlines()[:12]))  # the outage list, for -s
-
-
 def test_a_failure_seen_first_by_a_neighbours_trap_is_one_outage() -> None:
     """The core fails at 100 s. A neighbour's trap re-poll sees their link down at once
     (100–103 s), its next poll reads it up again, and the core's own poll reads the core
@@ -785,3 +698,10 @@ def test_a_failure_seen_first_by_a_neighbours_trap_is_one_outage() -> None:
     # fo-kec has no data while cut off, and both its polled ends are down: down too
     assert report.outages[0].links == {"interconnect", "fo-kec"}
     assert report.outages[0].devices == {"core", "kec"}
+
+
+# --- against what netmon really exports ---------------------------------------------------------
+# tests/test_alerts_e2e.py: a fibre cut and the core unreachable on the shared demo, each
+# paged once, and this report, read from the demo's Prometheus, finds exactly those two
+# outages with their root causes (the faults are the alert tests' own: each fault cycle
+# costs the demo ~25 s).
