@@ -18,8 +18,6 @@ import os
 import re
 import signal
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -491,16 +489,10 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 @dataclass
 class Demo:
     url: str
-    labdir: Path
-    proc: subprocess.Popen[bytes]
-    log: Path
+    stack: DemoStack
 
     def fault(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "netmon", "lab", "fault", *args, "--dir", str(self.labdir)],
-            cwd=REPO, capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+        return self.stack.fault(*args)
 
     def wall(self) -> dict[str, Any]:
         return json.loads(http_get(self.url + API_PATH))
@@ -511,7 +503,7 @@ def demo(demo: DemoStack) -> Demo:
     """The session's shared demo (tests/conftest.py `demo`, which this overrides for
     this module), seen through its wall page; the fault tests here clear what they
     break."""
-    d = Demo(demo.metrics_url.removesuffix("/metrics"), demo.labdir, demo.proc, demo.log)
+    d = Demo(demo.metrics_url.removesuffix("/metrics"), demo)
     d.fault("clear")
 
     def all_up() -> bool:
@@ -715,13 +707,13 @@ def test_stale_banner_when_the_daemon_stops_answering(demo: Demo, browser: Any) 
     _open(browser, demo)
     banner = browser.find_element("id", "stale")
     assert not banner.is_displayed()
-    os.kill(demo.proc.pid, signal.SIGSTOP)  # the daemon hangs: connections, no answers
+    os.kill(demo.stack.proc.pid, signal.SIGSTOP)  # the daemon hangs: connections, no answers
     try:
         wait_for(lambda: banner.is_displayed(), 40, "the stale banner")
         assert "TIDAK MUTAKHIR" in banner.text
         assert "stale" in browser.find_element("tag name", "body").get_attribute("class")
     finally:
-        os.kill(demo.proc.pid, signal.SIGCONT)
+        os.kill(demo.stack.proc.pid, signal.SIGCONT)
     wait_for(lambda: not banner.is_displayed(), 40, "fresh data again")
     with contextlib.suppress(Exception):
         browser.get_log("browser")  # the timed-out requests are logged by the browser
