@@ -51,10 +51,31 @@ _LOGS: weakref.WeakKeyDictionary[subprocess.Popen[Any], Path] = weakref.WeakKeyD
 Watched = subprocess.Popen[Any] | tuple[subprocess.Popen[Any], Path]
 
 
+# Ports for the servers tests start, handed out below the kernel's ephemeral range
+# (32768-60999 on Debian), a block of its own for each xdist worker. A port the kernel
+# picked (bind to port 0) is free only until the socket closes: any process's next
+# client socket, or another worker's next free_port(), could take it before the server
+# binds it (a trap receiver's bind failed that way in CI, once). The kernel never hands
+# out these, and no other worker picks from this block.
+_PORT_BLOCK = 1000
+_PORTS_FROM = 20000 + _PORT_BLOCK * (int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+                                         .removeprefix("gw") or 0) % 12)
+_next_port = _PORTS_FROM + os.getpid() % _PORT_BLOCK  # not the last run's ports again
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A 127.0.0.1 port that is free now for `kind` and that nothing else in this test
+    session will be given (above)."""
+    global _next_port
+    for _ in range(_PORT_BLOCK):
+        port, _next_port = _next_port, _PORTS_FROM + (_next_port + 1 - _PORTS_FROM) % _PORT_BLOCK
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (a server of this worker still running, or not ours)
+            return port
+    raise RuntimeError(f"no free port in {_PORTS_FROM}-{_PORTS_FROM + _PORT_BLOCK - 1}")
 
 
 def watch_log(proc: subprocess.Popen[Any], log: Path) -> subprocess.Popen[Any]:
