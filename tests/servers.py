@@ -51,15 +51,15 @@ _LOGS: weakref.WeakKeyDictionary[subprocess.Popen[Any], Path] = weakref.WeakKeyD
 Watched = subprocess.Popen[Any] | tuple[subprocess.Popen[Any], Path]
 
 
-# Ports for the servers tests start, handed out below the kernel's ephemeral range
-# (32768-60999 on Debian), a block of its own for each xdist worker. A port the kernel
-# picked (bind to port 0) is free only until the socket closes: any process's next
-# client socket, or another worker's next free_port(), could take it before the server
-# binds it (a trap receiver's bind failed that way in CI, once). The kernel never hands
-# out these, and no other worker picks from this block.
+# Ports for the servers tests start, handed out from 10000-19999, a block of its own for
+# each xdist worker: below the kernel's ephemeral range (32768-60999 on Debian) and the
+# labs' agents (netmon.lab picks 20000-29999). A port the kernel picked (bind to port 0)
+# is free only until the socket closes: any process's next client socket, or another
+# worker's next free_port(), could take it before the server binds it (a trap
+# receiver's bind failed that way in CI, once). Nothing else takes these.
 _PORT_BLOCK = 1000
-_PORTS_FROM = 20000 + _PORT_BLOCK * (int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-                                         .removeprefix("gw") or 0) % 12)
+_PORTS_FROM = 10000 + _PORT_BLOCK * (int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+                                         .removeprefix("gw") or 0) % 10)
 _next_port = _PORTS_FROM + os.getpid() % _PORT_BLOCK  # not the last run's ports again
 
 
