@@ -230,10 +230,12 @@ def _quiet_poll(lab: Lab) -> tuple[PollResult, int]:
 
 
 def test_rate_on_a_port_reporting_a_low_speed_is_exported_within_5_percent(lab: Lab) -> None:
-    """net-snmp's lo reports 10 Mbit/s. Between two polls 35 s apart it carries 30 s of
+    """net-snmp's lo reports 10 Mbit/s. Between two polls ~20 s apart it carries 15 s of
     ~40 Mbit/s of UDP (on the namespace's lo): a link on it with a 100M contract
     exports the rate and its utilisation within 5 % of the kernel's counters over the
-    same interval, with no over-speed gap."""
+    same interval, with no over-speed gap. (Both polls are quiet, so the counters agree
+    with the kernel's to a few hundred bytes; 20 s keeps a poll's own duration on a
+    loaded machine, which the kernel's side does not see, well inside the 5 %.)"""
     from netmon.engine import Engine, link_utilisation
 
     text = inventory_text(lab, "{version: 2c, community: {env: COMMUNITY}}") + """\
@@ -256,7 +258,7 @@ links:
                     time.sleep(ahead)
 
     first, k1 = _quiet_poll(lab)
-    in_netns(lab.netns, lambda: blast(30))
+    in_netns(lab.netns, lambda: blast(15))
     second, k2 = _quiet_poll(lab)
     assert {r.name: r for r in first.interfaces}["lo"].speed_bps == 10_000_000
     engine.ingest(first)
