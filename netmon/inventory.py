@@ -345,10 +345,12 @@ class Location(_Strict):
 
 
 class Bounds(_Strict):
-    """A range a reading should stay within; either end may be left open (null)."""
+    """A range a reading should stay within; either end may be left open (null). A bound
+    is a finite number: NaN compares false with every reading, so a `.nan` limit would
+    never alert (and `.inf` or 1e309, read as infinity, is "no limit" written wrongly)."""
 
-    low: float | None = None
-    high: float | None = None
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> Bounds:

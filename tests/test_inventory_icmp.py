@@ -168,3 +168,78 @@ def test_the_demo_pings_as_often_as_it_polls_but_never_faster_than_a_burst() -> 
     assert tiny is not None and tiny.interval == 3.0  # a burst takes up to 1.9 s
     IcmpSettings.model_validate(tiny.model_dump())  # and the section accepts it
     assert with_interval(load(DEVICES), 5.0).model.icmp is None  # no section: no pings
+
+
+# Wrong shapes and hostile scalars where the `icmp:` section and a device's `environment:`
+# expect mappings, lists and numbers: each must be a ConfigError whose problems all name
+# a file line and the path (no crash, no Python repr).
+_WRONG = ["null", "[]", "'∞'", "1e309", str(2**70), "[null]", "{a: null}", ".nan"]
+_TARGET = "{name: hop, site: ISP, kecamatan: Bojonegoro"
+# where null (or an empty list) is a value the inventory accepts: no section, no parent,
+# no location, no limits, no targets; and `1e309` is a host name to YAML 1.1 (no dot: a
+# string) and to DNS
+_FINE = {("null", "icmp"), ("null", "parent"), ("null", "location"), ("null", "environment"),
+         ("null", "temperature_celsius"), ("null", "low"), ("null", "sensor"),
+         ("[]", "targets"), ("1e309", "address")}
+
+
+def _shapes() -> list[tuple[str, str]]:
+    out = []
+    for v in _WRONG:
+        t = f"[{_TARGET}, address: 192.0.2.1"
+        cases = [
+            ("icmp", f"icmp: {v}\n", "icmp"),
+            ("targets", f"icmp: {{targets: {v}}}\n", "icmp.targets"),
+            ("target", f"icmp: {{targets: [{v}]}}\n", "icmp.targets[0]"),
+            ("count", f"icmp: {{count: {v}}}\n", "icmp.count"),
+            ("spacing", f"icmp: {{spacing: {v}}}\n", "icmp.spacing"),
+            ("size", f"icmp: {{size: {v}}}\n", "icmp.size"),
+            ("address", f"icmp: {{targets: [{_TARGET}, address: {v}}}]}}\n", "icmp.targets[0]"),
+            ("parent", f"icmp: {{targets: {t}, parent: {v}}}]}}\n", "icmp.targets[0]"),
+            ("location", f"icmp: {{targets: {t}, location: {v}}}]}}\n", "icmp.targets[0]"),
+            ("environment", f"    environment: {v}\n", "devices[1].environment"),
+            ("temperature_celsius", f"    environment: {{temperature_celsius: {v}}}\n",
+             "devices[1].environment"),
+            ("low", f"    environment: {{humidity_percent_rh: {{low: {v}}}}}\n",
+             "devices[1].environment"),
+            ("sensors", f"    environment: {{sensors: {v}}}\n", "devices[1].environment"),
+            ("inlet", f"    environment: {{sensors: {{Inlet: {v}}}}}\n",
+             "devices[1].environment"),
+            ("sensor", f"    environment: {{sensors: {{Inlet: {{temperature_celsius: {v}}}}}}}\n",
+             "devices[1].environment"),
+        ]
+        out += [(text, where) for place, text, where in cases if (v, place) not in _FINE]
+    return out
+
+
+def _inventory(text: str) -> str:
+    """DEVICES with a sensor as devices[1], `text` as its `environment:` or before it all."""
+    sensor = ("  - name: dc-env\n    address: 10.0.0.41\n    site: DC\n"
+              "    kecamatan: Bojonegoro\n    role: sensor\n    parent: noc-core\n")
+    head, rest = DEVICES.split("  - {name: kec-balen", 1)
+    if text.startswith("icmp"):
+        return text + head + sensor + "  - {name: kec-balen" + rest
+    return head + sensor + text + "  - {name: kec-balen" + rest
+
+
+def test_the_shapes_inventory_is_valid_as_it_stands() -> None:
+    for text in ("", "icmp: {}\n", "    environment: {temperature_celsius: {high: 25}}\n"):
+        load(_inventory(text))
+
+
+@pytest.mark.parametrize(("text", "where"), _shapes())
+def test_wrong_shapes_in_icmp_and_environment_are_clear_errors(text: str, where: str) -> None:
+    found = problems(_inventory(text))
+    assert found, text
+    for problem in found:
+        assert problem.startswith("inv.yaml:") and f": {where}" in problem, (text, found)
+        assert " object at 0x" not in problem and "Traceback" not in problem, problem
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e309"])
+def test_a_room_limit_is_a_finite_number(value: str) -> None:
+    """A NaN limit compares false with every reading: the room would never alert."""
+    found = problems(_inventory(
+        f"    environment: {{sensors: {{Inlet: {{temperature_celsius: {{high: {value}}}}}}}}}\n"))
+    assert found == ["inv.yaml:9: devices[1].environment.sensors.Inlet.temperature_celsius."
+                     "high: Input should be a finite number"]
