@@ -544,6 +544,7 @@ def _lab(args: argparse.Namespace) -> int:
         apply_ssh_fault,
         describe_ssh_faults,
     )
+    from netmon.lab.traffic import DamagedLabFile
 
     try:
         if args.lab_command == "fault":
@@ -562,7 +563,7 @@ def _lab(args: argparse.Namespace) -> int:
                     apply_ssh_fault(workdir, "ssh-clear")
             return 0
         return run_lab(Path(args.inventory), Path(args.dir))
-    except (LabError, SshFaultError) as exc:
+    except (LabError, SshFaultError, DamagedLabFile) as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -65,7 +65,16 @@ def test_missing_secrets_are_named_never_shown() -> None:
 
 
 def test_user_mistakes_end_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    # --dir pointed at a folder whose lab files are not netmon's (truncated, hand-edited)
+    for name, model in (("truncated", '{"epoch": 17'), ("edited", '{"links": []}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(model)
     cases = [
+        (("lab", "fault", "clear", "--dir", str(tmp_path / "truncated")),
+         f"{tmp_path / 'truncated' / 'model.json'} is not a lab model netmon wrote "
+         "(JSONDecodeError"),
+        (("lab", "fault", "list", "--dir", str(tmp_path / "edited")),
+         "model.json is not a lab model netmon wrote (KeyError: 'epoch')"),
         (("poll", "no-such-device"), "no device 'no-such-device'"),
         (("check", "-i", str(tmp_path / "missing.yaml")), "cannot read inventory"),
         (("run", "--listen", "nonsense"), "expected HOST:PORT"),

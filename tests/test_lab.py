@@ -31,6 +31,7 @@ from netmon.lab.relay import v2c_community
 from netmon.lab.traffic import (
     HOURLY_PROFILE,
     WIB_OFFSET_S,
+    DamagedLabFile,
     Direction,
     LinkState,
     profile_integral,
@@ -199,6 +200,26 @@ def offline(tmp_path: Path, inventory: Inventory):
     rt = Runtime(tmp_path / fault_doc.MODEL_FILE)
     agents = {a.device.name: Agent(rt, net, a.device.name, tmp_path) for a in net.agents}
     return net, agents, started
+
+
+@pytest.mark.parametrize(("faults", "reason"), [
+    ("{not json", "(Expecting property name"), ("[]", "(not a JSON object with links"),
+    ('{"links": 5}', "(not a JSON object with links"),
+])
+def test_a_fault_file_netmon_did_not_write_is_named(tmp_path: Path, offline, faults: str,
+                                                      reason: str) -> None:
+    """The lab's own files, replaced by something else: an error naming the file, never a
+    traceback from deep inside (the CLI prints it: tests/test_cli.py)."""
+    (tmp_path / fault_doc.FAULTS_FILE).write_text(faults)
+    with pytest.raises(DamagedLabFile) as info:
+        show_faults(tmp_path)
+    assert str(info.value).startswith(
+        f"{tmp_path / fault_doc.FAULTS_FILE} is not a fault file netmon wrote {reason}")
+    for block in (-1, 256):  # the model, with an address block no lab could have
+        doc = json.loads((tmp_path / fault_doc.MODEL_FILE).read_text())
+        (tmp_path / fault_doc.MODEL_FILE).write_text(json.dumps({**doc, "address_block": block}))
+        with pytest.raises(DamagedLabFile, match=f"address_block {block} is not 0..255"):
+            show_faults(tmp_path)
 
 
 def test_offline_both_ends_of_a_link_count_the_same_traffic(offline) -> None:

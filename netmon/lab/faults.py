@@ -25,6 +25,7 @@ from netmon.lab import datacentre
 from netmon.lab.traffic import (
     ERROR_RATE_DEGRADED,
     WIB_OFFSET_S,
+    DamagedLabFile,
     LabModel,
     LinkModel,
     LinkState,
@@ -40,12 +41,20 @@ def empty_doc() -> dict[str, Any]:
 
 
 def read_doc(path: Path) -> dict[str, Any]:
+    """The fault file (none yet: no faults). Anything but the JSON object netmon writes
+    is a DamagedLabFile naming the file (it is replaced in one step, so only a hand edit or
+    another program makes one)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return empty_doc()
-    doc.setdefault("links", {})
-    doc.setdefault("devices", {})
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise DamagedLabFile(f"{path} is not a fault file netmon wrote "
+                             f"({str(exc)[:120]})") from None
+    if not (isinstance(doc, dict) and isinstance(doc.setdefault("links", {}), dict)
+            and isinstance(doc.setdefault("devices", {}), dict)):
+        raise DamagedLabFile(f"{path} is not a fault file netmon wrote (not a JSON object "
+                             "with links and devices)")
     return doc
 
 

@@ -26,6 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
+class DamagedLabFile(ValueError):
+    """A lab file (model, faults) that is not what netmon wrote: the CLI says which and
+    why instead of a traceback."""
+
+
 WIB_OFFSET_S = 7 * 3600
 """Western Indonesia Time (WIB) is UTC+7 all year (no daylight saving)."""
 
@@ -261,7 +267,18 @@ class LabModel:
 
     @classmethod
     def load(cls, path: Path) -> LabModel:
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        """The model `Lab.start()` wrote. Anything else in its place (a truncated file,
+        another program's JSON, a hand edit) is a DamagedLabFile that says so, never a
+        KeyError from deep inside (FileNotFoundError passes: "no lab here")."""
+        try:
+            model = cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise DamagedLabFile(f"{path} is not a lab model netmon wrote "
+                                 f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        if not 0 <= model.address_block <= 255:
+            raise DamagedLabFile(f"{path} is not a lab model netmon wrote (address_block "
+                                 f"{model.address_block} is not 0..255)")
+        return model
 
 
 # --- link state over time (one segment since the last fault change) -------------------
