@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,7 +184,7 @@ _FINE = {("null", "icmp"), ("null", "parent"), ("null", "location"), ("null", "e
          ("[]", "targets"), ("1e309", "address")}
 
 
-def _shapes() -> list[tuple[str, str]]:
+def _shapes() -> list[Any]:
     out = []
     for v in _WRONG:
         t = f"[{_TARGET}, address: 192.0.2.1"
@@ -208,7 +209,8 @@ def _shapes() -> list[tuple[str, str]]:
             ("sensor", f"    environment: {{sensors: {{Inlet: {{temperature_celsius: {v}}}}}}}\n",
              "devices[1].environment"),
         ]
-        out += [(text, where) for place, text, where in cases if (v, place) not in _FINE]
+        out += [pytest.param(text, where, id=f"{place}={v}") for place, text, where in cases
+                if (v, place) not in _FINE]
     return out
 
 
