@@ -655,7 +655,7 @@ class AvailabilityReport:
     days: list[float]
     daily: dict[str, list[tuple[float, float]]]  # kecamatan → per day (up, down)
     queries: int = 0
-    grace_s: float = 0.0  # two poll intervals: a child down this close to its upstream's
+    grace_s: float = 0.0  # three poll intervals: a child down this close to its upstream's
     # failure (before or after) counts under the upstream
 
     @property
@@ -697,11 +697,14 @@ def build_report(client: PromClient, *, start: float, end: float, link_regex: st
                              lambda lb: f"{lb.get('device', '')}\0{lb.get('collector', '')}",
                              lambda t, v: 1 if t - v <= stale_after else 0, step,
                              observe=spacing.observe)
-    # Two intervals: a child is polled up to one interval before its ancestor (each
-    # device keeps its own phase), and the ancestor's failing poll itself can take up to
-    # 90 % of an interval (timeouts × tries, queued behind the concurrency cap) before it
-    # reports the ancestor down; with one interval, a loaded demo split a core outage.
-    grace = 2 * spacing.interval()
+    # Three intervals: a child is polled up to one interval before its ancestor (each
+    # device keeps its own phase; a pinged child can fail at once), the ancestor's
+    # failing poll itself can take up to 90 % of an interval (timeouts × tries, queued
+    # behind the concurrency cap) before it reports the ancestor down, and a poll still
+    # running when the next is due makes that one skipped. With one interval a loaded
+    # demo split a core outage; with two, a probe target pinged the moment the core
+    # failed was its own 0 s outage when the core's poll had just overrun.
+    grace = 3 * spacing.interval()
     # a device's state comes from its SNMP poll, or its SSH poll when it has no SNMP
     # (netmon/engine.py: the primary collector); so does its freshness
     fresh: dict[str, Runs] = {}
@@ -1053,7 +1056,7 @@ def format_text(report: AvailabilityReport) -> str:
            f"scrape step {', '.join(f'{s:g}s' for s in report.steps) or '-'}",
            f"Maintenance: {len(report.maintenance)} window(s), "
            f"{duration(report.maintenance_s)}; root causes allow {report.grace_s:g} s "
-           "(two poll intervals) between a failure and what it takes down",
+           "(three poll intervals) between a failure and what it takes down",
            "AVAIL = up / (up + down) of the time with data; EXCL MAINT leaves the maintenance "
            "windows out; UNKNOWN = time without data (never counted as up or down)", ""]
     out.append(f"Outages ({len(report.outages)}), by root cause:")

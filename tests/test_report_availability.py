@@ -360,7 +360,7 @@ def test_outages_are_grouped_by_root_cause(report: AvailabilityReport) -> None:
     assert (kapas.devices, kapas.links, kapas.kecamatan) == ({"kec-kapas"}, set(), {"Kapas"})
     text = format_text(report)
     assert "Outages (6), by root cause:" in text
-    assert "root causes allow 240 s (two poll intervals)" in text
+    assert "root causes allow 360 s (three poll intervals)" in text
     core_line = next(line for line in text.splitlines() if "device core-pemkab-1" in line)
     assert "28 kecamatan, 29 devices, 30 links" in core_line
 
