@@ -270,7 +270,11 @@ def test_a_5_s_flap_is_counted_and_never_pages(demo: DemoStack) -> None:
     link, kecamatan = "fo-kec-dander", "Dander"
     demo.settle()
     demo.mark()
-    before = _state_changes(demo, link)
+    # born at 0 by the port's second poll: run alone right after the demo starts, the
+    # first test may come before that
+    # (in a list: wait_for waits for a true value, and 0.0 is one here)
+    before = wait_for(lambda: [_state_changes(demo, link)], 3 * INTERVAL_S,
+                      f"netmon_link_state_changes_total for {link}")[0]
     apply_fault(demo.labdir, "link-down", link)
     wait_for(lambda: demo.link_up_value(link) == "0.0", 10, f"{link} read down", 0.05)
     read_down = time.monotonic()
