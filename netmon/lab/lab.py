@@ -60,7 +60,7 @@ from netmon.lab.labinventory import (
 from netmon.lab.network import MAX_DEVICES_PER_AGENT, VARIATION_MODULE, Network, build_network
 from netmon.lab.ssh import SshLabPlan, emulator_command, plan_ssh_lab
 from netmon.lab.ssh import wait_ready as ssh_wait_ready
-from netmon.lab.traffic import LabModel
+from netmon.lab.traffic import ADDRESS_BLOCKS, LabModel
 from netmon.lab.variation import SHIM_SOURCE
 
 DEFAULT_WORKDIR = Path("/tmp/netmon-lab")
@@ -151,7 +151,7 @@ class Lab:
         # the second byte of the lab's own addresses (127.B.1.N, 127.B.2.N): a lab beside
         # another one (tests) takes a block of its own, so their pings and nftables rules
         # never meet; the demo and `netmon lab start` use 0
-        if not 0 <= address_block <= 255:
+        if address_block not in ADDRESS_BLOCKS:
             raise LabError(f"address_block must be 0..255, not {address_block}")
         self.address_block = address_block
         self.trap_target: tuple[str, int] | None = None

@@ -32,6 +32,10 @@ class DamagedLabFile(ValueError):
     why instead of a traceback."""
 
 
+ADDRESS_BLOCKS = range(256)
+"""The second byte B of a lab's own addresses, 127.B.1.N and 127.B.2.N
+(`LabModel.address_block`; `Lab(address_block=B)` checks it, `LabModel.load` too)."""
+
 WIB_OFFSET_S = 7 * 3600
 """Western Indonesia Time (WIB) is UTC+7 all year (no daylight saving)."""
 
@@ -275,7 +279,7 @@ class LabModel:
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise DamagedLabFile(f"{path} is not a lab model netmon wrote "
                                  f"({type(exc).__name__}: {str(exc)[:120]})") from None
-        if not 0 <= model.address_block <= 255:
+        if model.address_block not in ADDRESS_BLOCKS:
             raise DamagedLabFile(f"{path} is not a lab model netmon wrote (address_block "
                                  f"{model.address_block} is not 0..255)")
         return model
