@@ -270,9 +270,8 @@ def test_a_5_s_flap_is_counted_and_never_pages(demo: DemoStack) -> None:
     link, kecamatan = "fo-kec-dander", "Dander"
     demo.settle()
     demo.mark()
-    # born at 0 by the port's second poll: run alone right after the demo starts, the
-    # first test may come before that
-    # (in a list: wait_for waits for a true value, and 0.0 is one here)
+    # the counter is born at 0 by the port's second poll, which a test run alone right
+    # after the demo starts may come before (in a list: wait_for wants a true value)
     before = wait_for(lambda: [_state_changes(demo, link)], 3 * INTERVAL_S,
                       f"netmon_link_state_changes_total for {link}")[0]
     apply_fault(demo.labdir, "link-down", link)

@@ -176,6 +176,7 @@ def test_the_demo_pings_as_often_as_it_polls_but_never_faster_than_a_burst() -> 
 # a file line and the path (no crash, no Python repr).
 _WRONG = ["null", "[]", "'∞'", "1e309", str(2**70), "[null]", "{a: null}", ".nan"]
 _TARGET = "{name: hop, site: ISP, kecamatan: Bojonegoro"
+_TARGET_AT = f"[{_TARGET}, address: 192.0.2.1"
 # where null (or an empty list) is a value the inventory accepts: no section, no parent,
 # no location, no limits, no targets; and `1e309` is a host name to YAML 1.1 (no dot: a
 # string) and to DNS
@@ -187,7 +188,6 @@ _FINE = {("null", "icmp"), ("null", "parent"), ("null", "location"), ("null", "e
 def _shapes() -> list[Any]:
     out = []
     for v in _WRONG:
-        t = f"[{_TARGET}, address: 192.0.2.1"
         cases = [
             ("icmp", f"icmp: {v}\n", "icmp"),
             ("targets", f"icmp: {{targets: {v}}}\n", "icmp.targets"),
@@ -196,8 +196,10 @@ def _shapes() -> list[Any]:
             ("spacing", f"icmp: {{spacing: {v}}}\n", "icmp.spacing"),
             ("size", f"icmp: {{size: {v}}}\n", "icmp.size"),
             ("address", f"icmp: {{targets: [{_TARGET}, address: {v}}}]}}\n", "icmp.targets[0]"),
-            ("parent", f"icmp: {{targets: {t}, parent: {v}}}]}}\n", "icmp.targets[0]"),
-            ("location", f"icmp: {{targets: {t}, location: {v}}}]}}\n", "icmp.targets[0]"),
+            ("parent", f"icmp: {{targets: {_TARGET_AT}, parent: {v}}}]}}\n",
+             "icmp.targets[0]"),
+            ("location", f"icmp: {{targets: {_TARGET_AT}, location: {v}}}]}}\n",
+             "icmp.targets[0]"),
             ("environment", f"    environment: {v}\n", "devices[1].environment"),
             ("temperature_celsius", f"    environment: {{temperature_celsius: {v}}}\n",
              "devices[1].environment"),
