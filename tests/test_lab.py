@@ -215,8 +215,15 @@ def test_a_fault_file_netmon_did_not_write_is_named(tmp_path: Path, offline, fau
         show_faults(tmp_path)
     assert str(info.value).startswith(
         f"{tmp_path / fault_doc.FAULTS_FILE} is not a fault file netmon wrote {reason}")
+    # a model whose value is not a number: the message does not quote it (it could be
+    # anything, a password in another program's file)
+    doc = json.loads((tmp_path / fault_doc.MODEL_FILE).read_text())
+    (tmp_path / fault_doc.MODEL_FILE).write_text(json.dumps({**doc, "epoch": "planted-pw"}))
+    with pytest.raises(DamagedLabFile, match=r"not a lab model netmon wrote \(a value of the "
+                       r"wrong kind\)$") as info:
+        show_faults(tmp_path)
+    assert "planted-pw" not in str(info.value)
     for block in (-1, 256):  # the model, with an address block no lab could have
-        doc = json.loads((tmp_path / fault_doc.MODEL_FILE).read_text())
         (tmp_path / fault_doc.MODEL_FILE).write_text(json.dumps({**doc, "address_block": block}))
         with pytest.raises(DamagedLabFile, match=f"address_block {block} is not 0..255"):
             show_faults(tmp_path)

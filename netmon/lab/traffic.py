@@ -276,9 +276,13 @@ class LabModel:
         KeyError from deep inside (FileNotFoundError passes: "no lab here")."""
         try:
             model = cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
+                AttributeError, IndexError) as exc:  # their texts quote no value
             raise DamagedLabFile(f"{path} is not a lab model netmon wrote "
                                  f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        except ValueError:  # float('...') quotes the value, which may be anything
+            raise DamagedLabFile(f"{path} is not a lab model netmon wrote (a value of the "
+                                 "wrong kind)") from None
         if model.address_block not in ADDRESS_BLOCKS:
             raise DamagedLabFile(f"{path} is not a lab model netmon wrote (address_block "
                                  f"{model.address_block} is not 0..255)")
