@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from netmon.lab import Lab, LabError, apply_fault, faults
 from netmon.lab.commands import _ping_lines
 from netmon.lab.icmp import (
     PathFault,
+    Responder,
     checksum,
     device_faults,
     echo_reply,
@@ -132,6 +135,28 @@ def test_parse_frame_finds_echo_requests_only() -> None:
     assert parse_frame(frame) == (4, "127.0.0.1", "127.0.1.5", icmp)
     assert parse_frame(frame[:14] + ip + bytes([0]) + icmp[1:]) is None  # a reply
     assert parse_frame(b"\0" * 12 + b"\x08\x06" + ip + icmp) is None  # ARP
+
+
+def test_a_delayed_reply_is_due_its_delay_after_the_request_was_read() -> None:
+    """The `latency` fault is a floor: a request that waited in the capture buffer (a
+    loaded machine) is answered `delay` after it was read, never sooner. The responder
+    once stamped a batch with a time taken before reading it, and a 50 ms path measured
+    49.4 ms in CI."""
+    dst = f"127.{BLOCK}.3.9"  # no lab's address: only this test's request goes there
+    responder = Responder()
+    try:
+        responder.set_delays({dst: 0.050})
+        head = struct.pack("!BBHHH", 8, 0, 0, 0x4E4D, 1)
+        request = struct.pack("!BBHHH", 8, 0, checksum(head + b"delayed!"), 0x4E4D, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+            s.sendto(request + b"delayed!", (dst, 0))
+        time.sleep(0.1)  # the request waits, read late
+        before_reading = time.monotonic()
+        responder.handle()
+        wait = responder.send_due(before_reading)
+        assert wait is not None and wait >= 0.050, wait
+    finally:
+        responder.close()
 
 
 @pytest.fixture(scope="module")

@@ -462,6 +462,13 @@ def test_with_traps_ssh_devices_keep_their_own_address_and_are_polled_there(
         assert {d.name for d in devices} == {
             "core-pemkab-1", "opd-setda", "kec-kedewan", "tower-wonocolo"}
         assert len({d.address for d in inventory.model.devices}) == 4  # all distinct
+        # the trap receiver's port is reserved with the lab's agents (20000-29999), not
+        # picked by the kernel in its ephemeral range, where a client socket took it in CI
+        assert lab.trap_target is not None and inventory.model.daemon.traps is not None
+        trap_port = lab.trap_target[1]
+        assert inventory.model.daemon.traps.listen == f"127.0.0.1:{trap_port}"
+        assert 20000 <= trap_port < 30000
+        assert trap_port not in lab.model.agent_ports
         emulator = next(p.pid for p, name in zip(lab._procs, lab._names, strict=True)
                         if name == "ssh")
         client = SshClient(max_workers=4)

@@ -230,13 +230,18 @@ class Responder:
             self._senders[address] = s
         return s
 
-    def handle(self, now: float) -> None:
-        """Read every captured frame; queue replies for delayed addresses."""
+    def handle(self) -> None:
+        """Read every captured frame; queue replies for delayed addresses.
+
+        Each reply is due `delay` after its request was *read*, a time taken per frame:
+        one time for the whole batch (taken before reading) let a request that arrived
+        while the batch was read be answered early, and a 50 ms path measured 49.4 ms."""
         while True:
             try:
                 frame, addr = self.capture.recvfrom(65535)
             except BlockingIOError:
                 return
+            read_at = time.monotonic()
             if addr[2] != PACKET_HOST:
                 continue  # lo shows each packet twice: sent, and received
             parsed = parse_frame(frame)
@@ -247,7 +252,7 @@ class Responder:
             if delay is None:
                 continue
             self._n += 1
-            heapq.heappush(self._due, (now + delay, self._n, dst, src, version, icmp))
+            heapq.heappush(self._due, (read_at + delay, self._n, dst, src, version, icmp))
 
     def send_due(self, now: float) -> float | None:
         """Send what is due; return seconds until the next reply (None: nothing queued)."""
@@ -373,10 +378,9 @@ def serve(workdir: Path, *, stop: Iterable[int] = (signal.SIGTERM, signal.SIGINT
                 ready_said = True
             timeout = 0.05 if wait is None else min(0.05, wait)
             ready, _, _ = select.select([responder.capture], [], [], timeout)
-            now = time.monotonic()
             if ready:
-                responder.handle(now)
-            wait = responder.send_due(now)
+                responder.handle()
+            wait = responder.send_due(time.monotonic())
     finally:
         responder.close()
         delete_table(table)

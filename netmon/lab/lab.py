@@ -209,9 +209,15 @@ class Lab:
         if not devices:
             raise LabError("no device in the inventory has SNMP credentials: nothing to simulate")
         n_agents = math.ceil(len(devices) / MAX_DEVICES_PER_AGENT)
-        held = _reserve_ports(len(devices) + n_agents, self.base_port)
+        # with traps, one more port in the block for the daemon's trap receiver: a port
+        # the kernel picked (bind to 0) is in its ephemeral range, where any client socket
+        # on the machine can take it before the daemon binds it (it did, in CI)
+        held = _reserve_ports(len(devices) + n_agents + (1 if self.traps else 0),
+                              self.base_port)
         try:
             ports = [s.getsockname()[1] for s in held]
+            if self.traps:
+                self.trap_target = (HOST, ports.pop())
             network = build_network(
                 self.inventory, device_ports=ports[:len(devices)],
                 agent_ports=ports[len(devices):], started=time.time(),
@@ -360,10 +366,7 @@ class Lab:
     def _write_files(self, network: Network) -> list[V3User]:
         w = self.workdir
         addresses, traps_listen = None, None
-        if self.traps:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.bind((HOST, 0))  # a free port for the daemon's trap receiver
-                self.trap_target = (HOST, s.getsockname()[1])
+        if self.trap_target is not None:
             addresses = lab_traps.device_addresses(network.model)
             traps_listen = f"{HOST}:{self.trap_target[1]}"
         if self.icmp:
