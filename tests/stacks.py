@@ -177,7 +177,9 @@ def demo_stack(tmp: Path, *, interval_s: int = DEMO_INTERVAL_S, scrape: str = "1
                                   telegram, log, proc)
                 wait_for(stack.all_polled, 90 + 2 * interval_s,
                          "the demo to poll every device successfully")
-                assert "receiving SNMP traps" in log.read_text()
+                said = log.read_text()
+                assert "receiving SNMP traps" in said, [  # else the reason, e.g. port in use
+                    line for line in said.splitlines() if "trap" in line.lower()]
                 wait_for(lambda: prom.value("netmon:device_alertable") is not None, 30,
                          "the rules evaluated")
                 yield stack
