@@ -26,6 +26,7 @@ from netmon.lab import FAULT_KINDS, Lab, LabError, apply_fault, assert_loopback_
 from netmon.lab import faults as fault_doc
 from netmon.lab.labinventory import load_for_lab, write_lab_inventory
 from netmon.lab.network import IF_ENTRY, IFX_ENTRY, build_network, hot_links, snmprec_text
+from netmon.lab.ports import claims_dir
 from netmon.lab.probe import _int, _oid, _tlv, decode_response, encode_get
 from netmon.lab.relay import v2c_community
 from netmon.lab.traffic import (
@@ -643,8 +644,17 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     with Lab(inv, tmp_path / "work") as running:
         pids = json.loads((running.workdir / "lab.json").read_text())["pids"]
         assert len(pids) == 2  # one snmpsim agent + the relay
+        # its ports are claimed, so no other lab on the machine takes them
+        assert running.port("kec-balen") in _claimed_ports(os.getpid())
     assert not any(_running(pid) for pid in pids)
     assert not (tmp_path / "work" / "lab.json").exists()
+    assert running.port("kec-balen") not in _claimed_ports(os.getpid())
+
+
+def _claimed_ports(pid: int) -> set[int]:
+    doc = json.loads((claims_dir() / "ports.json").read_text())
+    return {port for c in doc if c["pid"] == pid
+            for port in range(c["start"], c["start"] + c["count"])}
 
 
 @pytest.mark.integration
@@ -661,8 +671,10 @@ def test_run_lab_blocks_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
         first = proc.stdout.readline()
         assert "5 devices answering" in first, first + proc.stdout.read()
         pids = json.loads((work / "lab.json").read_text())["pids"]
+        assert len(_claimed_ports(proc.pid)) == 5 + 1  # devices, its agent
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+        assert _claimed_ports(proc.pid) == set()
     finally:
         if proc.poll() is None:
             proc.kill()

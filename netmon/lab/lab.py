@@ -25,10 +25,8 @@ import ipaddress
 import json
 import math
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from netmon.inventory import Inventory, load_inventory
-from netmon.lab import faults, probe
+from netmon.lab import faults, ports, probe
 from netmon.lab import icmp as lab_icmp
 from netmon.lab import traps as lab_traps
 from netmon.lab.datacentre import (
@@ -94,44 +92,6 @@ def running_pids(workdir: Path) -> list[int]:
     return [p for p in state.get("pids", []) if _pid_alive(int(p))]
 
 
-def _reserve_ports(count: int, base: int | None) -> list[socket.socket]:
-    """Bind `count` consecutive UDP ports on 127.0.0.1 so nobody takes them meanwhile.
-
-    `base=None` picks a free block between 20000 and 30000 (below the kernel's ephemeral
-    range), which lets tests and other engineers' labs run side by side.
-    """
-    def try_block(start: int) -> list[socket.socket] | None:
-        held: list[socket.socket] = []
-        for port in range(start, start + count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                s.close()
-                for h in held:
-                    h.close()
-                return None
-            held.append(s)
-        return held
-
-    if base is not None:
-        if not 1024 <= base <= 65535 - count:
-            raise LabError(f"base port {base} leaves no room for {count} ports")
-        held = try_block(base)
-        if held is None:
-            raise LabError(
-                f"a port in 127.0.0.1:{base}-{base + count - 1} is in use "
-                "(another lab?); stop it or choose another base port"
-            )
-        return held
-    rng = random.Random()
-    for _ in range(100):
-        held = try_block(rng.randrange(20000, 30000 - count))
-        if held is not None:
-            return held
-    raise LabError(f"no block of {count} free UDP ports found on 127.0.0.1")
-
-
 class Lab:
     """The simulated network for `inventory`, run from `workdir`.
 
@@ -163,6 +123,7 @@ class Lab:
         self._names: list[str] = []
         self._model: LabModel | None = None
         self._ssh_plan: SshLabPlan | None = None  # SSH emulators for `ssh:` devices
+        self._claim: ports.PortClaim | None = None  # keeps other labs off our ports
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -212,24 +173,25 @@ class Lab:
         # with traps, one more port in the block for the daemon's trap receiver: a port
         # the kernel picked (bind to 0) is in its ephemeral range, where any client socket
         # on the machine can take it before the daemon binds it (it did, in CI)
-        held = _reserve_ports(len(devices) + n_agents + (1 if self.traps else 0),
-                              self.base_port)
-        try:
-            ports = [s.getsockname()[1] for s in held]
-            if self.traps:
-                self.trap_target = (HOST, ports.pop())
-            network = build_network(
-                self.inventory, device_ports=ports[:len(devices)],
-                agent_ports=ports[len(devices):], started=time.time(),
-                address_block=self.address_block,
-            )
-            users = self._write_files(network)
-        finally:
-            for s in held:
-                s.close()
-        self._model = network.model
+        # the claim keeps the other labs on this machine off the block until stop()
+        held, self._claim = ports.reserve(
+            len(devices) + n_agents + (1 if self.traps else 0), self.base_port)
         atexit.register(self.stop)
         try:
+            try:
+                block = [s.getsockname()[1] for s in held]
+                if self.traps:
+                    self.trap_target = (HOST, block.pop())
+                network = build_network(
+                    self.inventory, device_ports=block[:len(devices)],
+                    agent_ports=block[len(devices):], started=time.time(),
+                    address_block=self.address_block,
+                )
+                users = self._write_files(network)
+            finally:
+                for s in held:
+                    s.close()
+            self._model = network.model
             self._spawn(network, users)
             self._wait_ready()
         except BaseException:
@@ -254,6 +216,9 @@ class Lab:
                 p.wait()
         if procs:  # never remove the state of another lab running in this directory
             (self.workdir / STATE_FILE).unlink(missing_ok=True)
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
 
     def check_alive(self) -> None:
         """Raise `LabError` naming the first lab process that has exited."""
