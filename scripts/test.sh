@@ -31,5 +31,5 @@ python3 -m mypy
 echo "== pytest"
 # three workers on two cores: the suite mostly waits on real servers (alert timings, polls);
 # each shared stack's tests and each module stay on one worker (tests/conftest.py); `-n 0`
-# runs it in one process
-exec python3 -m pytest -n 3 --dist loadgroup "$@"
+# runs it in one process; the 15 slowest tests are listed at the end, to keep the suite fast
+exec python3 -m pytest -n 3 --dist loadgroup --durations=15 "$@"

@@ -210,6 +210,10 @@ def test_latency_adds_up_along_the_parent_chain(icmp_lab: Lab) -> None:
         apply_fault(icmp_lab.workdir, "clear")
         time.sleep(0.3)
     floor = {"kec-balen": 0.040, "tower-wonocolo": 0.060, "cpe-wonocolo": 0.060}
+    # the ceiling tells the sums apart (kec-balen's 40 ms from the tower's 60, the tower's
+    # 60 from a double-counted 80, no delay from the smallest, 20) and leaves a loaded
+    # machine 15 ms of scheduling: with 10, a CI run measured a 50.8 ms median for 40
+    slack = 0.015
     for name, polls in by.items():
         r = polls[0]
         assert r.ok, (name, r.error_message)
@@ -217,9 +221,9 @@ def test_latency_adds_up_along_the_parent_chain(icmp_lab: Lab) -> None:
         median = value(r, "icmp_rtt_median_seconds")
         assert rtt_min is not None and median is not None
         if name in floor:
-            assert floor[name] <= rtt_min and median <= floor[name] + 0.010, (name, median)
+            assert floor[name] <= rtt_min and median < floor[name] + slack, (name, median)
         else:
-            assert median < 0.005, (name, median)
+            assert median < slack, (name, median)
 
 
 def test_lossy_loses_that_share_of_pings_behind_it_too(icmp_lab: Lab) -> None:

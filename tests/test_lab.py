@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -649,6 +650,34 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     assert not any(_running(pid) for pid in pids)
     assert not (tmp_path / "work" / "lab.json").exists()
     assert running.port("kec-balen") not in _claimed_ports(os.getpid())
+
+
+@pytest.mark.integration
+def test_an_agent_whose_port_was_taken_is_named(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the race the port claims prevent, forced: a process binds the agent's port after
+    # the lab tested its block and before the agent starts. snmpsim runs on without it
+    taken: list[socket.socket] = []
+    ports: list[int] = []
+    spawn = Lab._spawn
+
+    def take_then_spawn(self: Lab, network, users) -> None:  # type: ignore[no-untyped-def]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", network.model.agent_ports[0]))
+        taken.append(s)
+        ports.append(network.model.agent_ports[0])
+        spawn(self, network, users)
+
+    monkeypatch.setattr(Lab, "_spawn", take_then_spawn)
+    try:
+        with pytest.raises(LabError) as err:
+            Lab(_inventory(tmp_path), tmp_path / "work", start_timeout=5).start()
+    finally:
+        for s in taken:
+            s.close()
+    assert re.search(r"lab agents did not answer within 5 s: .*kec-balen.* \(agent-p0 does "
+                     rf"not hold its port 127\.0\.0\.1:{ports[0]} \(another process took "
+                     r"it\)\); see .*/logs$", str(err.value)), err.value
 
 
 def _claimed_ports(pid: int) -> set[int]:

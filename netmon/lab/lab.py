@@ -401,6 +401,30 @@ class Lab:
                 start_new_session=True))
         self._names.append(name)
 
+    def _unbound_agents(self) -> str:
+        """Why an agent is deaf, for the timeout's message: `(agent-p1 does not hold its
+        port 127.0.0.1:P (another process took it))`. snmpsim does not fail on a taken
+        port, it runs without it, and a bare timeout would not say why."""
+        try:
+            inodes = {int(f[1].rsplit(":", 1)[1], 16): f[9] for f in (
+                line.split() for line in Path("/proc/net/udp").read_text().splitlines()[1:])
+                if f[1].startswith("0100007F:")}
+        except (OSError, IndexError, ValueError):
+            return ""
+        said = []
+        for p, name in zip(self._procs, self._names, strict=True):
+            if not name.startswith("agent-p"):
+                continue
+            port = self.model.agent_ports[int(name.removeprefix("agent-p"))]
+            try:
+                held = {os.readlink(fd.path) for fd in os.scandir(f"/proc/{p.pid}/fd")}
+            except OSError:
+                continue
+            if f"socket:[{inodes.get(port)}]" not in held:
+                taken = "another process took it" if port in inodes else "nothing holds it"
+                said.append(f"{name} does not hold its port {HOST}:{port} ({taken})")
+        return f" ({'; '.join(said)})" if said else ""
+
     def _wait_ready(self) -> None:
         pending = {(d.port, d.data_name) for d in self.model.devices}
         deadline = time.monotonic() + self.start_timeout
@@ -410,7 +434,8 @@ class Lab:
                 names = sorted(d.name for d in self.model.devices if (d.port, d.data_name)
                                in pending)
                 raise LabError(f"lab agents did not answer within {self.start_timeout:.0f} s: "
-                               f"{', '.join(names[:10])}; see {self.workdir / 'logs'}")
+                               f"{', '.join(names[:10])}{self._unbound_agents()}; "
+                               f"see {self.workdir / 'logs'}")
             answered = probe.get_many(sorted(pending), [SYS_UPTIME], timeout=0.5, resend=0.1)
             pending -= set(answered)
         if self._ssh_plan:
