@@ -133,7 +133,12 @@ def _locked(directory: Path) -> Iterator[list[dict]]:
     """The live claims, under an exclusive lock; what the body leaves in the list is
     written back. Claims of processes that are gone are dropped on the way."""
     _own_directory(directory)
-    with open(directory / "ports.lock", "a+b") as lock:
+    try:
+        lock = open(directory / "ports.lock", "a+b")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise LabError(f"cannot open the lab's port claims lock in {directory}: "
+                       f"{exc.strerror}") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = directory / "ports.json"
         try:
