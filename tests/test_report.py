@@ -160,8 +160,7 @@ def _args(*argv: str) -> argparse.Namespace:
 @pytest.mark.integration
 def test_command_writes_table_csv_and_single_file_html(
         history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = history.url
-    pytest.importorskip("matplotlib", reason="--html needs the report extra (matplotlib)")
+    url = history.url  # --html needs matplotlib: the report extra, also a test extra
     csv_path, html_path = tmp_path / "capacity.csv", tmp_path / "capacity.html"
     code = main_report(_args("--prometheus", url, "--period", "30d",
                              "--end", "2026-06-01T00:00:00+00:00", "--csv", str(csv_path),
