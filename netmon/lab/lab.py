@@ -75,12 +75,11 @@ def _pid_alive(pid: int) -> bool:
     """True if `pid` is a live lab process (not a zombie, not a recycled pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    except (FileNotFoundError, ProcessLookupError):
         return False
     except OSError:
         return True
-    return b"netmon.lab" in cmdline and state not in ("Z", "X")
+    return b"netmon.lab" in cmdline and ports.process_start(pid) is not None
 
 
 def running_pids(workdir: Path) -> list[int]:

@@ -95,7 +95,7 @@ def reserve(count: int, base: int | None,
                 raise LabError(f"no block of {count} free UDP ports found on 127.0.0.1 "
                                f"between {FIRST_PORT} and {END_PORT - 1}")
         start = held[0].getsockname()[1]
-        claims.append({"pid": os.getpid(), "started": _process_start(os.getpid()),
+        claims.append({"pid": os.getpid(), "started": process_start(os.getpid()),
                        "start": start, "count": count})
     return held, PortClaim(start, count, directory)
 
@@ -115,7 +115,7 @@ def _bind_block(start: int, count: int) -> list[socket.socket] | None:
     return held
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat),
     or None for a process that is gone or a zombie: with the pid, it tells a live lab
     from a later process that was given the same pid."""
@@ -161,7 +161,7 @@ def _live(claim: dict) -> bool:
     pid, start, count = claim.get("pid"), claim.get("start"), claim.get("count")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (pid, start, count)):
         return False
-    started = _process_start(pid)  # type: ignore[arg-type]
+    started = process_start(pid)  # type: ignore[arg-type]
     return started is not None and started == claim.get("started")
 
 
